@@ -122,8 +122,17 @@ def get(name: str, kind: str | None = None) -> Any:
     return KINDS[found].get(name)
 
 
+def _is_lmtk_config(value: Mapping) -> bool:
+    """A nested config lmtk builds: its type is callable, registered, or claims the ``lmtk.`` namespace.
+
+    Other typed dicts (mmcv transforms, mmengine hooks) pass through for their own registries.
+    """
+    name = value["type"]
+    return not isinstance(name, str) or name.startswith("lmtk.") or kind_of(name) is not None
+
+
 def _build_nested(value: Any) -> Any:
-    if isinstance(value, Mapping) and "type" in value:
+    if isinstance(value, Mapping) and "type" in value and _is_lmtk_config(value):
         return build(value)
     if isinstance(value, Mapping):
         return {k: _build_nested(v) for k, v in value.items()}

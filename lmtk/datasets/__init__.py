@@ -1,1 +1,37 @@
-"""lmtk.datasets."""
+"""Datasets and paired augmentations: video-pair training data, frame access, synthetic data.
+
+Importing this package registers the datasets in :data:`lmtk.registry.datasets` and the paired
+transforms in mmcv's ``TRANSFORMS``.
+"""
+
+from . import transforms, video_pair, video_reader  # noqa: F401
+from .transforms import PairedColorJitter, PairedRandomFlip, PairedResize, frame_to_tensor, resize_image
+from .video_pair import VideoPairDataset, video_identity
+from .video_reader import (
+    FRAME_EXTENSIONS,
+    VIDEO_EXTENSIONS,
+    DecordVideoReader,
+    FrameFolderReader,
+    VideoReader,
+    find_videos,
+    open_video,
+)
+
+# from . import synthetic  # noqa: F401
+
+__all__ = [
+    "FRAME_EXTENSIONS",
+    "VIDEO_EXTENSIONS",
+    "DecordVideoReader",
+    "FrameFolderReader",
+    "PairedColorJitter",
+    "PairedRandomFlip",
+    "PairedResize",
+    "VideoPairDataset",
+    "VideoReader",
+    "find_videos",
+    "frame_to_tensor",
+    "open_video",
+    "resize_image",
+    "video_identity",
+]

@@ -1,1 +1,17 @@
-"""lmtk.models."""
+"""Networks and models: encoders, motion bases, warpers, generators, discriminators and LIA."""
+
+from . import discriminators, encoders, generators, motion_bases, warpers
+from .lia import LIA
+from .lia_generator import LIAGenerator
+from .motion_mlp import MotionMLP
+
+__all__ = [
+    "LIA",
+    "LIAGenerator",
+    "MotionMLP",
+    "discriminators",
+    "encoders",
+    "generators",
+    "motion_bases",
+    "warpers",
+]

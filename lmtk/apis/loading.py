@@ -1,0 +1,144 @@
+"""``load_model`` and ``save_model``: one entry point for configs, lmtk and published checkpoints."""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from mmengine.config import Config
+
+from .. import __version__
+from ..checkpoint import (
+    CheckpointError,
+    atomic_save,
+    from_published,
+    is_published,
+    load_checkpoint_file,
+    published_model_config,
+)
+from ..registry import build
+
+__all__ = ["load_model", "model_config_of", "save_model"]
+
+_CONFIG_SUFFIXES = (".py", ".json", ".yaml", ".yml")
+
+
+def _read_config(path: str | os.PathLike) -> Config:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"config not found: {path}")
+    return Config.fromfile(str(path))
+
+
+def _model_cfg(cfg: Config | Mapping, with_loss: bool) -> dict:
+    model = cfg.get("model") if "model" in cfg else None
+    if model is None:
+        raise CheckpointError("the config has no 'model' entry")
+    model = copy.deepcopy(model.to_dict() if hasattr(model, "to_dict") else dict(model))
+    if not with_loss:
+        model["loss"] = None
+    return model
+
+
+def _build(model_cfg: dict, device: str | torch.device) -> torch.nn.Module:
+    model = build(model_cfg, "models")
+    model.config = copy.deepcopy(model_cfg)
+    model.published_extras = {}
+    return model.to(device).eval()
+
+
+def model_config_of(model: torch.nn.Module) -> dict:
+    """The config dict a model was built from (set by :func:`load_model`)."""
+    config = getattr(model, "config", None)
+    if config is None:
+        raise ValueError("this model carries no config; build it with lmtk.load_model or pass config= explicitly")
+    return copy.deepcopy(config)
+
+
+def load_model(
+    path: str | os.PathLike,
+    config: str | os.PathLike | Mapping | None = None,
+    device: str | torch.device = "cpu",
+    with_loss: bool = False,
+) -> torch.nn.Module:
+    """Load an LIA model from a config, an lmtk checkpoint or a published LIA checkpoint.
+
+    Args:
+        path: a config file (``.py``: fresh weights), an lmtk checkpoint (the architecture comes from
+            the config stored in it), or a published checkpoint (``{'gen': ...}``; architecture
+            inferred from tensor shapes).
+        config: a config file or dict that overrides the architecture stored in an lmtk checkpoint.
+        device: where to put the model.
+        with_loss: also build the loss set (needs VGG19 weights for the default loss); inference
+            does not need it.
+
+    Returns:
+        The model in eval mode.
+
+    Example:
+        >>> model = load_model("configs/lia/lia_vox_m20.py")  # doctest: +SKIP
+        >>> out = model.transfer(source, driving, mode="absolute")  # doctest: +SKIP
+    """
+    path = Path(path)
+    if path.suffix in _CONFIG_SUFFIXES and config is None:
+        return _build(_model_cfg(_read_config(path), with_loss), device)
+    checkpoint = load_checkpoint_file(path)
+    if isinstance(checkpoint, Mapping) and not is_published(checkpoint) and any(str(k).startswith("enc.") for k in checkpoint):
+        checkpoint = {"gen": checkpoint}  # a bare published generator state dict
+    if is_published(checkpoint):
+        model_cfg = published_model_config(checkpoint)
+        if config is not None:
+            model_cfg = _model_cfg(_read_config(config) if not isinstance(config, Mapping) else config, with_loss)
+        model = _build(model_cfg, "cpu")
+        state, extras = from_published(checkpoint, model.state_dict())
+        model.load_state_dict(state, strict=False)
+        model.published_extras = extras
+        return model.to(device)
+    if not isinstance(checkpoint, Mapping) or "state_dict" not in checkpoint:
+        raise CheckpointError(
+            f"{path} is neither an lmtk checkpoint (a dict with 'state_dict') nor a published LIA checkpoint "
+            f"(a dict with 'gen')"
+        )
+    if config is not None:
+        cfg = _read_config(config) if not isinstance(config, Mapping) else Config(dict(config))
+    else:
+        text = checkpoint.get("meta", {}).get("cfg")
+        if not text:
+            raise CheckpointError(f"{path} stores no config; pass config=... (the training config)")
+        cfg = Config.fromstring(text, ".py")
+    model = _build(_model_cfg(cfg, with_loss), "cpu")
+    _load_state(model, checkpoint["state_dict"], path)
+    model.published_extras = dict(checkpoint.get("meta", {}).get("published_extras") or {})
+    return model.to(device)
+
+
+def _load_state(model: torch.nn.Module, state: Mapping[str, Any], path: Path) -> None:
+    expected = model.state_dict()
+    networks = ("generator.", "discriminator.")
+    missing = [k for k in expected if k.startswith(networks) and k not in state]
+    if missing:
+        raise CheckpointError(f"{path} lacks {len(missing)} tensor(s) of this architecture, e.g. {missing[0]}")
+    unknown = [k for k in state if k.startswith(networks) and k not in expected]
+    if unknown and not all(k.startswith("discriminator.") for k in unknown):
+        raise CheckpointError(f"{path} has tensor {unknown[0]}, which this architecture does not have")
+    for key in expected:
+        if key in state and tuple(state[key].shape) != tuple(expected[key].shape):
+            raise CheckpointError(
+                f"{path}: shape mismatch for {key}: checkpoint {tuple(state[key].shape)}, "
+                f"model {tuple(expected[key].shape)}; is it a checkpoint of another architecture or size?"
+            )
+    model.load_state_dict({k: v for k, v in state.items() if k in expected}, strict=False)
+
+
+def save_model(model: torch.nn.Module, path: str | os.PathLike, config: Mapping | None = None) -> None:
+    """Write an lmtk checkpoint (mmengine layout, config embedded) atomically."""
+    model_cfg = dict(config) if config is not None else model_config_of(model)
+    meta = {"cfg": Config(dict(model=model_cfg)).pretty_text, "lmtk_version": __version__}
+    extras = getattr(model, "published_extras", None)
+    if extras:
+        meta["published_extras"] = extras
+    atomic_save({"meta": meta, "state_dict": model.state_dict()}, path)

@@ -1,0 +1,327 @@
+"""Read and write checkpoints: lmtk's own (mmengine format) and the published LIA format.
+
+The published format is ``torch.save({'gen': G.state_dict(), 'dis': D.state_dict(), ...})``. Its keys are
+mapped onto lmtk's module names by the rules below; its constant FIR buffers are ignored on load and
+recomputed on export. A missing, unknown or mis-shaped key fails with an error that names it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import re
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .functional.fir import fir_kernel
+
+__all__ = [
+    "CheckpointError",
+    "atomic_save",
+    "from_published",
+    "is_published",
+    "load_checkpoint_file",
+    "published_model_config",
+    "to_published",
+]
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be read or does not fit the model; the message says which key."""
+
+
+def _bias4d(t: torch.Tensor) -> torch.Tensor:
+    return t.reshape(-1)
+
+
+def _bias4d_back(t: torch.Tensor) -> torch.Tensor:
+    return t.reshape(1, -1, 1, 1)
+
+
+def _mod_weight(t: torch.Tensor) -> torch.Tensor:
+    return t.reshape(t.shape[1:])
+
+
+def _mod_weight_back(t: torch.Tensor) -> torch.Tensor:
+    return t.unsqueeze(0)
+
+
+_SAME = (None, None)
+_BIAS4D = (_bias4d, _bias4d_back)
+_MODW = (_mod_weight, _mod_weight_back)
+
+# (published template, lmtk template, (to lmtk, to published)). ``{b}`` stands for a number; an index
+# may be an expression of it (``{b+1}``, ``{2*s+1}``) so each rule reads, and inverts, both ways.
+_CONV_LAYER = [("0.weight", "conv.weight", _SAME), ("1.bias", "act.bias", _BIAS4D)]
+_RES_BLOCK = [
+    ("conv1.0.weight", "conv1.conv.weight", _SAME),
+    ("conv1.1.bias", "conv1.act.bias", _BIAS4D),
+    ("conv2.1.weight", "conv2.conv.weight", _SAME),
+    ("conv2.2.bias", "conv2.act.bias", _BIAS4D),
+    ("skip.1.weight", "skip.conv.weight", _SAME),
+]
+_STYLED = [
+    ("conv.weight", "conv.weight", _MODW),
+    ("conv.modulation.weight", "conv.affine.weight", _SAME),
+    ("conv.modulation.bias", "conv.affine.bias", _SAME),
+    ("noise.weight", "noise_strength", _SAME),
+    ("activate.bias", "act.bias", _BIAS4D),
+]
+_FLOW_HEAD = [
+    ("bias", "bias", _BIAS4D),
+    ("conv.weight", "conv.weight", _MODW),
+    ("conv.modulation.weight", "conv.affine.weight", _SAME),
+    ("conv.modulation.bias", "conv.affine.bias", _SAME),
+]
+_RGB_HEAD = [
+    ("bias", "bias", _BIAS4D),
+    ("conv.0.weight", "conv.conv.weight", _SAME),
+    ("conv.1.bias", "conv.act.bias", _BIAS4D),
+]
+
+Rule = tuple[str, str, tuple]
+
+
+def _generator_rules(num_blocks: int) -> list[Rule]:
+    rules = [(f"enc.net_app.convs.0.{p}", f"encoder.stem.{t}", f) for p, t, f in _CONV_LAYER]
+    rules += [(f"enc.net_app.convs.{{b+1}}.{p}", f"encoder.blocks.{{b}}.{t}", f) for p, t, f in _RES_BLOCK]
+    rules += [
+        (f"enc.net_app.convs.{num_blocks + 1}.weight", "encoder.to_code.weight", _SAME),
+        ("enc.fc.{b}.weight", "motion_mlp.layers.{b}.weight", _SAME),
+        ("enc.fc.{b}.bias", "motion_mlp.layers.{b}.bias", _SAME),
+        ("dec.direction.weight", "motion_basis.weight", _SAME),
+        ("dec.input.input", "synthesis.const_input", _SAME),
+    ]
+    rules += [(f"dec.conv1.{p}", f"synthesis.conv1.{t}", f) for p, t, f in _STYLED]
+    rules += [(f"dec.convs.{{2*s}}.{p}", f"synthesis.stages.{{s}}.conv_up.{t}", f) for p, t, f in _STYLED]
+    rules += [(f"dec.convs.{{2*s+1}}.{p}", f"synthesis.stages.{{s}}.conv.{t}", f) for p, t, f in _STYLED]
+    rules += [(f"dec.to_flows.{{s}}.{p}", f"synthesis.stages.{{s}}.to_flow.{t}", f) for p, t, f in _FLOW_HEAD]
+    rules += [(f"dec.to_rgbs.{{s}}.{p}", f"synthesis.stages.{{s}}.to_rgb.{t}", f) for p, t, f in _RGB_HEAD]
+    return rules
+
+
+def _discriminator_rules() -> list[Rule]:
+    rules = [(f"convs.0.{p}", f"stem.{t}", f) for p, t, f in _CONV_LAYER]
+    rules += [(f"convs.{{b+1}}.{p}", f"blocks.{{b}}.{t}", f) for p, t, f in _RES_BLOCK]
+    rules += [
+        ("final_conv.0.weight", "final_conv.conv.weight", _SAME),
+        ("final_conv.1.bias", "final_conv.act.bias", _BIAS4D),
+        ("final_linear.0.weight", "final_fc.weight", _SAME),
+        ("final_linear.0.bias", "final_fc.bias", _SAME),
+        ("final_linear.1.weight", "logit.weight", _SAME),
+        ("final_linear.1.bias", "logit.bias", _SAME),
+    ]
+    return rules
+
+
+_EXPR = re.compile(r"\{(?:(\d+)\*)?([a-z])(?:\+(\d+))?\}")
+
+
+def _template_regex(template: str) -> re.Pattern:
+    parts, last = [], 0
+    for m in _EXPR.finditer(template):
+        parts += [re.escape(template[last : m.start()]), r"(\d+)"]
+        last = m.end()
+    return re.compile("".join(parts) + re.escape(template[last:]))
+
+
+def _translate(key: str, source: str, target: str) -> str | None:
+    """Rewrite ``key`` matching template ``source`` into template ``target``, solving the indices."""
+    match = _template_regex(source).fullmatch(key)
+    if match is None:
+        return None
+    values = {}
+    for m, number in zip(_EXPR.finditer(source), match.groups()):
+        mul, name, add = int(m.group(1) or 1), m.group(2), int(m.group(3) or 0)
+        value, remainder = divmod(int(number) - add, mul)
+        if remainder or value < 0 or values.setdefault(name, value) != value:
+            return None
+    return _EXPR.sub(lambda m: str(int(m.group(1) or 1) * values[m.group(2)] + int(m.group(3) or 0)), target)
+
+
+def _map_keys(state: Mapping[str, torch.Tensor], rules: list[Rule], to_lmtk: bool) -> tuple[dict, list[str]]:
+    mapped, unknown = {}, []
+    for key, value in state.items():
+        for published, lmtk_name, (forward, backward) in rules:
+            source, target, convert = (
+                (published, lmtk_name, forward) if to_lmtk else (lmtk_name, published, backward)
+            )
+            name = _translate(key, source, target)
+            if name is not None:
+                mapped[name] = convert(value) if convert else value
+                break
+        else:
+            unknown.append(key)
+    return mapped, unknown
+
+
+# Published tensors that lmtk's networks do not use: ``to_rgb1`` is built but never called by the
+# published forward pass. They are kept beside the weights so an export round-trips exactly.
+_UNUSED_GENERATOR_KEYS = re.compile(r"dec\.to_rgb1\..*")
+_BUFFER_KEYS = re.compile(r".*\.kernel$")
+
+
+def _num_encoder_blocks(keys) -> int:
+    return len({k.split(".")[3] for k in keys if k.startswith("enc.net_app.convs.")}) - 2
+
+
+def is_published(checkpoint: Any) -> bool:
+    """True for a dict in the published LIA format (``'gen'`` holding ``enc.*``/``dec.*`` keys)."""
+    return (
+        isinstance(checkpoint, Mapping)
+        and isinstance(checkpoint.get("gen"), Mapping)
+        and any(str(k).startswith("enc.net_app.") for k in checkpoint["gen"])
+    )
+
+
+def published_model_config(checkpoint: Mapping) -> dict:
+    """The lmtk model config of a published checkpoint, inferred from its tensor shapes."""
+    gen = checkpoint["gen"]
+    try:
+        size = 2 ** (_num_encoder_blocks(gen) + 2)
+        latent_dim = gen["enc.fc.0.weight"].shape[0]
+        num_directions = gen["dec.direction.weight"].shape[1]
+        finest_channels = gen["enc.net_app.convs.0.0.weight"].shape[0]
+    except (KeyError, IndexError) as error:
+        raise CheckpointError(f"not a complete published LIA generator: missing {error}") from error
+    multiplier = finest_channels * size / 16384
+    if multiplier >= 1 and math.isclose(multiplier, round(multiplier)):
+        multiplier = int(round(multiplier))
+    shape = dict(size=size, channel_multiplier=multiplier)
+    return dict(
+        type="lmtk.LIA.v1",
+        encoder=dict(type="lmtk.LIAEncoder.v1", latent_dim=latent_dim, **shape),
+        generator=dict(
+            type="lmtk.FlowGenerator.v1",
+            latent_dim=latent_dim,
+            warper=dict(type="lmtk.FlowWarper.v1", align_corners=False),
+            **shape,
+        ),
+        motion_basis=dict(
+            type="lmtk.GramSchmidtBasis.v1", latent_dim=latent_dim, num_directions=num_directions
+        ),
+        discriminator=dict(type="lmtk.StyleGAN2Discriminator.v1", **shape) if "dis" in checkpoint else None,
+    )
+
+
+def from_published(checkpoint: Mapping, model_state: Mapping[str, torch.Tensor]) -> tuple[dict, dict]:
+    """Map a published checkpoint onto ``model_state`` (an lmtk LIA ``state_dict()``).
+
+    Returns ``(state_dict, extras)``: the lmtk state dict, checked key by key and shape by shape against
+    ``model_state``, and the published tensors lmtk does not use (kept for an exact export).
+    """
+    gen = {k: v for k, v in checkpoint["gen"].items() if not _BUFFER_KEYS.fullmatch(k)}
+    extras = {k: gen.pop(k) for k in list(gen) if _UNUSED_GENERATOR_KEYS.fullmatch(k)}
+    mapped, unknown = _map_keys(gen, _generator_rules(_num_encoder_blocks(gen)), to_lmtk=True)
+    if unknown:
+        raise CheckpointError(f"unknown key(s) in the published generator: {', '.join(unknown[:5])}")
+    state = {f"generator.{k}": v for k, v in mapped.items()}
+    expected = {k: v for k, v in model_state.items() if k.startswith("generator.")}
+    if checkpoint.get("dis") is not None and any(k.startswith("discriminator.") for k in model_state):
+        dis = {k: v for k, v in checkpoint["dis"].items() if not _BUFFER_KEYS.fullmatch(k)}
+        mapped, unknown = _map_keys(dis, _discriminator_rules(), to_lmtk=True)
+        if unknown:
+            raise CheckpointError(f"unknown key(s) in the published discriminator: {', '.join(unknown[:5])}")
+        state.update({f"discriminator.{k}": v for k, v in mapped.items()})
+        expected.update({k: v for k, v in model_state.items() if k.startswith("discriminator.")})
+    missing = sorted(set(expected) - set(state))
+    if missing:
+        raise CheckpointError(
+            f"published checkpoint lacks {len(missing)} tensor(s) the model needs, e.g. {missing[0]}"
+        )
+    for key, value in state.items():
+        if key not in expected:
+            raise CheckpointError(f"published checkpoint has {key}, which this model does not have")
+        if tuple(value.shape) != tuple(expected[key].shape):
+            raise CheckpointError(
+                f"shape mismatch for {key}: checkpoint {tuple(value.shape)}, model {tuple(expected[key].shape)}"
+            )
+    return state, extras
+
+
+def _published_buffers(published_keys, encoder_prefix: str) -> dict[str, torch.Tensor]:
+    """The constant FIR kernels the published format stores, rebuilt bit-exactly."""
+    down, up = fir_kernel((1, 3, 3, 1)), fir_kernel((1, 3, 3, 1), gain=4.0)
+    buffers = {}
+    for key in published_keys:
+        block = re.fullmatch(re.escape(encoder_prefix) + r"(\d+)\.conv1\.0\.weight", key)
+        if block:
+            buffers[f"{encoder_prefix}{block.group(1)}.conv2.0.kernel"] = down.clone()
+            buffers[f"{encoder_prefix}{block.group(1)}.skip.0.kernel"] = down.clone()
+        stage = re.fullmatch(r"dec\.to_rgbs\.(\d+)\.bias", key)
+        if stage:
+            index = int(stage.group(1))
+            buffers[f"dec.convs.{2 * index}.conv.blur.kernel"] = up.clone()
+            buffers[f"dec.to_rgbs.{index}.upsample.kernel"] = up.clone()
+            buffers[f"dec.to_flows.{index}.upsample.kernel"] = up.clone()
+    return buffers
+
+
+def _export(state: Mapping[str, torch.Tensor], rules: list[Rule], prefix: str) -> dict[str, torch.Tensor]:
+    local = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+    mapped, unknown = _map_keys(local, rules, to_lmtk=False)
+    if unknown:
+        raise CheckpointError(f"{prefix}{unknown[0]} has no counterpart in the published format")
+    return mapped
+
+
+def to_published(
+    model_state: Mapping[str, torch.Tensor], extras: Mapping[str, torch.Tensor] | None = None
+) -> dict[str, dict[str, torch.Tensor]]:
+    """An lmtk LIA ``state_dict()`` in the published format: ``{'gen': ..., 'dis': ...}``."""
+    num_blocks = len({k.split(".")[3] for k in model_state if k.startswith("generator.encoder.blocks.")})
+    gen = _export(model_state, _generator_rules(num_blocks), "generator.")
+    gen.update(_published_buffers(list(gen), "enc.net_app.convs."))
+    if not extras:
+        # the published forward never reads to_rgb1; zeros keep the format loadable by the published code
+        channels = model_state["generator.synthesis.const_input"].shape[1]
+        extras = {
+            "dec.to_rgb1.bias": torch.zeros(1, 3, 1, 1),
+            "dec.to_rgb1.conv.0.weight": torch.zeros(3, channels, 1, 1),
+            "dec.to_rgb1.conv.1.bias": torch.zeros(1, 3, 1, 1),
+        }
+    gen.update(extras)
+    result = {"gen": gen}
+    if any(k.startswith("discriminator.") for k in model_state):
+        dis = _export(model_state, _discriminator_rules(), "discriminator.")
+        dis.update(_published_buffers(list(dis), "convs."))
+        result["dis"] = dis
+    return result
+
+
+def load_checkpoint_file(path: str | os.PathLike) -> Any:
+    """``torch.load`` on the CPU with a clear error; published checkpoints pickle an argparse Namespace."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        with torch.serialization.safe_globals([argparse.Namespace]):
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # noqa: BLE001 - retried below with full unpickling, then reported
+        pass
+    try:
+        # mmengine checkpoints carry config objects; only load checkpoints you trust
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as error:  # noqa: BLE001
+        raise CheckpointError(f"cannot read checkpoint {path}: {error}") from error
+
+
+def atomic_save(obj: Any, path: str | os.PathLike) -> None:
+    """``torch.save`` to a temporary file in the same folder, then rename: never a partial file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save(obj, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

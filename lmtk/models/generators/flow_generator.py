@@ -1,0 +1,137 @@
+"""LIA's generator: a StyleGAN2 synthesis stack that predicts flows and masks to warp encoder features.
+
+At each resolution a head predicts a 3-channel field: two flow channels (``tanh``) and an occlusion
+mask (``sigmoid``), accumulated coarse to fine. Source features are warped and masked (eq. 5), replace
+the masked part of the synthesis activations, and feed an RGB refinement path that accumulates
+upsampled outputs (eq. 6).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from ...functional.fir import fir_kernel, fir_upsample2d
+from ...layers import ConvLayer, ModulatedConv2d, StyledConv
+from ...registry import build, generators
+from ..channels import channel_schedule, check_size
+
+__all__ = ["FlowGenerator", "FlowHead", "RGBHead", "SynthesisStage"]
+
+
+class FlowHead(nn.Module):
+    """Modulated 1x1 conv to (flow x, flow y, mask) logits, plus the upsampled coarser logits."""
+
+    def __init__(self, in_channels: int, style_dim: int, fir_taps: Sequence[float] = (1, 3, 3, 1)) -> None:
+        super().__init__()
+        self.conv = ModulatedConv2d(in_channels, 3, 1, style_dim, demodulate=False)
+        self.bias = nn.Parameter(torch.zeros(3))
+        self.register_buffer("fir", fir_kernel(fir_taps, gain=4.0), persistent=False)
+
+    def forward(self, x: torch.Tensor, style: torch.Tensor, coarser: torch.Tensor | None) -> torch.Tensor:
+        logits = self.conv(x, style) + self.bias.view(1, 3, 1, 1)
+        if coarser is not None:
+            logits = logits + fir_upsample2d(coarser, self.fir)
+        return logits
+
+
+class RGBHead(nn.Module):
+    """1x1 conv to RGB with activation, a bias, and the upsampled coarser image (eq. 6)."""
+
+    def __init__(self, in_channels: int, fir_taps: Sequence[float] = (1, 3, 3, 1)) -> None:
+        super().__init__()
+        self.conv = ConvLayer(in_channels, 3, 1)
+        self.bias = nn.Parameter(torch.zeros(3))
+        self.register_buffer("fir", fir_kernel(fir_taps, gain=4.0), persistent=False)
+
+    def forward(self, x: torch.Tensor, coarser: torch.Tensor | None) -> torch.Tensor:
+        rgb = self.conv(x) + self.bias.view(1, 3, 1, 1)
+        if coarser is not None:
+            rgb = rgb + fir_upsample2d(coarser, self.fir)
+        return rgb
+
+
+class SynthesisStage(nn.Module):
+    """One resolution: upsampling styled conv, styled conv, flow head, warp, RGB head."""
+
+    def __init__(
+        self, in_channels: int, out_channels: int, style_dim: int, fir_taps: Sequence[float] = (1, 3, 3, 1)
+    ) -> None:
+        super().__init__()
+        self.conv_up = StyledConv(in_channels, out_channels, 3, style_dim, upsample=True, fir_taps=fir_taps)
+        self.conv = StyledConv(out_channels, out_channels, 3, style_dim, fir_taps=fir_taps)
+        self.to_flow = FlowHead(out_channels, style_dim, fir_taps)
+        self.to_rgb = RGBHead(out_channels, fir_taps)
+
+
+@generators.register("lmtk.FlowGenerator.v1")
+class FlowGenerator(nn.Module):
+    """Latent ``(B, D)`` + features (coarse to fine) -> image ``(B, 3, S, S)``, roughly in [-1, 1].
+
+    Args:
+        size: output resolution ``S``.
+        latent_dim: size of the latent code ``D``.
+        warper: a warper module or config (default ``lmtk.FlowWarper.v1``).
+        channel_multiplier, channel_base, max_channels: the channel schedule, which must match the
+            encoder's so warped features can replace synthesis activations.
+        fir_taps: FIR taps for up-sampling.
+    """
+
+    def __init__(
+        self,
+        size: int = 256,
+        latent_dim: int = 512,
+        warper: nn.Module | dict | None = None,
+        channel_multiplier: float = 1.0,
+        channel_base: int = 16384,
+        max_channels: int = 512,
+        fir_taps: Sequence[float] = (1, 3, 3, 1),
+    ) -> None:
+        super().__init__()
+        check_size(size)
+        channels = channel_schedule(size, channel_multiplier, channel_base, max_channels)
+        self.size = size
+        self.latent_dim = latent_dim
+        self.feature_channels = {r: c for r, c in sorted(channels.items()) if r >= 8}
+        self.warper = build(warper if warper is not None else {"type": "lmtk.FlowWarper.v1"}, "warpers")
+        self.const_input = nn.Parameter(torch.randn(1, channels[4], 4, 4))
+        self.conv1 = StyledConv(channels[4], channels[4], 3, latent_dim, fir_taps=fir_taps)
+        self.stages = nn.ModuleList(
+            SynthesisStage(channels[2 ** (i - 1)], channels[2**i], latent_dim, fir_taps)
+            for i in range(3, int(math.log2(size)) + 1)
+        )
+
+    def forward(
+        self, latent: torch.Tensor, features: Sequence[torch.Tensor], return_levels: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, list[dict[str, torch.Tensor]]]:
+        """Decode ``latent`` by warping ``features``.
+
+        Args:
+            latent: ``(B, latent_dim)``.
+            features: one map per stage, ``(B, C_r, r, r)`` for r = 8, 16, ..., S.
+            return_levels: also return each level's ``flow`` ``(B, 2, r, r)`` and ``mask``
+                ``(B, 1, r, r)``.
+        """
+        if len(features) != len(self.stages):
+            raise ValueError(
+                f"FlowGenerator needs {len(self.stages)} feature maps (8 to {self.size} px), got {len(features)}"
+            )
+        x = self.const_input.expand(latent.shape[0], -1, -1, -1)
+        x = self.conv1(x, latent)
+        flow_logits = rgb = None
+        levels = []
+        for stage, feature in zip(self.stages, features):
+            x = stage.conv_up(x, latent)
+            x = stage.conv(x, latent)
+            flow_logits = stage.to_flow(x, latent, flow_logits)
+            flow = torch.tanh(flow_logits[:, :2])
+            mask = torch.sigmoid(flow_logits[:, 2:3])
+            warped = self.warper(feature.to(x.dtype), flow, mask)
+            x = warped + x * (1 - mask)
+            rgb = stage.to_rgb(warped, rgb)
+            if return_levels:
+                levels.append({"flow": flow, "mask": mask})
+        return (rgb, levels) if return_levels else rgb

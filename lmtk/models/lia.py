@@ -1,0 +1,218 @@
+"""The LIA model: inference API (transfer, reference, directions) and GAN training step on mmengine."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+from mmengine.model import BaseModel
+from mmengine.optim import OptimWrapper, OptimWrapperDict
+from torch import nn
+
+from ..registry import build, models
+from .lia_generator import LIAGenerator
+
+__all__ = ["LIA"]
+
+
+def _unwrap(module: nn.Module) -> nn.Module:
+    return getattr(module, "module", module)
+
+
+def _broadcast_source(tensor: torch.Tensor, batch: int) -> torch.Tensor:
+    if tensor.shape[0] == batch:
+        return tensor
+    if tensor.shape[0] == 1:
+        return tensor.expand(batch, *tensor.shape[1:])
+    raise ValueError(
+        f"source batch {tensor.shape[0]} does not match driving batch {batch} (use 1 or {batch})"
+    )
+
+
+@models.register("lmtk.LIA.v1")
+class LIA(BaseModel):
+    """Latent Image Animator.
+
+    ``generator`` (the whole G, a :class:`LIAGenerator`) and ``discriminator`` are top-level attributes so
+    mmengine's ``MMSeparateDistributedDataParallel`` wraps each in its own DDP.
+
+    Args:
+        encoder, generator, motion_basis: component modules or configs (see :class:`LIAGenerator`).
+        discriminator: discriminator module or config; None for an inference-only model.
+        loss: loss set module or config (``lmtk.LIALoss.v1``); None for an inference-only model.
+        motion_mlp_layers, motion_mlp_activation: see :class:`LIAGenerator`.
+        data_preprocessor: mmengine data preprocessor config (moves batches to the device).
+        init_cfg: mmengine init config.
+
+    Images are ``(B, 3, H, W)`` float in [-1, 1].
+    """
+
+    def __init__(
+        self,
+        encoder: nn.Module | dict,
+        generator: nn.Module | dict,
+        motion_basis: nn.Module | dict,
+        discriminator: nn.Module | dict | None = None,
+        loss: nn.Module | dict | None = None,
+        motion_mlp_layers: int = 5,
+        motion_mlp_activation: str | None = None,
+        data_preprocessor: dict | None = None,
+        init_cfg: dict | None = None,
+    ) -> None:
+        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        self.generator = LIAGenerator(
+            encoder, generator, motion_basis, motion_mlp_layers, motion_mlp_activation
+        )
+        self.discriminator = build(discriminator, "discriminators")
+        self.loss = build(loss, "loss_sets")
+        # counts optimisation steps so lazy regularisation resumes exactly; saved with the weights
+        self.register_buffer("train_steps", torch.zeros((), dtype=torch.long))
+
+    # ----------------------------------------------------------------- inference API
+    @property
+    def net(self) -> LIAGenerator:
+        """The generator network, unwrapped from DDP."""
+        return _unwrap(self.generator)
+
+    @property
+    def size(self) -> int:
+        return self.net.size
+
+    def _check_images(self, name: str, images: torch.Tensor) -> None:
+        if not isinstance(images, torch.Tensor) or images.dim() != 4 or images.shape[1] != 3:
+            shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
+            raise ValueError(f"{name} must be a (B, 3, H, W) tensor in [-1, 1], got {shape}")
+        if images.shape[-2:] != (self.size, self.size):
+            raise ValueError(
+                f"{name} is {images.shape[-1]}x{images.shape[-2]} but the model size is {self.size}; "
+                f"resize it first (lmtk.apis.Animator does this for you)"
+            )
+
+    def transfer(
+        self,
+        source: torch.Tensor,
+        driving: torch.Tensor,
+        mode: str = "absolute",
+        driving_first: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Animate ``source`` with the motion of ``driving``.
+
+        ``absolute`` (eq. 11): ``z = z_{s->r} + w_{r->d}``. ``relative`` (eq. 12):
+        ``z = z_{s->r} + w_{r->s} + (w_{r->d} - w_{r->1})`` with ``driving_first`` the driving frame whose
+        pose matches the source. A source batch of 1 is broadcast over the driving batch.
+        """
+        self._check_images("source", source)
+        self._check_images("driving", driving)
+        net = self.net
+        code, features = net.encode(source)
+        batch = driving.shape[0]
+        code = _broadcast_source(code, batch)
+        features = [_broadcast_source(f, batch) for f in features]
+        path = net.path(net.magnitudes(net.encode_code(driving)))
+        if mode == "absolute":
+            latent = code + path
+        elif mode == "relative":
+            if driving_first is None:
+                raise ValueError(
+                    "relative transfer needs driving_first, the driving frame matching the source pose"
+                )
+            self._check_images("driving_first", driving_first)
+            first = _broadcast_source(net.path(net.magnitudes(net.encode_code(driving_first))), batch)
+            own = _broadcast_source(net.path(net.magnitudes(code[: source.shape[0]])), batch)
+            latent = code + (path - first) + own
+        else:
+            raise ValueError(f"mode must be 'absolute' or 'relative', got {mode!r}")
+        return net.decode(latent, features)
+
+    def reference(self, source: torch.Tensor) -> torch.Tensor:
+        """The reference image ``x_r = G(z_{s->r})`` (appendix B.4)."""
+        self._check_images("source", source)
+        code, features = self.net.encode(source)
+        return self.net.decode(code, features)
+
+    def directions(self) -> torch.Tensor | None:
+        """The motion basis ``(latent_dim, M)``, orthonormal columns; None without a basis."""
+        return self.net.directions()
+
+    # ----------------------------------------------------------------- mmengine interface
+    def forward(
+        self,
+        source: torch.Tensor | None = None,
+        driving: torch.Tensor | None = None,
+        mode: str = "tensor",
+        **kwargs,
+    ):
+        """``tensor``: the reconstruction; ``predict``: a list of per-sample dicts; ``loss``: G losses."""
+        if source is None or driving is None:
+            raise ValueError("LIA.forward needs source and driving images")
+        if mode == "tensor":
+            return self.generator(source, driving)
+        if mode == "predict":
+            fake = self.generator(source, driving)
+            return [
+                {"fake": f, "real": r, "source": s, **{k: v[i] for k, v in kwargs.items() if _indexable(v)}}
+                for i, (f, r, s) in enumerate(zip(fake, driving, source))
+            ]
+        if mode == "loss":
+            self._require_training_parts()
+            fake = self.generator(source, driving)
+            return self.loss.generator_losses(fake, driving, self.discriminator(fake))
+        raise ValueError(f"mode must be 'tensor', 'predict' or 'loss', got {mode!r}")
+
+    def _require_training_parts(self) -> None:
+        if self.discriminator is None or self.loss is None:
+            raise RuntimeError(
+                "This LIA model has no discriminator or loss set; build it from a training config "
+                "(for example configs/lia/lia_vox_m20.py) to train it"
+            )
+
+    def train_step(self, data: Mapping, optim_wrapper: OptimWrapperDict) -> dict[str, torch.Tensor]:
+        """One generator update (D frozen), then one discriminator update on the same reconstruction."""
+        self._require_training_parts()
+        data = self.data_preprocessor(data, True)
+        source, driving = data["source"], data["driving"]
+        g_optim, d_optim = optim_wrapper["generator"], optim_wrapper["discriminator"]
+
+        self.discriminator.requires_grad_(False)
+        with g_optim.optim_context(self.generator):
+            fake = self.generator(source, driving)
+            g_losses = self.loss.generator_losses(fake, driving, self.discriminator(fake))
+        g_loss, log_vars = self.parse_losses(g_losses)
+        log_vars["grad_norm_g"] = _update(g_optim, g_loss, self.generator)
+        self.discriminator.requires_grad_(True)
+
+        step = int(self.train_steps)
+        with d_optim.optim_context(self.discriminator):
+            d_losses = self.loss.discriminator_losses(
+                self.discriminator(driving), self.discriminator(fake.detach())
+            )
+            if self.loss.is_r1_step(step):
+                real = driving.detach().requires_grad_(True)
+                d_losses.update(self.loss.r1_loss(self.discriminator(real), real))
+        d_loss, d_log = self.parse_losses(d_losses)
+        d_log.pop("loss")
+        log_vars.update(d_log, loss_d=d_loss.detach())
+        log_vars["grad_norm_d"] = _update(d_optim, d_loss, self.discriminator)
+        self.train_steps += 1
+        return log_vars
+
+
+def _indexable(value) -> bool:
+    return isinstance(value, torch.Tensor | list | tuple)
+
+
+def _update(optim: OptimWrapper, loss: torch.Tensor, module: nn.Module) -> torch.Tensor:
+    """Backward, measure the (unscaled) gradient norm, step and zero the gradients."""
+    optim.backward(loss)
+    scaler = getattr(optim, "loss_scaler", None)
+    if scaler is not None and scaler.is_enabled():
+        scaler.unscale_(optim.optimizer)
+    grads = [p.grad for p in module.parameters() if p.grad is not None]
+    norm = (
+        torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g.float()) for g in grads]))
+        if grads
+        else loss.new_zeros(())
+    )
+    optim.step()
+    optim.zero_grad()
+    return norm.detach()

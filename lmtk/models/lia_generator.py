@@ -1,0 +1,92 @@
+"""LIA's generator network: encoder, motion MLP, motion basis and flow generator (``G`` in the paper).
+
+This is the part a published checkpoint's ``'gen'`` state dict holds. Its ``forward`` is the training
+reconstruction (absolute transfer of a driving frame onto a source frame of the same video); the
+pieces are exposed for inference (``encode`` once, ``magnitudes`` per driving frame, ``decode``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from ..registry import build
+from .motion_mlp import MotionMLP
+
+__all__ = ["LIAGenerator"]
+
+
+class LIAGenerator(nn.Module):
+    """Encoder E, motion MLP, motion basis D_m and flow generator G.
+
+    Args:
+        encoder: an encoder module or config (``lmtk.LIAEncoder.v1``, ``lmtk.TimmEncoder.v1``, ...).
+        generator: a generator module or config (``lmtk.FlowGenerator.v1``); stored as ``synthesis``.
+        motion_basis: a motion basis module or config (``lmtk.GramSchmidtBasis.v1``,
+            ``lmtk.DirectPath.v1``, or a plugin).
+        motion_mlp_layers: depth of the MLP from a code to magnitudes (5 in the paper).
+        motion_mlp_activation: ``None`` (the published, affine MLP) or ``"leaky_relu"``.
+    """
+
+    def __init__(
+        self,
+        encoder: nn.Module | dict,
+        generator: nn.Module | dict,
+        motion_basis: nn.Module | dict,
+        motion_mlp_layers: int = 5,
+        motion_mlp_activation: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.encoder = build(encoder, "encoders")
+        self.synthesis = build(generator, "generators")
+        self.motion_basis = build(motion_basis, "motion_bases")
+        latent_dim = self.encoder.latent_dim
+        if self.synthesis.latent_dim != latent_dim or self.motion_basis.latent_dim != latent_dim:
+            raise ValueError(
+                f"latent_dim differs: encoder {latent_dim}, generator {self.synthesis.latent_dim}, "
+                f"motion basis {self.motion_basis.latent_dim}; set the same latent_dim on all three"
+            )
+        if dict(self.encoder.feature_channels) != dict(self.synthesis.feature_channels):
+            raise ValueError(
+                f"encoder features {self.encoder.feature_channels} do not match the generator's "
+                f"{self.synthesis.feature_channels}; give both the same size and channel settings"
+            )
+        self.motion_mlp = MotionMLP(
+            latent_dim, self.motion_basis.num_magnitudes, motion_mlp_layers, activation=motion_mlp_activation
+        )
+        self.size = self.synthesis.size
+        self.latent_dim = latent_dim
+
+    def encode(self, image: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Code ``z_{s->r}`` ``(B, D)`` and appearance features (coarse to fine) of ``image``."""
+        return self.encoder(image)
+
+    def encode_code(self, image: torch.Tensor) -> torch.Tensor:
+        """Only the code; no feature pyramid is kept (what a driving frame needs)."""
+        return self.encoder(image, with_features=False)[0]
+
+    def magnitudes(self, code: torch.Tensor) -> torch.Tensor:
+        """Motion magnitudes ``A_{r->x}`` ``(B, M)`` of a code."""
+        return self.motion_mlp(code)
+
+    def path(self, magnitudes: torch.Tensor) -> torch.Tensor:
+        """Latent path ``w_{r->x} = sum_i a_i d_i`` ``(B, D)``."""
+        return self.motion_basis(magnitudes)
+
+    def directions(self) -> torch.Tensor | None:
+        """The basis ``(D, M)``, or None for a basis-free ablation."""
+        return self.motion_basis.directions()
+
+    def decode(
+        self, latent: torch.Tensor, features: Sequence[torch.Tensor], return_levels: bool = False
+    ) -> torch.Tensor:
+        """Image from a target latent code and the source's features."""
+        return self.synthesis(latent.to(features[0].dtype), features, return_levels=return_levels)
+
+    def forward(self, source: torch.Tensor, driving: torch.Tensor) -> torch.Tensor:
+        """Reconstruct ``driving`` from ``source`` (eq. 4 and 11): ``G(z_s + w(A(E(driving))), feats)``."""
+        code, features = self.encode(source)
+        path = self.path(self.magnitudes(self.encode_code(driving)))
+        return self.decode(code + path, features)

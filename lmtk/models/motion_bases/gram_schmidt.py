@@ -1,0 +1,43 @@
+"""Linear Motion Decomposition: a learned orthonormal basis of motion directions (LIA, eq. 4)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ...registry import motion_bases
+
+__all__ = ["GramSchmidtBasis"]
+
+
+@motion_bases.register("lmtk.GramSchmidtBasis.v1")
+class GramSchmidtBasis(nn.Module):
+    """``M`` directions in latent space, orthonormalised on every forward pass.
+
+    A free ``(latent_dim, M)`` matrix is orthonormalised by a QR decomposition (Gram-Schmidt), so the
+    directions stay orthonormal while the matrix is trained. The latent path is ``w = sum_i a_i d_i``.
+
+    Args:
+        latent_dim: size of the latent code (512 in the paper).
+        num_directions: ``M`` (20 by default; 5, 10, 40, 100 in the paper's Table 5).
+    """
+
+    def __init__(self, latent_dim: int = 512, num_directions: int = 20) -> None:
+        super().__init__()
+        if not 1 <= num_directions <= latent_dim:
+            raise ValueError(f"num_directions must be in [1, latent_dim={latent_dim}], got {num_directions}")
+        self.weight = nn.Parameter(torch.randn(latent_dim, num_directions))
+        self.latent_dim = latent_dim
+        self.num_magnitudes = num_directions
+
+    def directions(self) -> torch.Tensor:
+        """``(latent_dim, M)`` with orthonormal columns ``d_1 ... d_M``."""
+        # QR is not implemented for half types; the +1e-8 matches the published checkpoints' numerics
+        q, _ = torch.linalg.qr(self.weight.float() + 1e-8)
+        return q
+
+    def forward(self, magnitudes: torch.Tensor) -> torch.Tensor:
+        """Latent path ``(B, latent_dim)`` from magnitudes ``(B, M)``."""
+        if magnitudes.dim() != 2 or magnitudes.shape[1] != self.num_magnitudes:
+            raise ValueError(f"magnitudes must be (B, {self.num_magnitudes}), got {tuple(magnitudes.shape)}")
+        return magnitudes.float() @ self.directions().t()

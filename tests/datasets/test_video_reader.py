@@ -1,0 +1,76 @@
+"""Frame access for video files and frame folders."""
+
+import numpy as np
+import pytest
+
+from lmtk.datasets.video_reader import (
+    DecordVideoReader,
+    FrameFolderReader,
+    VideoReader,
+    find_videos,
+    is_frame_folder,
+    list_frames,
+    open_video,
+)
+
+
+def test_video_file_reader(tmp_path, make_video, pattern):
+    reader = open_video(make_video(tmp_path / "clip.mp4"))
+    assert isinstance(reader, DecordVideoReader)
+    assert isinstance(reader, VideoReader)
+    assert len(reader) == pattern.num_frames
+    assert reader.fps == pytest.approx(25.0)
+    assert reader.size == (pattern.height, pattern.width)
+    frames = reader.get_frames([17, 3, 17])
+    assert frames.shape == (3, pattern.height, pattern.width, 3)
+    assert frames.dtype == np.uint8
+    assert [pattern.decode_index(f) for f in frames] == [17, 3, 17]
+    assert pattern.band_on_left(frames[0])
+
+
+def test_frame_folder_reader_natural_order(tmp_path, make_frame_folder, pattern):
+    folder = make_frame_folder(tmp_path / "clip", num_frames=12)
+    (folder / "notes.txt").write_text("not a frame")
+    assert [p.name for p in list_frames(folder)][8:11] == ["frame_8.png", "frame_9.png", "frame_10.png"]
+    reader = open_video(folder)
+    assert isinstance(reader, FrameFolderReader)
+    assert isinstance(reader, VideoReader)
+    assert len(reader) == 12
+    assert reader.size == (pattern.height, pattern.width)
+    assert reader.fps == 25.0
+    frames = reader.get_frames([11, 2])
+    assert frames.shape == (2, pattern.height, pattern.width, 3)
+    np.testing.assert_array_equal(frames[0], pattern.frame(11))
+    np.testing.assert_array_equal(frames[1], pattern.frame(2))
+    assert reader.get_frames([]).shape == (0, pattern.height, pattern.width, 3)
+
+
+def test_missing_and_unreadable_inputs(tmp_path, make_video):
+    with pytest.raises(FileNotFoundError, match="missing.mp4"):
+        open_video(tmp_path / "missing.mp4")
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(np.random.default_rng(0).bytes(4096))
+    with pytest.raises(ValueError, match="bad.mp4"):
+        open_video(bad)
+    text = tmp_path / "notes.txt"
+    text.write_text("hello")
+    with pytest.raises(ValueError, match="Not a video"):
+        open_video(text)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="No frame images"):
+        open_video(tmp_path / "empty")
+    reader = open_video(make_video(tmp_path / "short.mp4", num_frames=4))
+    with pytest.raises(IndexError, match="out of range"):
+        reader.get_frames([1, 4])
+
+
+def test_find_videos_skips_images_and_plain_folders(tmp_path, make_video, make_frame_folder, pattern):
+    make_video(tmp_path / "b.MP4", num_frames=2)
+    make_frame_folder(tmp_path / "a", num_frames=2)
+    (tmp_path / "empty_dir").mkdir()
+    (tmp_path / "still.png").write_bytes(b"")
+    (tmp_path / "readme.txt").write_text("x")
+    assert [p.name for p in find_videos(tmp_path)] == ["a", "b.MP4"]
+    assert is_frame_folder(tmp_path / "a") and not is_frame_folder(tmp_path / "empty_dir")
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        find_videos(tmp_path / "nowhere")

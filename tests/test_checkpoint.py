@@ -1,0 +1,122 @@
+"""The published LIA checkpoint format: loading reproduces the published outputs; export round-trips."""
+
+import json
+import zlib
+
+import pytest
+import torch
+
+import lmtk
+from lmtk.checkpoint import CheckpointError, to_published
+
+
+def conformance_state(conformance_dir, network: str) -> dict:
+    """Rebuild the fixture weights by the rule in the fixture's README."""
+    keys = json.loads((conformance_dir / "official_keys.json").read_text())[network]
+    buffers = torch.load(conformance_dir / "official_buffers.pt")[network]
+    state = {}
+    for entry in keys:
+        key = entry["key"]
+        if entry["kind"] == "buffer":
+            state[key] = buffers[key]
+            continue
+        g = torch.Generator().manual_seed(zlib.crc32(key.encode()))
+        state[key] = torch.randn(entry["shape"], generator=g) * (0.05 if key.endswith("bias") else 1.0)
+    return state
+
+
+@pytest.fixture(scope="module")
+def published(conformance_dir):
+    return {"gen": conformance_state(conformance_dir, "generator"), "dis": conformance_state(conformance_dir, "discriminator")}
+
+
+@pytest.fixture(scope="module")
+def published_file(published, tmp_path_factory):
+    path = tmp_path_factory.mktemp("published") / "vox.pt"
+    torch.save(published, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def official(conformance_dir):
+    return torch.load(conformance_dir / "official_outputs.pt")
+
+
+@pytest.fixture(scope="module")
+def model(published_file):
+    return lmtk.load_model(published_file)
+
+
+def rel_err(ours: torch.Tensor, theirs: torch.Tensor) -> float:
+    return ((ours.float() - theirs.float()).norm() / theirs.float().norm()).item()
+
+
+def test_architecture_is_inferred(model):
+    assert model.size == 256
+    assert model.directions().shape == (512, 20)
+    assert model.discriminator is not None
+
+
+@torch.no_grad()
+def test_codes_magnitudes_directions_match(model, official):
+    net = model.net
+    code, _ = net.encode(official["source"])
+    assert rel_err(code, official["latent_source"]) < 1e-4
+    assert rel_err(net.magnitudes(net.encode_code(official["driving"])), official["magnitudes_driving"]) < 1e-4
+    assert rel_err(net.magnitudes(net.encode_code(official["driving_first"])), official["magnitudes_first"]) < 1e-4
+    assert rel_err(model.directions(), official["directions"]) < 1e-4
+
+
+@torch.no_grad()
+def test_images_match(model, official):
+    source, driving, first = official["source"], official["driving"], official["driving_first"]
+    errors = {
+        "absolute": rel_err(model.transfer(source, driving, mode="absolute"), official["out_absolute"]),
+        "relative": rel_err(
+            model.transfer(source, driving, mode="relative", driving_first=first), official["out_relative"]
+        ),
+        "reference": rel_err(model.reference(source), official["out_reference"]),
+        "discriminator": rel_err(model.discriminator(source), official["discriminator_logits"]),
+    }
+    assert all(e < 1e-4 for e in errors.values()), errors
+
+
+def test_export_round_trips_exactly(model, published):
+    exported = to_published(model.state_dict(), model.published_extras)
+    for network in ("gen", "dis"):
+        assert exported[network].keys() == published[network].keys()
+        for key, value in published[network].items():
+            assert exported[network][key].shape == value.shape, key
+            assert torch.equal(exported[network][key], value), key
+
+
+def test_lmtk_checkpoint_round_trip(model, tmp_path, official):
+    path = tmp_path / "lmtk.pth"
+    lmtk.save_model(model, path)
+    again = lmtk.load_model(path)
+    for key, value in model.state_dict().items():
+        assert torch.equal(again.state_dict()[key], value), key
+    assert again.published_extras.keys() == model.published_extras.keys() or not model.published_extras
+
+
+def test_bad_checkpoints_name_the_key(published, tmp_path):
+    broken = {"gen": dict(published["gen"])}
+    del broken["gen"]["dec.convs.3.conv.modulation.bias"]
+    torch.save(broken, tmp_path / "missing.pt")
+    with pytest.raises(CheckpointError, match="synthesis.stages.1.conv.conv.affine.bias"):
+        lmtk.load_model(tmp_path / "missing.pt")
+
+    unknown = {"gen": dict(published["gen"])}
+    unknown["gen"]["dec.extra.weight"] = torch.zeros(1)
+    torch.save(unknown, tmp_path / "unknown.pt")
+    with pytest.raises(CheckpointError, match="dec.extra.weight"):
+        lmtk.load_model(tmp_path / "unknown.pt")
+
+    misshaped = {"gen": dict(published["gen"])}
+    misshaped["gen"]["enc.fc.2.bias"] = torch.zeros(7)
+    torch.save(misshaped, tmp_path / "shape.pt")
+    with pytest.raises(CheckpointError, match="motion_mlp.layers.2.bias"):
+        lmtk.load_model(tmp_path / "shape.pt")
+
+    with pytest.raises(CheckpointError, match="not found"):
+        lmtk.load_model(tmp_path / "nope.pt")
