@@ -145,7 +145,7 @@ def build(cfg: Mapping[str, Any] | Any, kind: str | None = None, **overrides: An
     """Build a component from a config dict ``{"type": NAME, **kwargs}``.
 
     Nested dicts that carry a ``type`` are built first (bottom-up), so a component receives finished
-    sub-modules. Anything that is not a mapping (an already built module, None) is returned unchanged.
+    sub-modules; a factory with ``builds_own_children = True`` receives them as configs instead. Anything that is not a mapping (an already built module, None) is returned unchanged.
     """
     if not isinstance(cfg, Mapping):
         return cfg
@@ -159,7 +159,10 @@ def build(cfg: Mapping[str, Any] | Any, kind: str | None = None, **overrides: An
     if not isinstance(name, str):
         return name(**{k: _build_nested(v) for k, v in {**cfg, **overrides}.items()})
     factory = get(name, kind)
-    kwargs = {k: _build_nested(v) for k, v in {**cfg, **overrides}.items()}
+    kwargs = {**cfg, **overrides}
+    # a factory that fills shared settings into its children's configs builds them itself
+    if not getattr(factory, "builds_own_children", False):
+        kwargs = {k: _build_nested(v) for k, v in kwargs.items()}
     try:
         return factory(**kwargs)
     except TypeError as error:

@@ -27,7 +27,10 @@ def conformance_state(conformance_dir, network: str) -> dict:
 
 @pytest.fixture(scope="module")
 def published(conformance_dir):
-    return {"gen": conformance_state(conformance_dir, "generator"), "dis": conformance_state(conformance_dir, "discriminator")}
+    return {
+        "gen": conformance_state(conformance_dir, "generator"),
+        "dis": conformance_state(conformance_dir, "discriminator"),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -62,8 +65,13 @@ def test_codes_magnitudes_directions_match(model, official):
     net = model.net
     code, _ = net.encode(official["source"])
     assert rel_err(code, official["latent_source"]) < 1e-4
-    assert rel_err(net.magnitudes(net.encode_code(official["driving"])), official["magnitudes_driving"]) < 1e-4
-    assert rel_err(net.magnitudes(net.encode_code(official["driving_first"])), official["magnitudes_first"]) < 1e-4
+    assert (
+        rel_err(net.magnitudes(net.encode_code(official["driving"])), official["magnitudes_driving"]) < 1e-4
+    )
+    assert (
+        rel_err(net.magnitudes(net.encode_code(official["driving_first"])), official["magnitudes_first"])
+        < 1e-4
+    )
     assert rel_err(model.directions(), official["directions"]) < 1e-4
 
 

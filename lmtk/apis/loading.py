@@ -55,7 +55,9 @@ def model_config_of(model: torch.nn.Module) -> dict:
     """The config dict a model was built from (set by :func:`load_model`)."""
     config = getattr(model, "config", None)
     if config is None:
-        raise ValueError("this model carries no config; build it with lmtk.load_model or pass config= explicitly")
+        raise ValueError(
+            "this model carries no config; build it with lmtk.load_model or pass config= explicitly"
+        )
     return copy.deepcopy(config)
 
 
@@ -87,12 +89,18 @@ def load_model(
     if path.suffix in _CONFIG_SUFFIXES and config is None:
         return _build(_model_cfg(_read_config(path), with_loss), device)
     checkpoint = load_checkpoint_file(path)
-    if isinstance(checkpoint, Mapping) and not is_published(checkpoint) and any(str(k).startswith("enc.") for k in checkpoint):
+    if (
+        isinstance(checkpoint, Mapping)
+        and not is_published(checkpoint)
+        and any(str(k).startswith("enc.") for k in checkpoint)
+    ):
         checkpoint = {"gen": checkpoint}  # a bare published generator state dict
     if is_published(checkpoint):
         model_cfg = published_model_config(checkpoint)
         if config is not None:
-            model_cfg = _model_cfg(_read_config(config) if not isinstance(config, Mapping) else config, with_loss)
+            model_cfg = _model_cfg(
+                _read_config(config) if not isinstance(config, Mapping) else config, with_loss
+            )
         model = _build(model_cfg, "cpu")
         state, extras = from_published(checkpoint, model.state_dict())
         model.load_state_dict(state, strict=False)
@@ -121,7 +129,9 @@ def _load_state(model: torch.nn.Module, state: Mapping[str, Any], path: Path) ->
     networks = ("generator.", "discriminator.")
     missing = [k for k in expected if k.startswith(networks) and k not in state]
     if missing:
-        raise CheckpointError(f"{path} lacks {len(missing)} tensor(s) of this architecture, e.g. {missing[0]}")
+        raise CheckpointError(
+            f"{path} lacks {len(missing)} tensor(s) of this architecture, e.g. {missing[0]}"
+        )
     unknown = [k for k in state if k.startswith(networks) and k not in expected]
     if unknown and not all(k.startswith("discriminator.") for k in unknown):
         raise CheckpointError(f"{path} has tensor {unknown[0]}, which this architecture does not have")

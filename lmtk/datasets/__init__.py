@@ -4,7 +4,12 @@ Importing this package registers the datasets in :data:`lmtk.registry.datasets` 
 transforms in mmcv's ``TRANSFORMS``.
 """
 
-from . import transforms, video_pair, video_reader  # noqa: F401
+from . import (  # noqa: F401
+    synthetic,  # noqa: F401
+    transforms,
+    video_pair,
+    video_reader,
+)
 from .transforms import PairedColorJitter, PairedRandomFlip, PairedResize, frame_to_tensor, resize_image
 from .video_pair import VideoPairDataset, video_identity
 from .video_reader import (
@@ -16,8 +21,6 @@ from .video_reader import (
     find_videos,
     open_video,
 )
-
-# from . import synthetic  # noqa: F401
 
 __all__ = [
     "FRAME_EXTENSIONS",

@@ -16,8 +16,9 @@ __all__ = ["StyledConv"]
 class StyledConv(nn.Module):
     """Modulated conv -> ``x + strength * noise`` (only when noise is given) -> bias + leaky ReLU.
 
-    LIA injects no noise at inference or training; the learnable strength is kept so StyleGAN2-style
-    checkpoints load and so a caller can pass noise.
+    LIA injects no noise, so by default the strength is a saved constant rather than a parameter: it
+    still loads from and exports to StyleGAN2-style checkpoints, and a parameter that never receives
+    a gradient would stall DistributedDataParallel. ``learn_noise=True`` makes it learnable.
     """
 
     def __init__(
@@ -29,12 +30,16 @@ class StyledConv(nn.Module):
         upsample: bool = False,
         demodulate: bool = True,
         fir_taps: Sequence[float] = (1, 3, 3, 1),
+        learn_noise: bool = False,
     ) -> None:
         super().__init__()
         self.conv = ModulatedConv2d(
             in_channels, out_channels, kernel_size, style_dim, demodulate, upsample, fir_taps
         )
-        self.noise_strength = nn.Parameter(torch.zeros(1))
+        if learn_noise:
+            self.noise_strength = nn.Parameter(torch.zeros(1))
+        else:
+            self.register_buffer("noise_strength", torch.zeros(1))
         self.act = BiasLeakyReLU(out_channels)
 
     def forward(

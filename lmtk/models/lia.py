@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping
 
 import torch
@@ -9,7 +10,7 @@ from mmengine.model import BaseModel
 from mmengine.optim import OptimWrapper, OptimWrapperDict
 from torch import nn
 
-from ..registry import build, models
+from ..registry import build, get, models
 from .lia_generator import LIAGenerator
 
 __all__ = ["LIA"]
@@ -41,11 +42,16 @@ class LIA(BaseModel):
         discriminator: discriminator module or config; None for an inference-only model.
         loss: loss set module or config (``lmtk.LIALoss.v1``); None for an inference-only model.
         motion_mlp_layers, motion_mlp_activation: see :class:`LIAGenerator`.
+        size, latent_dim, channel_multiplier, channel_base, max_channels: shared architecture settings,
+            filled into every component config that accepts them and does not set them itself, so an
+            ablation or a tiny test model changes one value (``--cfg-options model.size=64``).
         data_preprocessor: mmengine data preprocessor config (moves batches to the device).
         init_cfg: mmengine init config.
 
     Images are ``(B, 3, H, W)`` float in [-1, 1].
     """
+
+    builds_own_children = True  # fills the shared settings into component configs before building
 
     def __init__(
         self,
@@ -56,10 +62,32 @@ class LIA(BaseModel):
         loss: nn.Module | dict | None = None,
         motion_mlp_layers: int = 5,
         motion_mlp_activation: str | None = None,
+        size: int | None = None,
+        latent_dim: int | None = None,
+        channel_multiplier: float | None = None,
+        channel_base: int | None = None,
+        max_channels: int | None = None,
         data_preprocessor: dict | None = None,
         init_cfg: dict | None = None,
     ) -> None:
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        shared = dict(
+            size=size,
+            latent_dim=latent_dim,
+            channel_multiplier=channel_multiplier,
+            channel_base=channel_base,
+            max_channels=max_channels,
+        )
+        shared = {k: v for k, v in shared.items() if v is not None}
+        encoder, generator, motion_basis, discriminator = (
+            _with_shared(cfg, shared, kind)
+            for cfg, kind in (
+                (encoder, "encoders"),
+                (generator, "generators"),
+                (motion_basis, "motion_bases"),
+                (discriminator, "discriminators"),
+            )
+        )
         self.generator = LIAGenerator(
             encoder, generator, motion_basis, motion_mlp_layers, motion_mlp_activation
         )
@@ -173,13 +201,15 @@ class LIA(BaseModel):
         source, driving = data["source"], data["driving"]
         g_optim, d_optim = optim_wrapper["generator"], optim_wrapper["discriminator"]
 
-        self.discriminator.requires_grad_(False)
+        # D is a fixed function in the G step: call it unwrapped so its DDP expects no gradients
+        frozen_discriminator = _unwrap(self.discriminator)
+        frozen_discriminator.requires_grad_(False)
         with g_optim.optim_context(self.generator):
             fake = self.generator(source, driving)
-            g_losses = self.loss.generator_losses(fake, driving, self.discriminator(fake))
+            g_losses = self.loss.generator_losses(fake, driving, frozen_discriminator(fake))
         g_loss, log_vars = self.parse_losses(g_losses)
         log_vars["grad_norm_g"] = _update(g_optim, g_loss, self.generator)
-        self.discriminator.requires_grad_(True)
+        frozen_discriminator.requires_grad_(True)
 
         step = int(self.train_steps)
         with d_optim.optim_context(self.discriminator):
@@ -195,6 +225,15 @@ class LIA(BaseModel):
         log_vars["grad_norm_d"] = _update(d_optim, d_loss, self.discriminator)
         self.train_steps += 1
         return log_vars
+
+
+def _with_shared(cfg, shared: dict, kind: str):
+    """``cfg`` with the shared settings its factory accepts and does not set itself."""
+    if not isinstance(cfg, Mapping) or not shared:
+        return cfg
+    parameters = inspect.signature(get(cfg["type"], kind)).parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+    return {**{k: v for k, v in shared.items() if takes_any or k in parameters}, **cfg}
 
 
 def _indexable(value) -> bool:

@@ -1,0 +1,21 @@
+# LIA as in the paper: 256 px, latent 512, M = 20 directions, L1 + 10 x VGG19 pyramid + adversarial.
+model = dict(
+    type="lmtk.LIA.v1",
+    size=256,
+    latent_dim=512,
+    channel_multiplier=1,
+    encoder=dict(type="lmtk.LIAEncoder.v1"),
+    generator=dict(type="lmtk.FlowGenerator.v1", warper=dict(type="lmtk.FlowWarper.v1", align_corners=False)),
+    motion_basis=dict(type="lmtk.GramSchmidtBasis.v1", num_directions=20),
+    motion_mlp_layers=5,
+    discriminator=dict(type="lmtk.StyleGAN2Discriminator.v1"),
+    loss=dict(
+        type="lmtk.LIALoss.v1",
+        l1_weight=1.0,
+        perceptual_weight=10.0,
+        adversarial_weight=1.0,
+        # VGG19 ImageNet weights from torchvision's cache, or weights_path=...; pretrained=False for tests
+        perceptual=dict(pretrained=True),
+    ),
+    data_preprocessor=dict(type="BaseDataPreprocessor"),
+)

@@ -1,0 +1,3 @@
+# Table 5: motion dictionary size M = 100.
+_base_ = "./lia_vox_m20.py"
+model = dict(motion_basis=dict(num_directions=100))

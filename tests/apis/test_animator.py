@@ -1,0 +1,201 @@
+"""Animator: streaming, batched animation must equal the model's own ``transfer``."""
+
+import av
+import numpy as np
+import pytest
+import torch
+
+from lmtk.apis import Animator
+from lmtk.apis.animator import ArrayVideo, to_uint8
+from lmtk.apis.start_frame import NearestMagnitudes, magnitude_distances
+from lmtk.datasets.transforms import frame_to_tensor
+from lmtk.registry import build
+
+SIZE = 32
+TINY = dict(
+    type="lmtk.LIA.v1",
+    encoder=dict(type="lmtk.LIAEncoder.v1", size=SIZE, latent_dim=32, channel_base=256, max_channels=32),
+    generator=dict(type="lmtk.FlowGenerator.v1", size=SIZE, latent_dim=32, channel_base=256, max_channels=32),
+    motion_basis=dict(type="lmtk.GramSchmidtBasis.v1", latent_dim=32, num_directions=5),
+)
+NUM_FRAMES = 20
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return build(TINY).eval()
+
+
+@pytest.fixture(scope="module")
+def clip():
+    """A source image and driving frames at model size, uint8, plus their [-1, 1] tensors."""
+    rng = np.random.default_rng(0)
+    source = rng.integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8)
+    frames = rng.integers(0, 256, (NUM_FRAMES, SIZE, SIZE, 3), dtype=np.uint8)
+    source_t = frame_to_tensor(source)[None]
+    frames_t = torch.stack([frame_to_tensor(f) for f in frames])
+    return source, frames, source_t, frames_t
+
+
+def _transfer(model, source_t, frames_t, batch, **kwargs):
+    """The reference: ``model.transfer`` over consecutive batches of ``batch`` frames."""
+    with torch.inference_mode():
+        return torch.cat(
+            [
+                model.transfer(source_t, frames_t[i : i + batch], **kwargs)
+                for i in range(0, len(frames_t), batch)
+            ]
+        )
+
+
+def _animate(model, source, frames, batch_size, chunk_size, **kwargs):
+    animator = Animator(model, batch_size=batch_size, chunk_size=chunk_size)
+    return torch.stack(list(animator.animate(source, frames, output="tensor", **kwargs)))
+
+
+def test_absolute_matches_transfer(model, clip):
+    source, frames, source_t, frames_t = clip
+    # batch composition decides which convolution kernels run, so compare against the same batches
+    small = _animate(model, source, frames, batch_size=1, chunk_size=7, mode="absolute")
+    torch.testing.assert_close(
+        small, _transfer(model, source_t, frames_t, 1, mode="absolute"), rtol=0, atol=1e-5
+    )
+    large = _animate(model, source, frames, batch_size=16, chunk_size=64, mode="absolute")
+    reference = _transfer(model, source_t, frames_t, 16, mode="absolute")
+    torch.testing.assert_close(large, reference, rtol=0, atol=1e-5)
+    # chunks only change how frames are read, never the batches: bit-identical
+    chunked = _animate(model, source, frames, batch_size=16, chunk_size=7, mode="absolute")
+    torch.testing.assert_close(chunked, large, rtol=0, atol=0)
+    # batch 1 vs 16: the untrained network amplifies kernel rounding to a few 1e-5 on outputs of order 1
+    torch.testing.assert_close(small, large, rtol=0, atol=1e-4)
+    assert (large - small).abs().mean() < 1e-5
+
+
+def test_relative_matches_transfer(model, clip):
+    source, frames, source_t, frames_t = clip
+    for start in (0, 3):
+        out = _animate(model, source, frames, batch_size=16, chunk_size=7, mode="relative", start_frame=start)
+        reference = _transfer(
+            model, source_t, frames_t, 16, mode="relative", driving_first=frames_t[start : start + 1]
+        )
+        torch.testing.assert_close(out, reference, rtol=0, atol=1e-5)
+    # relative and absolute differ unless the source's own motion equals the start frame's
+    absolute = _animate(model, source, frames, batch_size=16, chunk_size=64, mode="absolute")
+    assert (out - absolute).abs().max() > 1e-3
+
+
+def test_animate_frames_and_numpy_output(model, clip):
+    source, frames, source_t, frames_t = clip
+    animator = Animator(model, batch_size=8)
+    batch = animator.animate_frames(source_t, frames_t, mode="relative", driving_first=2)
+    streamed = torch.stack(
+        list(animator.animate(source, frames, mode="relative", start_frame=2, output="tensor"))
+    )
+    torch.testing.assert_close(batch, streamed, rtol=0, atol=0)
+    uint8 = np.stack(list(animator.animate(source, frames, mode="relative", start_frame=2)))
+    assert uint8.shape == (NUM_FRAMES, SIZE, SIZE, 3) and uint8.dtype == np.uint8
+    np.testing.assert_array_equal(uint8, to_uint8(streamed))
+    # uint8 frames of another size are resized like the streaming path does
+    big = np.repeat(np.repeat(frames[:4], 2, axis=1), 2, axis=2)
+    np.testing.assert_array_equal(
+        animator.animate_frames(source, big, mode="absolute", output="numpy"),
+        np.stack(list(animator.animate(source, big, mode="absolute"))),
+    )
+
+
+def test_source_encoded_once_and_reads_bounded(model, clip, monkeypatch):
+    source, frames, _, _ = clip
+    animator = Animator(model, batch_size=4, chunk_size=6)
+    calls = {"encode": 0, "encode_code": 0}
+    net = model.net
+    for name in calls:
+        original = getattr(net, name)
+
+        def counted(*args, _name=name, _original=original, **kwargs):
+            calls[_name] += 1
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(net, name, counted)
+    reads = []
+
+    class SpyReader(ArrayVideo):
+        def get_frames(self, indices):
+            reads.append(len(indices))
+            return super().get_frames(indices)
+
+    out = list(animator.animate(source, SpyReader(frames), mode="relative", start_frame=7))
+    assert len(out) == NUM_FRAMES
+    assert calls["encode"] == 1  # the source's pyramid, once
+    assert calls["encode_code"] == 1 + NUM_FRAMES // 4  # the start frame, then one per batch
+    assert max(reads) <= 6 and sum(reads) == NUM_FRAMES + 1
+
+
+def test_automatic_start_frame(model, clip):
+    source, frames, source_t, _ = clip
+    frames = frames.copy()
+    frames[5] = source
+    animator = Animator(model, batch_size=4, chunk_size=3)
+    assert animator.find_start_frame(source, frames) == 5
+    auto = torch.stack(list(animator.animate(source, frames, start_frame="auto", output="tensor")))
+    fixed = torch.stack(list(animator.animate(source, frames, start_frame=5, output="tensor")))
+    torch.testing.assert_close(auto, fixed, rtol=0, atol=0)
+    # with the source's own pose as start, frame 5 is the source's own relative reconstruction
+    with torch.inference_mode():
+        own = model.transfer(source_t, source_t, mode="absolute")
+    torch.testing.assert_close(auto[5:6], own, rtol=0, atol=1e-4)
+
+
+def test_nearest_magnitudes_streaming():
+    source = torch.tensor([1.0, 2.0])
+    mags = torch.tensor([[0.0, 0.0], [1.0, 2.5], [9.0, 9.0], [1.0, 2.5], [1.0, 2.1]])
+    torch.testing.assert_close(magnitude_distances(source, mags)[[1, 4]], torch.tensor([0.5, 0.1]))
+    search = NearestMagnitudes(source)
+    for part in (mags[:2], mags[2:2], mags[2:4], mags[4:]):
+        search.update(part)
+    assert search.index == 4 and search.count == 5
+    assert search.distance == pytest.approx(0.1, abs=1e-6)
+
+
+def test_video_file_any_size(model, tmp_path):
+    path = tmp_path / "clip.mp4"
+    rng = np.random.default_rng(1)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for _ in range(11):
+            frame = rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode(None))
+    source = rng.integers(0, 256, (50, 70, 4), dtype=np.uint8)  # RGBA, not square
+    for resize in ("resize", "crop"):
+        animator = Animator(model, batch_size=4, chunk_size=5, resize=resize)
+        pairs = list(animator.animate(source, path, mode="absolute", with_driving=True))
+        assert len(pairs) == 11
+        assert all(d.shape == r.shape == (SIZE, SIZE, 3) for d, r in pairs)
+
+
+def test_bfloat16_runs(model, clip):
+    source, frames, _, _ = clip
+    out = Animator(model, dtype="bfloat16", batch_size=4).animate_frames(source, frames[:4], mode="absolute")
+    assert out.shape == (4, 3, SIZE, SIZE) and out.dtype == torch.float32 and torch.isfinite(out).all()
+
+
+def test_errors(model, clip):
+    source, frames, _, _ = clip
+    animator = Animator(model)
+    with pytest.raises(ValueError, match="mode"):
+        animator.animate(source, frames, mode="sideways")
+    with pytest.raises(ValueError, match="out of range"):
+        animator.animate(source, frames, start_frame=NUM_FRAMES)
+    with pytest.raises(ValueError, match="no frames"):
+        animator.animate(source, frames[:0])
+    with pytest.raises(FileNotFoundError):
+        animator.animate("missing.png", frames)
+    with pytest.raises(ValueError, match="dtype"):
+        Animator(model, dtype="float64")
+    with pytest.raises(ValueError, match="batch_size"):
+        Animator(model, batch_size=0)
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            Animator(model, device="cuda")

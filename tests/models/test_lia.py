@@ -1,0 +1,198 @@
+"""Tests for lmtk.models.lia: the inference API of LIA checked against manual compositions of its parts."""
+
+import pytest
+import torch
+
+from lmtk.models import LIA, LIAGenerator
+from lmtk.registry import build
+
+SIZE = 32
+LATENT = 32
+NETWORK = dict(size=SIZE, latent_dim=LATENT, channel_base=256, max_channels=32)
+# outputs are O(1); a different batch size changes the convolutions' accumulation order (~3e-5 seen),
+# while a wrong composition of code and paths changes the image by O(0.1)
+ATOL = 2e-4
+
+
+def _config(**overrides) -> dict:
+    cfg = dict(
+        type="lmtk.LIA.v1",
+        encoder=dict(type="lmtk.LIAEncoder.v1", **NETWORK),
+        generator=dict(type="lmtk.FlowGenerator.v1", **NETWORK),
+        motion_basis=dict(type="lmtk.GramSchmidtBasis.v1", latent_dim=LATENT, num_directions=4),
+        motion_mlp_layers=2,
+    )
+    cfg.update(overrides)
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def model() -> LIA:
+    torch.manual_seed(0)
+    return build(_config()).eval()
+
+
+def _images(batch: int, seed: int) -> torch.Tensor:
+    return torch.rand(batch, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(seed)) * 2 - 1
+
+
+def _path(net: LIAGenerator, images: torch.Tensor) -> torch.Tensor:
+    """w_{r->x}: the full encoder's code, the motion MLP, then the basis."""
+    code = net.encoder(images)[0]
+    return net.motion_basis(net.motion_mlp(code))
+
+
+@torch.no_grad()
+def test_absolute_transfer_is_code_plus_path(model):
+    net = model.net
+    source, driving = _images(2, 1), _images(2, 2)
+    code, features = net.encoder(source)
+    expected = net.synthesis(code + _path(net, driving), features)
+    out = model.transfer(source, driving, mode="absolute")
+    assert out.shape == (2, 3, SIZE, SIZE)
+    assert torch.allclose(out, expected, atol=ATOL)
+    # the default mode is absolute, and the training forward is the same reconstruction
+    assert torch.allclose(model.transfer(source, driving), out, atol=ATOL)
+    assert torch.allclose(model(source, driving, mode="tensor"), out, atol=ATOL)
+
+
+@torch.no_grad()
+def test_relative_transfer_with_driving_equal_to_first(model):
+    # w_{r->d} - w_{r->1} vanishes, so z = z_{s->r} + w_{r->s}: the source re-posed by its own motion
+    net = model.net
+    source, driving = _images(2, 3), _images(2, 4)
+    code, features = net.encoder(source)
+    expected = net.synthesis(code + net.motion_basis(net.motion_mlp(code)), features)
+    out = model.transfer(source, driving, mode="relative", driving_first=driving)
+    assert torch.allclose(out, expected, atol=ATOL)
+    # and it is not simply the absolute transfer
+    assert not torch.allclose(out, model.transfer(source, driving), atol=1e-3)
+
+
+@torch.no_grad()
+def test_relative_transfer_general(model):
+    net = model.net
+    source, driving, first = _images(1, 5), _images(3, 6), _images(1, 7)
+    code, features = net.encoder(source)
+    own = net.motion_basis(net.motion_mlp(code))
+    latent = code + own + _path(net, driving) - _path(net, first)
+    expected = net.synthesis(latent, [f.expand(3, -1, -1, -1) for f in features])
+    out = model.transfer(source, driving, mode="relative", driving_first=first)
+    assert out.shape == (3, 3, SIZE, SIZE)
+    assert torch.allclose(out, expected, atol=ATOL)
+
+
+def test_relative_transfer_needs_driving_first(model):
+    with pytest.raises(ValueError, match="driving_first"):
+        model.transfer(_images(1, 0), _images(1, 1), mode="relative")
+
+
+def test_unknown_transfer_mode(model):
+    with pytest.raises(ValueError, match="absolute"):
+        model.transfer(_images(1, 0), _images(1, 1), mode="sideways")
+
+
+@torch.no_grad()
+def test_reference_decodes_the_source_code(model):
+    net = model.net
+    source = _images(2, 8)
+    code, features = net.encoder(source)
+    assert torch.allclose(model.reference(source), net.synthesis(code, features), atol=ATOL)
+
+
+@torch.no_grad()
+def test_source_batch_of_one_broadcasts_over_driving(model):
+    source, driving = _images(1, 9), _images(3, 10)
+    out = model.transfer(source, driving)
+    assert out.shape == (3, 3, SIZE, SIZE)
+    for i in range(3):
+        assert torch.allclose(out[i : i + 1], model.transfer(source, driving[i : i + 1]), atol=ATOL)
+    assert not torch.allclose(out[0], out[1], atol=1e-4)  # each frame gets its own motion
+
+
+def test_mismatched_source_batch_raises(model):
+    with pytest.raises(ValueError, match="source batch 2"):
+        model.transfer(_images(2, 0), _images(3, 1))
+
+
+@pytest.mark.parametrize("which", ["source", "driving"])
+def test_wrong_image_size_mentions_model_size(model, which):
+    images = {"source": _images(1, 0), "driving": _images(1, 1)}
+    images[which] = torch.zeros(1, 3, 2 * SIZE, 2 * SIZE)
+    with pytest.raises(ValueError, match=rf"{which} is 64x64 but the model size is {SIZE}"):
+        model.transfer(images["source"], images["driving"])
+    with pytest.raises(ValueError, match=r"\(B, 3, H, W\)"):
+        model.reference(torch.zeros(1, 1, SIZE, SIZE))
+
+
+@torch.no_grad()
+def test_generator_levels_are_valid_flows_and_masks(model):
+    net = model.net
+    code, features = net.encode(_images(2, 11))
+    image, levels = net.decode(code, features, return_levels=True)
+    assert image.shape == (2, 3, SIZE, SIZE)
+    assert [level["flow"].shape[-1] for level in levels] == [8, 16, 32]
+    for level in levels:
+        resolution = level["flow"].shape[-1]
+        assert level["flow"].shape == (2, 2, resolution, resolution)
+        assert level["mask"].shape == (2, 1, resolution, resolution)
+        assert level["flow"].abs().max() <= 1
+        assert level["mask"].min() >= 0 and level["mask"].max() <= 1
+    assert torch.allclose(image, net.decode(code, features), atol=ATOL)
+
+
+def test_encode_code_matches_full_encoder(model):
+    with torch.no_grad():
+        images = _images(2, 12)
+        assert torch.allclose(model.net.encode_code(images), model.net.encode(images)[0], atol=ATOL)
+
+
+def test_directions_are_orthonormal(model):
+    directions = model.directions()
+    assert directions.shape == (LATENT, 4)
+    assert torch.allclose(directions.t() @ directions, torch.eye(4), atol=1e-5)
+
+
+def test_direct_path_ablation_has_no_directions():
+    torch.manual_seed(0)
+    model = build(_config(motion_basis=dict(type="lmtk.DirectPath.v1", latent_dim=LATENT)))
+    assert model.directions() is None
+    assert model.net.motion_mlp.layers[-1].weight.shape[0] == LATENT
+    with torch.no_grad():
+        assert model.transfer(_images(1, 0), _images(2, 1)).shape == (2, 3, SIZE, SIZE)
+
+
+def test_channel_mismatch_between_encoder_and_generator():
+    encoder = dict(type="lmtk.LIAEncoder.v1", **{**NETWORK, "max_channels": 16})
+    with pytest.raises(ValueError, match="encoder features"):
+        build(_config(encoder=encoder))
+
+
+def test_size_mismatch_between_encoder_and_generator():
+    encoder = dict(type="lmtk.LIAEncoder.v1", **{**NETWORK, "size": 64})
+    with pytest.raises(ValueError, match="same size"):
+        build(_config(encoder=encoder))
+
+
+def test_latent_dim_mismatch():
+    basis = dict(type="lmtk.GramSchmidtBasis.v1", latent_dim=16, num_directions=4)
+    with pytest.raises(ValueError, match="latent_dim"):
+        build(_config(motion_basis=basis))
+
+
+def test_inference_only_model_refuses_to_train(model):
+    assert model.discriminator is None and model.loss is None
+    with pytest.raises(RuntimeError, match="discriminator"):
+        model(_images(1, 0), _images(1, 1), mode="loss")
+
+
+def test_forward_modes(model):
+    with torch.no_grad():
+        predictions = model(_images(2, 0), _images(2, 1), mode="predict")
+    assert len(predictions) == 2
+    assert predictions[0]["fake"].shape == (3, SIZE, SIZE)
+    assert torch.equal(predictions[1]["real"], _images(2, 1)[1])
+    with pytest.raises(ValueError, match="mode"):
+        model(_images(1, 0), _images(1, 1), mode="bogus")
+    with pytest.raises(ValueError, match="source and driving"):
+        model(_images(1, 0))

@@ -1,0 +1,64 @@
+"""Tests for ``python -m lmtk list [KIND]``."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lmtk.__main__ import main
+from lmtk.registry import KINDS, list_components
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "lmtk", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+def test_list_prints_every_kind_and_name():
+    result = _run("list")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    for kind in KINDS:
+        assert f"{kind}:" in lines
+    for names in list_components().values():
+        for name in names:
+            assert f"  {name}" in lines
+    assert "  lmtk.GramSchmidtBasis.v1" in lines
+    assert "  lmtk.LIA.v1" in lines
+    # each name is listed under its own kind
+    assert lines.index("  lmtk.GramSchmidtBasis.v1") > lines.index("motion_bases:")
+    assert lines.index("  lmtk.GramSchmidtBasis.v1") < lines.index("generators:")
+
+
+def test_list_unknown_kind_exits_2_without_traceback():
+    result = _run("list", "bogus")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "bogus" in result.stderr and "Available kinds" in result.stderr
+    assert "motion_bases" in result.stderr
+    assert result.stdout == ""
+
+
+def test_list_one_kind(capsys):
+    assert main(["list", "motion_bases"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "motion_bases:"
+    assert "  lmtk.GramSchmidtBasis.v1" in out and "  lmtk.DirectPath.v1" in out
+    assert "models:" not in out
+
+
+def test_list_empty_kind_says_none(capsys):
+    empty = [kind for kind, names in list_components().items() if not names]
+    if not empty:
+        pytest.skip("every kind has components")
+    assert main(["list", empty[0]]) == 0
+    assert capsys.readouterr().out.splitlines() == [f"{empty[0]}:", "  (none)"]

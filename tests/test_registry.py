@@ -1,0 +1,154 @@
+"""Tests for lmtk.registry: lookups, error messages listing what is available, and nested builds."""
+
+import pytest
+import torch
+
+from lmtk import registry
+from lmtk.models.generators import FlowGenerator
+from lmtk.models.motion_bases import GramSchmidtBasis
+from lmtk.models.warpers import FlowWarper
+from lmtk.registry import KINDS, RegistryError, build, get, kind_of, list_components
+
+TINY_GENERATOR = dict(size=16, latent_dim=8, channel_base=64, max_channels=8)
+
+
+def test_every_kind_is_declared_with_entry_points():
+    expected = {
+        "encoders",
+        "motion_bases",
+        "generators",
+        "warpers",
+        "discriminators",
+        "loss_sets",
+        "datasets",
+        "metrics",
+        "models",
+        "keypoint_extractors",
+        "identity_extractors",
+    }
+    assert set(KINDS) == expected
+    for kind, reg in KINDS.items():
+        assert reg.namespace == ("lmtk", kind)
+        assert reg.entry_points and reg.entry_point_namespace == f"lmtk_{kind}"
+        assert getattr(registry, kind) is reg
+
+
+def test_list_components_returns_sorted_names_per_kind():
+    everything = list_components()
+    assert list(everything) == list(KINDS)
+    for names in everything.values():
+        assert names == sorted(names)
+    assert "lmtk.GramSchmidtBasis.v1" in everything["motion_bases"]
+    assert "lmtk.LIA.v1" in everything["models"]
+    assert list_components("warpers") == {"warpers": everything["warpers"]}
+
+
+def test_get_and_kind_of():
+    assert get("lmtk.GramSchmidtBasis.v1") is GramSchmidtBasis
+    assert get("lmtk.GramSchmidtBasis.v1", "motion_bases") is GramSchmidtBasis
+    assert kind_of("lmtk.FlowWarper.v1") == "warpers"
+    assert kind_of("lmtk.NoSuchThing.v1") is None
+
+
+def test_unknown_name_lists_available_names_of_the_kind():
+    with pytest.raises(RegistryError) as info:
+        get("lmtk.GramSchmidtBasis.v9", "motion_bases")
+    message = str(info.value)
+    assert "lmtk.GramSchmidtBasis.v9" in message
+    for name in list_components("motion_bases")["motion_bases"]:
+        assert name in message
+    assert "lmtk.LIA.v1" not in message  # only the kind that was asked for
+
+
+def test_unknown_name_without_kind_lists_every_kind():
+    with pytest.raises(RegistryError) as info:
+        build(dict(type="lmtk.Nope.v1"))
+    message = str(info.value)
+    assert "lmtk.Nope.v1" in message
+    assert "motion_bases: " in message and "lmtk.GramSchmidtBasis.v1" in message
+    assert "models: " in message and "lmtk.LIA.v1" in message
+    assert isinstance(info.value, KeyError)  # callers catching KeyError keep working
+
+
+def test_name_of_another_kind_is_unknown_for_this_kind():
+    with pytest.raises(RegistryError, match="Unknown encoders name 'lmtk.FlowWarper.v1'"):
+        build(dict(type="lmtk.FlowWarper.v1"), "encoders")
+
+
+@pytest.mark.parametrize("call", [lambda: list_components("bogus"), lambda: get("x", "bogus")])
+def test_unknown_kind_lists_kinds(call):
+    with pytest.raises(RegistryError) as info:
+        call()
+    message = str(info.value)
+    assert "bogus" in message
+    for kind in KINDS:
+        assert kind in message
+    assert not message.startswith(("'", '"'))  # not KeyError's quoted repr
+
+
+def test_config_without_type():
+    with pytest.raises(RegistryError, match="no 'type' key"):
+        build(dict(latent_dim=8))
+
+
+def test_non_mappings_pass_through():
+    module = torch.nn.Identity()
+    assert build(module) is module
+    assert build(None) is None
+
+
+def test_build_with_overrides_and_bad_arguments():
+    basis = build(dict(type="lmtk.GramSchmidtBasis.v1", latent_dim=8), num_directions=3)
+    assert isinstance(basis, GramSchmidtBasis) and basis.directions().shape == (8, 3)
+    with pytest.raises(TypeError, match="Cannot build 'lmtk.GramSchmidtBasis.v1'"):
+        build(dict(type="lmtk.GramSchmidtBasis.v1", latent_dims=8))
+
+
+def test_config_is_not_mutated():
+    cfg = dict(type="lmtk.FlowWarper.v1", align_corners=True)
+    build(cfg)
+    assert cfg == dict(type="lmtk.FlowWarper.v1", align_corners=True)
+
+
+def test_nested_dicts_are_built_bottom_up():
+    cfg = dict(type="lmtk.FlowGenerator.v1", warper=dict(type="lmtk.FlowWarper.v1", align_corners=True))
+    generator = build(cfg, "generators", **TINY_GENERATOR)
+    assert isinstance(generator, FlowGenerator)
+    assert isinstance(generator.warper, FlowWarper) and generator.warper.align_corners is True
+    assert build(dict(type="lmtk.FlowGenerator.v1", **TINY_GENERATOR)).warper.align_corners is False
+
+
+def test_nested_build_inside_lists_and_plain_dicts():
+    def collect(**kwargs):
+        return kwargs
+
+    built = build(
+        dict(
+            type=collect,
+            parts=[dict(type="lmtk.FlowWarper.v1"), 3],
+            options=dict(inner=dict(type="lmtk.DirectPath.v1", latent_dim=4), scale=2),
+            pair=(dict(type="lmtk.FlowWarper.v1"), "x"),
+        )
+    )
+    assert isinstance(built["parts"][0], FlowWarper) and built["parts"][1] == 3
+    assert built["options"]["inner"].latent_dim == 4 and built["options"]["scale"] == 2
+    assert isinstance(built["pair"], tuple) and isinstance(built["pair"][0], FlowWarper)
+
+
+def test_foreign_typed_dicts_pass_through_unchanged():
+    def collect(**kwargs):
+        return kwargs
+
+    pipeline = [dict(type="PairedRandomFlip", prob=0.5), dict(type="mmengine.SomeHook", keys=["a"])]
+    built = build(dict(type=collect, pipeline=pipeline, hook=dict(type="CheckpointHook", interval=1)))
+    assert built["pipeline"] == pipeline
+    assert built["hook"] == dict(type="CheckpointHook", interval=1)
+    assert isinstance(built["pipeline"][0], dict)
+
+
+def test_lmtk_namespace_typed_dicts_must_exist():
+    def collect(**kwargs):
+        return kwargs
+
+    with pytest.raises(RegistryError, match="lmtk.Missing.v1"):
+        build(dict(type=collect, part=dict(type="lmtk.Missing.v1")))

@@ -1,0 +1,153 @@
+"""Animate a still image with the motion of a driving video and write an mp4.
+
+Example::
+
+    python tools/animate.py --checkpoint vox.pt --source portrait.png --driving talk.mp4 --output out.mp4
+    python tools/animate.py --checkpoint vox.pt --source portrait.png --driving talk.mp4 \\
+        --output out.mp4 --find-start-frame --side-by-side --device cuda --batch-size 64
+
+The checkpoint may be an lmtk checkpoint or a published LIA checkpoint. Source images of any size, aspect
+and mode and driving videos of any resolution are brought to the model size. The output keeps the driving
+video's exact frame rate and, unless ``--no-audio``, its audio track. See docs/animate.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import av
+import numpy as np
+
+from lmtk.apis import Animator, VideoWriter, video_frame_rate
+from lmtk.apis.animator import DTYPES, MODES
+from lmtk.apis.media import FIT_MODES
+from lmtk.registry import RegistryError
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad option as one ``error:`` line (exit code 2)."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message} (see --help)\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _frame_index(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a frame index, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a frame index >= 0, got {value}")
+    return value
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = _Parser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--checkpoint", required=True, help="lmtk or published LIA checkpoint (or a config)")
+    parser.add_argument("--config", help="config whose model overrides the checkpoint's architecture")
+    parser.add_argument("--source", required=True, help="the image to animate (any size, RGB/RGBA/grey)")
+    parser.add_argument("--driving", required=True, help="the driving video (a file or a frame folder)")
+    parser.add_argument("--output", required=True, help="the output video (.mp4)")
+    parser.add_argument(
+        "--mode", choices=MODES, default="relative", help="motion transfer (default relative)"
+    )
+    start = parser.add_mutually_exclusive_group()
+    start.add_argument(
+        "--start-frame",
+        type=_frame_index,
+        default=0,
+        help="driving frame matching the source pose (default 0)",
+    )
+    start.add_argument(
+        "--find-start-frame",
+        action="store_true",
+        help="use the driving frame nearest the source in motion magnitudes as the start frame",
+    )
+    parser.add_argument("--batch-size", type=_positive_int, default=16, help="frames per network call")
+    parser.add_argument("--chunk-size", type=_positive_int, default=64, help="frames decoded per read")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default cpu)")
+    parser.add_argument("--dtype", choices=tuple(DTYPES), default="float32", help="compute precision")
+    parser.add_argument("--resize", choices=FIT_MODES, default="resize", help="squash or centre-crop inputs")
+    parser.add_argument("--no-audio", action="store_true", help="do not copy the driving video's audio")
+    parser.add_argument("--side-by-side", action="store_true", help="write source | driving | result")
+    parser.add_argument("--crf", type=int, default=18, help="x264 quality, lower is better (default 18)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    return parser.parse_args(argv)
+
+
+def _check_paths(args: argparse.Namespace) -> Path:
+    for name in ("checkpoint", "source", "driving"):
+        if not Path(getattr(args, name)).exists():
+            raise FileNotFoundError(f"--{name} not found: {getattr(args, name)}")
+    if args.config and not Path(args.config).is_file():
+        raise FileNotFoundError(f"--config not found: {args.config}")
+    output = Path(args.output)
+    if not output.parent.is_dir():
+        raise FileNotFoundError(f"output folder not found: {output.parent}")
+    if output.exists() and output.resolve() == Path(args.driving).resolve():
+        raise ValueError("--output would overwrite the driving video")
+    return output
+
+
+def run(args: argparse.Namespace) -> Path:
+    output = _check_paths(args)
+    fps = video_frame_rate(args.driving)  # also rejects an unreadable video before the model loads
+    animator = Animator(
+        args.checkpoint,
+        config=args.config,
+        device=args.device,
+        dtype=args.dtype,
+        batch_size=args.batch_size,
+        chunk_size=args.chunk_size,
+        resize=args.resize,
+    )
+    source = animator.encode_source(args.source)
+    reader = animator.open_driving(args.driving)
+    start_frame = args.start_frame
+    if args.find_start_frame:
+        start_frame = animator.find_start_frame(source, reader, progress=not args.quiet)
+        print(f"start frame: {start_frame}", file=sys.stderr)
+    frames = animator.animate(
+        source, reader, mode=args.mode, start_frame=start_frame, with_driving=True, progress=not args.quiet
+    )
+    audio = None if args.no_audio else args.driving
+    with VideoWriter(output, fps, audio_from=audio, crf=args.crf) as writer:
+        for driving, result in frames:
+            writer.write(
+                np.concatenate([source.image, driving, result], axis=1) if args.side_by_side else result
+            )
+    return output
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        output = run(args)
+    except (FileNotFoundError, ValueError, TypeError, RegistryError, av.FFmpegError) as error:
+        # expected failures (bad inputs, bad options, a checkpoint of another model): one line, no traceback
+        print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    if not args.quiet:
+        print(f"wrote {output}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

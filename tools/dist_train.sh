@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Multi-GPU (or multi-process CPU with gloo) training: bash tools/dist_train.sh CONFIG NUM_PROCS [train.py args]
+set -euo pipefail
+CONFIG=$1
+NPROC=$2
+shift 2
+PORT=${PORT:-29500}
+NNODES=${NNODES:-1}
+NODE_RANK=${NODE_RANK:-0}
+MASTER_ADDR=${MASTER_ADDR:-127.0.0.1}
+cd "$(dirname "$0")/.."
+exec python -m torch.distributed.run --nnodes="$NNODES" --node_rank="$NODE_RANK" --master_addr="$MASTER_ADDR" \
+    --nproc_per_node="$NPROC" --master_port="$PORT" tools/train.py "$CONFIG" --launcher pytorch "$@"

@@ -1,0 +1,93 @@
+"""Train an lmtk model from a config.
+
+    python tools/train.py configs/lia/lia_vox_m20.py [--work-dir DIR] [--resume [CKPT]] [--amp]
+        [--cfg-options key=value ...] [--launcher none|pytorch]
+
+Multi-GPU: ``bash tools/dist_train.sh CONFIG NUM_GPUS [args]`` (torchrun + ``--launcher pytorch``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from a checkout without install
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    from mmengine.config import DictAction
+
+    parser = argparse.ArgumentParser(description="Train an lmtk model")
+    parser.add_argument("config", help="training config file, e.g. configs/lia/lia_vox_m20.py")
+    parser.add_argument("--work-dir", help="where logs, checkpoints and sample grids go")
+    parser.add_argument(
+        "--resume",
+        nargs="?",
+        const="auto",
+        default=None,
+        help="resume from CKPT, or from the latest checkpoint in the work dir when no path is given",
+    )
+    parser.add_argument("--amp", action="store_true", help="mixed precision (AmpOptimWrapper; needs a GPU)")
+    parser.add_argument(
+        "--cfg-options",
+        nargs="+",
+        action=DictAction,
+        help="override config entries, e.g. train_dataloader.dataset.data_root=DIR model.size=64",
+    )
+    parser.add_argument("--launcher", choices=["none", "pytorch", "slurm", "mpi"], default="none")
+    parser.add_argument("--local-rank", "--local_rank", type=int, default=0)
+    args = parser.parse_args(argv)
+    if "LOCAL_RANK" not in os.environ:
+        os.environ["LOCAL_RANK"] = str(args.local_rank)
+    return args
+
+
+def build_config(args: argparse.Namespace):
+    from mmengine.config import Config
+
+    if not osp.isfile(args.config):
+        raise FileNotFoundError(f"config not found: {args.config}")
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    cfg.launcher = args.launcher
+    if args.work_dir:
+        cfg.work_dir = args.work_dir
+    elif cfg.get("work_dir") is None:
+        cfg.work_dir = osp.join("work_dirs", osp.splitext(osp.basename(args.config))[0])
+    if args.amp:
+        for name, wrapper in cfg.optim_wrapper.items():
+            if isinstance(wrapper, dict) and "optimizer" in wrapper:
+                wrapper["type"] = "AmpOptimWrapper"
+                wrapper.setdefault("loss_scale", "dynamic")
+    if args.resume == "auto":
+        cfg.resume, cfg.load_from = True, None
+    elif args.resume:
+        cfg.resume, cfg.load_from = True, args.resume
+    import torch
+
+    dist_cfg = cfg.get("env_cfg", {}).get("dist_cfg", {})
+    if dist_cfg.get("backend") == "nccl" and not torch.cuda.is_available():
+        dist_cfg["backend"] = "gloo"
+    return cfg
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    try:
+        cfg = build_config(args)
+        import lmtk.engine  # noqa: F401 - registers hooks and the optimizer constructor
+        from lmtk.engine import LMTKRunner
+
+        runner = LMTKRunner.from_cfg(cfg)
+    except (FileNotFoundError, ValueError, KeyError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    runner.train()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
