@@ -128,3 +128,25 @@ def test_bad_checkpoints_name_the_key(published, tmp_path):
 
     with pytest.raises(CheckpointError, match="not found"):
         lmtk.load_model(tmp_path / "nope.pt")
+
+
+def test_convert_tool_round_trips(published_file, published, tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    tool = Path(__file__).resolve().parents[1] / "tools" / "convert_checkpoint.py"
+    lmtk_file, back = tmp_path / "vox_lmtk.pth", tmp_path / "vox_back.pt"
+    for args in ([published_file, lmtk_file], [lmtk_file, back, "--to", "published"]):
+        result = subprocess.run([sys.executable, str(tool), *map(str, args)], capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+    exported = torch.load(back)
+    for network in ("gen", "dis"):
+        assert exported[network].keys() == published[network].keys()
+        assert all(torch.equal(exported[network][k], v) for k, v in published[network].items())
+    bad = subprocess.run(
+        [sys.executable, str(tool), str(tmp_path / "none.pt"), str(tmp_path / "x.pth")],
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode != 0 and "error:" in bad.stderr and "Traceback" not in bad.stderr

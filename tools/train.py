@@ -58,7 +58,7 @@ def build_config(args: argparse.Namespace):
     elif cfg.get("work_dir") is None:
         cfg.work_dir = osp.join("work_dirs", osp.splitext(osp.basename(args.config))[0])
     if args.amp:
-        for name, wrapper in cfg.optim_wrapper.items():
+        for wrapper in cfg.optim_wrapper.values():
             if isinstance(wrapper, dict) and "optimizer" in wrapper:
                 wrapper["type"] = "AmpOptimWrapper"
                 wrapper.setdefault("loss_scale", "dynamic")

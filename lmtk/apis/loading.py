@@ -11,7 +11,6 @@ from typing import Any
 import torch
 from mmengine.config import Config
 
-from .. import __version__
 from ..checkpoint import (
     CheckpointError,
     atomic_save,
@@ -21,6 +20,7 @@ from ..checkpoint import (
     published_model_config,
 )
 from ..registry import build
+from ..version import __version__
 
 __all__ = ["load_model", "model_config_of", "save_model"]
 

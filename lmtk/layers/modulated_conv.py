@@ -75,9 +75,12 @@ class ModulatedConv2d(nn.Module):
         else:
             out = F.conv2d(x, weight.to(x.dtype), padding=self.padding)
         if self.demodulate:
-            # sum_{i,k} (w[o,i,k] s[b,i])^2 factorises into (s^2) @ (sum_k w^2)^T, without a per-sample weight
-            energy = (s.float().square() @ weight.float().square().sum(dim=(2, 3)).t()).add_(1e-8)
-            out = out * energy.rsqrt()[:, :, None, None].to(out.dtype)
+            # sum_{i,k} (w[o,i,k] s[b,i])^2 factorises into (s^2) @ (sum_k w^2)^T, without a per-sample
+            # weight; kept in at least fp32 (outside autocast) since it normalises every output channel
+            precision = torch.promote_types(s.dtype, torch.float32)
+            with torch.autocast(x.device.type, enabled=False):
+                energy = s.to(precision).square() @ weight.to(precision).square().sum(dim=(2, 3)).t()
+            out = out * (energy + 1e-8).rsqrt()[:, :, None, None].to(out.dtype)
         return out
 
     def extra_repr(self) -> str:

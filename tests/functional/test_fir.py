@@ -105,8 +105,8 @@ def test_filters_follow_input_dtype_and_layout():
 def test_gradcheck():
     kernel = fir_kernel((1, 3, 3, 1), gain=4.0).double()
     x = torch.randn(1, 2, 4, 4, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda t: fir_upsample2d(t, kernel), (x,))
-    assert torch.autograd.gradcheck(lambda t: fir_filter2d(t, kernel, (2, 1)), (x,))
+    assert torch.autograd.gradcheck(lambda t: fir_upsample2d(t, kernel), (x,), fast_mode=True)
+    assert torch.autograd.gradcheck(lambda t: fir_filter2d(t, kernel, (2, 1)), (x,), fast_mode=True)
 
 
 def test_rejects_bad_inputs():

@@ -74,9 +74,9 @@ def test_res_block_shape_and_composition():
 
 def test_res_block_gradcheck():
     torch.manual_seed(0)
-    block = ResBlock(2, 3).double()
-    x = torch.randn(1, 2, 8, 8, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(block, (x,), eps=1e-6, atol=1e-5)
+    block = ResBlock(1, 2).double()
+    x = torch.randn(1, 1, 4, 4, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(block, (x,), eps=1e-6, atol=1e-5, fast_mode=True)
 
 
 def test_res_block_gradients_reach_every_parameter():

@@ -9,16 +9,6 @@ from lmtk.layers import ModulatedConv2d, StyledConv, grouped_modulated_conv2d
 
 CONFIGS = list(itertools.product([True, False], [True, False], [1, 3]))  # demodulate, upsample, kernel
 
-# ModulatedConv2d computes the demodulation energy with ``.float()``, which rounds float64 inputs to
-# float32 (~1e-7 relative); the fix promotes to at least float32 instead of forcing it.
-FLOAT64_DEMODULATION = pytest.mark.xfail(
-    strict=True, reason="demodulation energy is computed in float32 even for float64 inputs"
-)
-
-
-def _float64_configs():
-    return [pytest.param(*config, marks=FLOAT64_DEMODULATION) if config[0] else config for config in CONFIGS]
-
 
 def _module(demodulate: bool, upsample: bool, kernel_size: int, dtype=torch.float32) -> ModulatedConv2d:
     torch.manual_seed(0)
@@ -39,7 +29,7 @@ def _relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
     return ((a.double() - b.double()).norm() / b.double().norm()).item()
 
 
-@pytest.mark.parametrize(("demodulate", "upsample", "kernel_size"), _float64_configs())
+@pytest.mark.parametrize(("demodulate", "upsample", "kernel_size"), CONFIGS)
 def test_matches_grouped_form_float64(demodulate, upsample, kernel_size):
     module = _module(demodulate, upsample, kernel_size, torch.float64)
     x, style = _inputs(torch.float64)
@@ -99,7 +89,7 @@ def test_samples_are_modulated_independently():
     assert not torch.allclose(batched[0], module(x[:1], style[1:2])[0], atol=1e-3)
 
 
-@pytest.mark.parametrize("demodulate", [pytest.param(True, marks=FLOAT64_DEMODULATION), False])
+@pytest.mark.parametrize("demodulate", [True, False])
 def test_gradients_match_grouped_form(demodulate):
     module = _module(demodulate, True, 3, torch.float64)
     x, style = _inputs(torch.float64)

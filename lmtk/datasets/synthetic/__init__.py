@@ -10,6 +10,7 @@ a learned motion direction tracks one known factor (turn, blink, mouth opening .
 """
 
 from .dataset import SyntheticFaceVideos
+from .folder import synthetic_video_pairs
 from .motion import MOTION_RANGES, sample_motion
 from .render import (
     BACKGROUND_PATTERNS,
@@ -46,6 +47,7 @@ __all__ = [
     "render_frame",
     "render_video",
     "sample_clip_motion",
+    "synthetic_video_pairs",
     "sample_motion",
     "synthetic_dataset_ready",
     "video_seed",

@@ -33,7 +33,7 @@ class GramSchmidtBasis(nn.Module):
     def directions(self) -> torch.Tensor:
         """``(latent_dim, M)`` with orthonormal columns ``d_1 ... d_M``."""
         # QR is not implemented for half types; the +1e-8 matches the published checkpoints' numerics
-        q, _ = torch.linalg.qr(self.weight.float() + 1e-8)
+        q, _ = torch.linalg.qr(self.weight.to(torch.promote_types(self.weight.dtype, torch.float32)) + 1e-8)
         return q
 
     def forward(self, magnitudes: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,44 @@
+"""The synthetic faces on disk as a training dataset, rendered first when missing."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from mmengine.dist import barrier, get_rank
+
+from ...registry import datasets
+from ..video_pair import VideoPairDataset
+from .writer import make_synthetic_dataset, synthetic_dataset_ready
+
+__all__ = ["synthetic_video_pairs"]
+
+_IDENTITY_KEYS = ("size", "seed", "num_frames", "layout")
+
+
+@datasets.register("lmtk.SyntheticVideoPairs.v1")
+def synthetic_video_pairs(
+    data_root: str | os.PathLike,
+    split: str = "train",
+    size: int = 64,
+    generate: dict[str, Any] | None = None,
+    **pair_options: Any,
+) -> VideoPairDataset:
+    """A :class:`VideoPairDataset` over synthetic clips in ``data_root``, written there first if needed.
+
+    Args:
+        data_root: dataset folder; reused when its manifest matches ``generate``.
+        split: ``"train"`` or ``"test"``.
+        size: frame size given to the model.
+        generate: arguments of :func:`make_synthetic_dataset` (``num_train``, ``num_test``,
+            ``num_frames``, ``size``, ``seed``, ``layout`` ...).
+        **pair_options: passed to :class:`VideoPairDataset` (``repeats``, ``pipeline`` ...).
+    """
+    generate = dict(generate or {})
+    generate.setdefault("size", size)
+    expected = {k: generate[k] for k in _IDENTITY_KEYS if k in generate}
+    if not synthetic_dataset_ready(data_root, **expected):
+        if get_rank() == 0:  # one process renders; the others wait for it
+            make_synthetic_dataset(data_root, **generate)
+        barrier()
+    return VideoPairDataset(data_root, split=split, size=size, **pair_options)
