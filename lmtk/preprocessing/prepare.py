@@ -1,0 +1,409 @@
+"""Turn raw footage (phone videos, interviews) into face clips that the training datasets read.
+
+For each source video: find the face on every ``detect_every``-th frame (:mod:`.face_detection`),
+follow it and cut it into clips at shot cuts, lost faces and large moves (:mod:`.face_tracks`), crop
+every clip with one fixed square box and resize it to the model size (:mod:`.crop`), and write::
+
+    root/train/<source>#000.mp4        (layout "video"; "frames": root/train/<source>#000/00000.png ...)
+    root/test/...                      whole source videos go to one split, chosen by a hash of the name
+    root/manifest.json                 written last: clips (source, frame and time range, box), skipped
+    root/report.txt                    the same for people: what was made, what was skipped and why
+
+Clip names start with the source name and a ``#``, so ``group_by_identity`` treats the clips of one
+source as one identity. Videos without a usable face are skipped with a reason; the run goes on.
+
+Example:
+    >>> manifest = prepare_dataset(["phone_videos/"], "data/mine", size=256)  # doctest: +SKIP
+    >>> [clip["name"] for clip in manifest["clips"]][:2]  # doctest: +SKIP
+    ['beach#000', 'beach#001']
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import multiprocessing
+import os
+import re
+import shutil
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from lmtk.datasets.synthetic.writer import write_frames, write_video
+from lmtk.datasets.video_reader import find_videos, is_frame_folder, is_video_file, open_video
+from lmtk.version import __version__
+
+from .crop import PAD_MODES, Box, crop_to_box
+from .face_detection import INSTALL_HINT, dlib_model_path
+from .face_tracks import FaceTrack, scan_video, track_faces
+
+__all__ = [
+    "LAYOUTS",
+    "MANIFEST_NAME",
+    "REPORT_NAME",
+    "PrepareOptions",
+    "collect_videos",
+    "prepare_dataset",
+    "process_video",
+    "source_names",
+    "split_for",
+]
+
+LAYOUTS = ("video", "frames")
+MANIFEST_NAME = "manifest.json"
+REPORT_NAME = "report.txt"
+SPLITS = ("train", "test")
+TOOL_NAME = "lmtk.prepare_dataset"
+
+# Frames cropped and held in memory per clip are capped by max_frames; decoding goes this many at a time.
+_DECODE_CHUNK = 16
+
+
+@dataclass(frozen=True)
+class PrepareOptions:
+    """How clips are found, framed and written.
+
+    Args:
+        size: output side in pixels (even for layout ``"video"``).
+        layout: ``"video"`` (H.264 MP4) or ``"frames"`` (PNG folders).
+        margin: room around the face on each side, in face sizes (box side ``(1 + 2·margin)`` faces).
+        shift: downward move of the box, in face sizes.
+        detect_every: run the detector on every this-many frames.
+        detect_size: the detector sees frames shrunk to this longer side (faces down to about 1/8
+            of it are found).
+        min_frames: shorter clips are dropped.
+        max_frames: longer clips are cut into consecutive pieces (0: no limit); caps memory per clip.
+        split: fraction of source videos that go to ``train``.
+        pad: how a box reaching outside the frame is filled, ``"edge"`` or ``"constant"`` (black).
+        max_gap: most frames without a face inside a clip (None: ``max(4, 2·detect_every)``).
+        max_jump: a move or size change between key frames above this (face sizes) is a shot cut.
+        max_drift: a clip ends when its face has moved this far (None: ``min(0.5, margin)``, so the
+            face stays inside the fixed box).
+        sigma: track smoothing in frames.
+    """
+
+    size: int = 256
+    layout: str = "video"
+    margin: float = 0.6
+    shift: float = 0.1
+    detect_every: int = 5
+    detect_size: int = 640
+    min_frames: int = 32
+    max_frames: int = 1000
+    split: float = 0.9
+    pad: str = "edge"
+    max_gap: int | None = None
+    max_jump: float = 0.5
+    max_drift: float | None = None
+    sigma: float = 5.0
+
+    def __post_init__(self) -> None:
+        if self.layout not in LAYOUTS:
+            raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, got {self.layout!r}")
+        if self.size < 16:
+            raise ValueError(f"size must be at least 16, got {self.size}")
+        if self.layout == "video" and self.size % 2:
+            raise ValueError(f"layout 'video' (H.264 yuv420p) needs an even size, got {self.size}")
+        if not 0 <= self.split <= 1:
+            raise ValueError(f"split must be in [0, 1], got {self.split}")
+        if self.margin < 0:
+            raise ValueError(f"margin must be >= 0, got {self.margin}")
+        if self.detect_every < 1 or self.min_frames < 2 or self.max_frames < 0:
+            raise ValueError("detect_every must be >= 1, min_frames >= 2 and max_frames >= 0")
+        if self.max_frames and self.max_frames < self.min_frames:
+            raise ValueError(f"max_frames ({self.max_frames}) must be 0 or >= min_frames ({self.min_frames})")
+        if self.detect_size < 64:
+            raise ValueError(f"detect_size must be at least 64, got {self.detect_size}")
+        if self.pad not in PAD_MODES:
+            raise ValueError(f"pad must be one of {', '.join(PAD_MODES)}, got {self.pad!r}")
+
+    @property
+    def gap(self) -> int:
+        return self.max_gap if self.max_gap is not None else max(4, 2 * self.detect_every)
+
+    @property
+    def drift(self) -> float:
+        return self.max_drift if self.max_drift is not None else max(0.05, min(0.5, self.margin))
+
+
+def split_for(name: str, train_fraction: float) -> str:
+    """``"train"`` or ``"test"`` for a source name: a hash, so the split never depends on what else is there."""
+    value = int.from_bytes(hashlib.sha1(name.encode("utf-8")).digest()[:8], "big") / 2**64
+    return "train" if value < train_fraction else "test"
+
+
+def collect_videos(inputs: Iterable[str | os.PathLike]) -> list[Path]:
+    """The source videos named by ``inputs``: video files, frame folders, and the videos inside folders.
+
+    Raises:
+        FileNotFoundError: an input does not exist.
+        ValueError: an input is neither a video nor a folder, or nothing at all was found.
+    """
+    videos: dict[Path, None] = {}
+    for item in inputs:
+        path = Path(item)
+        if not path.exists():
+            raise FileNotFoundError(f"input not found: {path}")
+        if is_video_file(path) or is_frame_folder(path):
+            videos[path] = None
+        elif path.is_dir():
+            videos.update(dict.fromkeys(find_videos(path)))
+        else:
+            raise ValueError(f"not a video file or a folder: {path}")
+    if not videos:
+        raise ValueError(f"no videos in {', '.join(str(Path(i)) for i in inputs)}")
+    return list(videos)
+
+
+def source_names(videos: Sequence[Path]) -> list[str]:
+    """A distinct, ``#``-free name per source: its file stem, plus a short path hash where stems repeat."""
+    stems = [
+        re.sub(r"[#\s]+", "_", path.stem if path.is_file() else path.name).strip("_.") or "video"
+        for path in videos
+    ]
+    counts: dict[str, int] = {}
+    for stem in stems:
+        counts[stem] = counts.get(stem, 0) + 1
+    return [
+        stem if counts[stem] == 1 else f"{stem}_{hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:6]}"
+        for stem, path in zip(stems, videos)
+    ]
+
+
+def _remove_stale(output: Path, name: str) -> None:
+    """Delete clips of ``name`` left by an earlier run, so a rerun with other settings leaves no extras."""
+    pattern = re.compile(re.escape(name) + r"#\d{3,}(\.mp4)?")
+    for split in SPLITS:
+        folder = output / split
+        if not folder.is_dir():
+            continue
+        for path in folder.iterdir():
+            if not pattern.fullmatch(path.name):
+                continue
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+
+
+def _pieces(track: FaceTrack, min_frames: int, max_frames: int) -> list[FaceTrack]:
+    """The track cut into equal consecutive pieces of at most ``max_frames`` (all kept as one box)."""
+    if len(track) < min_frames:
+        return []
+    count = -(-len(track) // max_frames) if max_frames else 1
+    bounds = np.linspace(0, len(track), count + 1).round().astype(int)
+    return [track[a:b] for a, b in zip(bounds[:-1], bounds[1:]) if b - a >= min_frames]
+
+
+_DETECTOR: Any = None
+
+
+def _detector(options: PrepareOptions) -> Any:
+    # one detector per process: loading the landmark model takes about a second
+    global _DETECTOR
+    if _DETECTOR is None or _DETECTOR.max_side != options.detect_size:
+        from .face_detection import FaceDetector
+
+        _DETECTOR = FaceDetector(max_side=options.detect_size)
+    return _DETECTOR
+
+
+def _write_clip(
+    reader: Any, track: FaceTrack, box: Box, path: Path, fps: float, options: PrepareOptions
+) -> None:
+    crops = []
+    for begin in range(track.start, track.end, _DECODE_CHUNK):
+        indices = range(begin, min(begin + _DECODE_CHUNK, track.end))
+        crops.extend(
+            crop_to_box(frame, box, options.size, options.pad) for frame in reader.get_frames(indices)
+        )
+    frames = np.stack(crops)
+    if options.layout == "video":
+        write_video(path, frames, fps)
+    else:
+        write_frames(path, frames)
+
+
+def _skip_reason(num_keys: int, detections: int, tracks: list[FaceTrack], options: PrepareOptions) -> str:
+    if not detections:
+        return f"no face found in {num_keys} checked frames"
+    longest = max((len(track) for track in tracks), default=0)
+    return (
+        f"no steady face for {options.min_frames} frames (face in {detections} of {num_keys} checked "
+        f"frames, longest track {longest} frames)"
+    )
+
+
+def process_video(
+    path: str | os.PathLike, name: str, split: str, output: str | os.PathLike, options: PrepareOptions
+) -> dict[str, Any]:
+    """Find, crop and write the clips of one source video.
+
+    Returns:
+        ``{"source", "name", "split", "clips": [clip entries], "reason": None or why nothing was made}``;
+        errors while reading a video become a reason rather than an exception.
+    """
+    path, output = Path(path), Path(output)
+    result: dict[str, Any] = {"source": str(path), "name": name, "split": split, "clips": [], "reason": None}
+    try:
+        _remove_stale(output, name)
+        reader = open_video(path)
+        num_frames = len(reader)
+        if num_frames < options.min_frames:
+            result["reason"] = f"only {num_frames} frames, fewer than min_frames={options.min_frames}"
+            return result
+        fps = float(reader.fps) or 25.0
+        frames, faces = scan_video(reader, _detector(options), options.detect_every)
+        tracks = track_faces(
+            frames,
+            faces,
+            num_frames,
+            max_gap=options.gap,
+            max_jump=options.max_jump,
+            sigma=options.sigma,
+            max_drift=options.drift,
+        )
+        clips = [
+            piece for track in tracks for piece in _pieces(track, options.min_frames, options.max_frames)
+        ]
+        if not clips:
+            result["reason"] = _skip_reason(len(frames), sum(bool(f) for f in faces), tracks, options)
+            return result
+        (output / split).mkdir(parents=True, exist_ok=True)
+        for index, clip in enumerate(clips):
+            clip_name = f"{name}#{index:03d}"
+            media = output / split / (f"{clip_name}.mp4" if options.layout == "video" else clip_name)
+            box = clip.box(options.margin, options.shift)
+            _write_clip(reader, clip, box, media, fps, options)
+            result["clips"].append(
+                {
+                    "name": clip_name,
+                    "split": split,
+                    "path": media.relative_to(output).as_posix(),
+                    "source": str(path),
+                    "start_frame": clip.start,
+                    "end_frame": clip.end,
+                    "num_frames": len(clip),
+                    "start_time": round(clip.start / fps, 3),
+                    "end_time": round(clip.end / fps, 3),
+                    "fps": fps,
+                    "box": box.to_list(),
+                }
+            )
+    except Exception as error:  # decord and PyAV raise their own error classes
+        # one broken file must not end a run over hundreds; it is reported instead
+        result["reason"] = f"{type(error).__name__}: {' '.join(str(error).split())}"
+    return result
+
+
+def _run_job(job: tuple[Path, str, str, Path, PrepareOptions]) -> dict[str, Any]:
+    return process_video(*job)
+
+
+def _init_worker() -> None:
+    cv2.setNumThreads(1)  # the workers already fill the cores
+
+
+def _check_dlib() -> None:
+    # checked without importing dlib, so forked workers start from a parent that never touched it
+    if importlib.util.find_spec("dlib") is None:
+        raise ImportError(f"face detection needs dlib: {INSTALL_HINT}")
+    dlib_model_path()
+
+
+def _write_text(path: Path, text: str) -> None:
+    temporary = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    temporary.write_text(text)
+    os.replace(temporary, path)
+
+
+def _report(manifest: dict[str, Any]) -> str:
+    counts = {split: len(names) for split, names in manifest["splits"].items()}
+    made = len({clip["source"] for clip in manifest["clips"]})
+    lines = [
+        f"{len(manifest['clips'])} clips ({counts['train']} train, {counts['test']} test) from {made} of "
+        f"{made + len(manifest['skipped'])} videos, {manifest['size']} px, layout {manifest['layout']}"
+    ]
+    for clip in manifest["clips"]:
+        lines.append(
+            f"{clip['name']} ({clip['split']}): {clip['source']} frames {clip['start_frame']}-"
+            f"{clip['end_frame']} ({clip['start_time']:.2f}-{clip['end_time']:.2f} s)"
+        )
+    lines += [f"skipped {entry['source']}: {entry['reason']}" for entry in manifest["skipped"]]
+    return "\n".join(lines) + "\n"
+
+
+def prepare_dataset(
+    inputs: Iterable[str | os.PathLike],
+    output: str | os.PathLike,
+    options: PrepareOptions | None = None,
+    workers: int = 1,
+    progress: bool = True,
+    **kwargs: Any,
+) -> dict[str, Any]:
+    """Make a training dataset from source videos (see the module docstring for what is written).
+
+    Args:
+        inputs: video files, frame folders, or folders of them.
+        output: the dataset root (created). Clips of the same sources from an earlier run are replaced.
+        options: a :class:`PrepareOptions`; or give its fields as keyword arguments.
+        workers: processes working on separate videos (1: this process).
+        progress: show a tqdm progress bar over the videos.
+
+    Returns:
+        the manifest (also written to ``output/manifest.json``).
+
+    Raises:
+        FileNotFoundError, ValueError: bad inputs or options (see :func:`collect_videos`).
+        ImportError: dlib or its landmark model is missing.
+    """
+    if options is None:
+        options = PrepareOptions(**kwargs)
+    elif kwargs:
+        options = replace(options, **kwargs)
+    videos = collect_videos(inputs)
+    _check_dlib()
+    output = Path(output)
+    output.mkdir(parents=True, exist_ok=True)
+    (output / MANIFEST_NAME).unlink(missing_ok=True)  # the dataset is not complete while it is rewritten
+    names = source_names(videos)
+    jobs = [
+        (path, name, split_for(name, options.split), output, options) for path, name in zip(videos, names)
+    ]
+    results = []
+    with tqdm(total=len(jobs), desc="prepare", unit="video", disable=not progress) as bar:
+        if workers > 1 and len(jobs) > 1:
+            # fork: the parent holds no decoder and no detector, and workers skip re-importing torch
+            method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+            with multiprocessing.get_context(method).Pool(min(workers, len(jobs)), _init_worker) as pool:
+                for result in pool.imap_unordered(_run_job, jobs):
+                    results.append(result)
+                    bar.set_postfix(clips=sum(len(r["clips"]) for r in results), refresh=False)
+                    bar.update(1)
+        else:
+            for job in jobs:
+                results.append(_run_job(job))
+                bar.set_postfix(clips=sum(len(r["clips"]) for r in results), refresh=False)
+                bar.update(1)
+    results.sort(key=lambda result: result["name"])
+    clips = [clip for result in results for clip in result["clips"]]
+    manifest = {
+        "tool": TOOL_NAME,
+        "lmtk_version": __version__,
+        "size": options.size,
+        "layout": options.layout,
+        "options": asdict(options),
+        "clips": clips,
+        "skipped": [{"source": r["source"], "reason": r["reason"]} for r in results if r["reason"]],
+        "splits": {split: [clip["name"] for clip in clips if clip["split"] == split] for split in SPLITS},
+    }
+    _write_text(output / REPORT_NAME, _report(manifest))
+    _write_text(output / MANIFEST_NAME, json.dumps(manifest, indent=1))
+    return manifest
