@@ -8,7 +8,6 @@ recomputed on export. A missing, unknown or mis-shaped key fails with an error t
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import re
 import tempfile
@@ -187,12 +186,11 @@ def published_model_config(checkpoint: Mapping) -> dict:
         latent_dim = gen["enc.fc.0.weight"].shape[0]
         num_directions = gen["dec.direction.weight"].shape[1]
         finest_channels = gen["enc.net_app.convs.0.0.weight"].shape[0]
+        coarsest_channels = gen["dec.input.input"].shape[1]
     except (KeyError, IndexError) as error:
         raise CheckpointError(f"not a complete published LIA generator: missing {error}") from error
-    multiplier = finest_channels * size / 16384
-    if multiplier >= 1 and math.isclose(multiplier, round(multiplier)):
-        multiplier = int(round(multiplier))
-    shape = dict(size=size, channel_multiplier=multiplier)
+    # base and cap reproduce the published table for any channel multiplier, and narrower models too
+    shape = dict(size=size, channel_base=finest_channels * size, max_channels=coarsest_channels)
     return dict(
         type="lmtk.LIA.v1",
         encoder=dict(type="lmtk.LIAEncoder.v1", latent_dim=latent_dim, **shape),

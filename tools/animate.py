@@ -22,7 +22,7 @@ import numpy as np
 
 from lmtk.apis import Animator, VideoWriter, video_frame_rate
 from lmtk.apis.animator import DTYPES, MODES
-from lmtk.apis.media import FIT_MODES
+from lmtk.apis.media import FIT_MODES, load_image
 from lmtk.registry import RegistryError
 
 
@@ -105,7 +105,9 @@ def _check_paths(args: argparse.Namespace) -> Path:
 
 def run(args: argparse.Namespace) -> Path:
     output = _check_paths(args)
-    fps = video_frame_rate(args.driving)  # also rejects an unreadable video before the model loads
+    # read the inputs first: a bad image or video fails fast, before the model loads
+    image = load_image(args.source)
+    fps = video_frame_rate(args.driving)
     animator = Animator(
         args.checkpoint,
         config=args.config,
@@ -115,10 +117,13 @@ def run(args: argparse.Namespace) -> Path:
         chunk_size=args.chunk_size,
         resize=args.resize,
     )
-    source = animator.encode_source(args.source)
+    source = animator.encode_source(image)
     reader = animator.open_driving(args.driving)
     start_frame = args.start_frame
-    if args.find_start_frame:
+    if args.mode == "absolute" and (args.find_start_frame or args.start_frame):
+        print("note: absolute mode uses no start frame; ignoring it", file=sys.stderr)
+        start_frame = 0
+    elif args.find_start_frame:
         start_frame = animator.find_start_frame(source, reader, progress=not args.quiet)
         print(f"start frame: {start_frame}", file=sys.stderr)
     frames = animator.animate(

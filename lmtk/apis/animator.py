@@ -5,8 +5,8 @@
 - the source is encoded once; its code ``z_{s->r}``, feature pyramid and own motion ``w_{r->s}`` are
   kept and the features are broadcast over each batch;
 - a driving frame only needs its motion code, so only ``encode_code`` runs on it (no feature pyramid);
-- the driving video is decoded ``chunk_size`` frames at a time in a background thread, so decoding
-  overlaps the network and memory stays bounded whatever the video length;
+- the driving video is decoded ``chunk_size`` frames at a time (on accelerators in a background
+  thread, so decoding overlaps the network), so memory stays bounded whatever the video length;
 - frames run through the network ``batch_size`` at a time under ``torch.inference_mode`` and, on request,
   bf16/fp16 autocast.
 
@@ -165,6 +165,9 @@ class Animator:
             in memory.
         resize: how images and frames are brought to the model size: ``"resize"`` (squash the whole
             frame) or ``"crop"`` (centred square, then resize).
+        prefetch: decode the next chunk in a background thread while the network runs. None (default)
+            turns it on for accelerators only: on the CPU the network already uses every core, so a
+            decoding thread gains little and competes with the network's thread pool.
 
     Raises:
         ValueError: a bad option, an unavailable device, or a dtype the device cannot autocast to.
@@ -179,6 +182,7 @@ class Animator:
         batch_size: int = 16,
         chunk_size: int = 64,
         resize: str = "resize",
+        prefetch: bool | None = None,
     ) -> None:
         if dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {tuple(DTYPES)}, got {dtype!r}")
@@ -200,6 +204,7 @@ class Animator:
         self.batch_size = batch_size
         self.chunk_size = chunk_size
         self.resize = resize
+        self.prefetch = self.device.type != "cpu" if prefetch is None else bool(prefetch)
 
     @property
     def size(self) -> int:
@@ -285,12 +290,13 @@ class Animator:
     def driving_batches(self, reader, start: int = 0, stop: int | None = None) -> Iterator[np.ndarray]:
         """Frames ``start:stop`` at model size, ``(B, S, S, 3)`` uint8, ``batch_size`` at a time.
 
-        Decoding runs one chunk ahead in a background thread.
+        With ``prefetch``, decoding runs one chunk ahead in a background thread.
         """
         stop = len(reader) if stop is None else stop
         pending: list[np.ndarray] = []
         held = 0
-        for chunk in _prefetch(self._read_chunks(reader, start, stop)):
+        chunks = self._read_chunks(reader, start, stop)
+        for chunk in _prefetch(chunks) if self.prefetch else chunks:
             pending.append(chunk)
             held += len(chunk)
             while held >= self.batch_size:

@@ -87,14 +87,16 @@ def load_image(path: str | os.PathLike, background: tuple[int, int, int] = (255,
         ValueError: ``path`` is not an image Pillow can decode.
     """
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise FileNotFoundError(f"image not found: {path}")
+    if not path.is_file():
+        raise ValueError(f"not an image file: {path}")
     try:
         with Image.open(path) as image:
             image.load()
             image = ImageOps.exif_transpose(image)
             return to_rgb_uint8(image, background)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as error:
         raise ValueError(f"cannot read image {path}: {error}") from error
 
 

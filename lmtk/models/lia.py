@@ -195,35 +195,41 @@ class LIA(BaseModel):
             )
 
     def train_step(self, data: Mapping, optim_wrapper: OptimWrapperDict) -> dict[str, torch.Tensor]:
-        """One generator update (D frozen), then one discriminator update on the same reconstruction."""
+        """One generator update (D frozen), then one discriminator update on the same reconstruction.
+
+        With ``adversarial_weight=0`` the discriminator is neither run nor trained.
+        """
         self._require_training_parts()
         data = self.data_preprocessor(data, True)
         source, driving = data["source"], data["driving"]
-        g_optim, d_optim = optim_wrapper["generator"], optim_wrapper["discriminator"]
+        g_optim = optim_wrapper["generator"]
+        adversarial = bool(self.loss.adversarial_weight)
 
         # D is a fixed function in the G step: call it unwrapped so its DDP expects no gradients
         frozen_discriminator = _unwrap(self.discriminator)
         frozen_discriminator.requires_grad_(False)
         with g_optim.optim_context(self.generator):
             fake = self.generator(source, driving)
-            g_losses = self.loss.generator_losses(fake, driving, frozen_discriminator(fake))
+            fake_logits = frozen_discriminator(fake) if adversarial else None
+            g_losses = self.loss.generator_losses(fake, driving, fake_logits)
         g_loss, log_vars = self.parse_losses(g_losses)
         log_vars["grad_norm_g"] = _update(g_optim, g_loss, self.generator)
         frozen_discriminator.requires_grad_(True)
-
-        step = int(self.train_steps)
-        with d_optim.optim_context(self.discriminator):
-            d_losses = self.loss.discriminator_losses(
-                self.discriminator(driving), self.discriminator(fake.detach())
-            )
-            if self.loss.is_r1_step(step):
-                real = driving.detach().requires_grad_(True)
-                d_losses.update(self.loss.r1_loss(self.discriminator(real), real))
-        d_loss, d_log = self.parse_losses(d_losses)
-        d_log.pop("loss")
-        log_vars.update(d_log, loss_d=d_loss.detach())
-        log_vars["grad_norm_d"] = _update(d_optim, d_loss, self.discriminator)
+        if adversarial:
+            log_vars.update(self._discriminator_step(driving, fake.detach(), optim_wrapper["discriminator"]))
         self.train_steps += 1
+        return log_vars
+
+    def _discriminator_step(self, real: torch.Tensor, fake: torch.Tensor, d_optim: OptimWrapper) -> dict:
+        with d_optim.optim_context(self.discriminator):
+            d_losses = self.loss.discriminator_losses(self.discriminator(real), self.discriminator(fake))
+            if self.loss.is_r1_step(int(self.train_steps)):
+                real = real.detach().requires_grad_(True)
+                d_losses.update(self.loss.r1_loss(self.discriminator(real), real))
+        d_loss, log_vars = self.parse_losses(d_losses)
+        log_vars.pop("loss")
+        log_vars["loss_d"] = d_loss.detach()
+        log_vars["grad_norm_d"] = _update(d_optim, d_loss, self.discriminator)
         return log_vars
 
 

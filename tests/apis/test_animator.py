@@ -1,5 +1,7 @@
 """Animator: streaming, batched animation must equal the model's own ``transfer``."""
 
+import threading
+
 import av
 import numpy as np
 import pytest
@@ -19,6 +21,15 @@ TINY = dict(
     motion_basis=dict(type="lmtk.GramSchmidtBasis.v1", latent_dim=32, num_directions=5),
 )
 NUM_FRAMES = 20
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """A 32 px network is too small to gain from threads, and a second thread stalls on shared cores."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -49,8 +60,8 @@ def _transfer(model, source_t, frames_t, batch, **kwargs):
         )
 
 
-def _animate(model, source, frames, batch_size, chunk_size, **kwargs):
-    animator = Animator(model, batch_size=batch_size, chunk_size=chunk_size)
+def _animate(model, source, frames, batch_size, chunk_size, prefetch=None, **kwargs):
+    animator = Animator(model, batch_size=batch_size, chunk_size=chunk_size, prefetch=prefetch)
     return torch.stack(list(animator.animate(source, frames, output="tensor", **kwargs)))
 
 
@@ -65,7 +76,7 @@ def test_absolute_matches_transfer(model, clip):
     reference = _transfer(model, source_t, frames_t, 16, mode="absolute")
     torch.testing.assert_close(large, reference, rtol=0, atol=1e-5)
     # chunks only change how frames are read, never the batches: bit-identical
-    chunked = _animate(model, source, frames, batch_size=16, chunk_size=7, mode="absolute")
+    chunked = _animate(model, source, frames, batch_size=16, chunk_size=7, prefetch=True, mode="absolute")
     torch.testing.assert_close(chunked, large, rtol=0, atol=0)
     # batch 1 vs 16: the untrained network amplifies kernel rounding to a few 1e-5 on outputs of order 1
     torch.testing.assert_close(small, large, rtol=0, atol=1e-4)
@@ -129,6 +140,27 @@ def test_source_encoded_once_and_reads_bounded(model, clip, monkeypatch):
     assert calls["encode"] == 1  # the source's pyramid, once
     assert calls["encode_code"] == 1 + NUM_FRAMES // 4  # the start frame, then one per batch
     assert max(reads) <= 6 and sum(reads) == NUM_FRAMES + 1
+
+
+def test_prefetch_thread_stops_when_abandoned(model, clip):
+    source, frames, _, _ = clip
+    before = threading.active_count()
+    stream = Animator(model, batch_size=2, chunk_size=2, prefetch=True).animate(source, frames)
+    assert next(stream).shape == (SIZE, SIZE, 3)
+    assert threading.active_count() == before + 1
+    stream.close()
+    assert threading.active_count() == before
+
+    class Broken(ArrayVideo):
+        def get_frames(self, indices):
+            if indices[0] >= 6:
+                raise ValueError("corrupt frame")
+            return super().get_frames(indices)
+
+    stream = Animator(model, batch_size=2, chunk_size=2, prefetch=True).animate(source, Broken(frames))
+    with pytest.raises(ValueError, match="corrupt frame"):
+        list(stream)
+    assert threading.active_count() == before
 
 
 def test_automatic_start_frame(model, clip):

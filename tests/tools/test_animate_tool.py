@@ -1,0 +1,156 @@
+"""tools/animate.py end to end on the demo clips, with a tiny published-format checkpoint."""
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import av
+import pytest
+import torch
+
+import lmtk
+from lmtk.checkpoint import to_published
+from lmtk.registry import build
+
+ROOT = Path(__file__).resolve().parents[2]
+TOOL = ROOT / "tools" / "animate.py"
+
+
+def _tiny(size: int) -> dict:
+    # max_channels stays at its default so the published format (which stores only a channel
+    # multiplier) describes the network exactly
+    shape = dict(size=size, latent_dim=32, channel_base=256)
+    return dict(
+        type="lmtk.LIA.v1",
+        encoder=dict(type="lmtk.LIAEncoder.v1", **shape),
+        generator=dict(type="lmtk.FlowGenerator.v1", **shape),
+        motion_basis=dict(type="lmtk.GramSchmidtBasis.v1", latent_dim=32, num_directions=5),
+    )
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("checkpoints")
+    torch.manual_seed(0)
+    torch.save(to_published(build(_tiny(32)).state_dict()), folder / "published32.pt")
+    lmtk.save_model(build(_tiny(64)), folder / "lmtk64.pt", config=_tiny(64))
+    (folder / "tiny32.py").write_text(f"model = {_tiny(32)!r}\n")
+    return folder
+
+
+def _run(*args):
+    # one thread: a 32 px model gains nothing from more, and the test cores are shared
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+    return subprocess.run(
+        [sys.executable, str(TOOL), *map(str, args)], capture_output=True, text=True, env=env, timeout=300
+    )
+
+
+def _probe(path):
+    with av.open(str(path)) as container:
+        video = container.streams.video[0]
+        frames = sum(1 for _ in container.decode(video=0))
+        return dict(
+            frames=frames,
+            rate=video.average_rate,
+            width=video.codec_context.width,
+            height=video.codec_context.height,
+            audio=len(container.streams.audio),
+        )
+
+
+def test_published_checkpoint_with_audio(shared_data, checkpoints, tmp_path):
+    out = tmp_path / "macron.mp4"
+    result = _run(
+        "--checkpoint", checkpoints / "published32.pt", "--source", shared_data / "vox" / "macron.png",
+        "--driving", shared_data / "vox" / "driving2.mp4", "--output", out, "--batch-size", 32,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert _probe(out) == dict(frames=221, rate=25, width=32, height=32, audio=1)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["macron.mp4"]
+
+
+def test_large_source_side_by_side_no_audio(shared_data, checkpoints, tmp_path, tool, capsys):
+    out = tmp_path / "ted.mp4"
+    code = tool.main([
+        "--checkpoint", str(checkpoints / "published32.pt"), "--source", str(shared_data / "ted" / "subject1.png"),
+        "--driving", str(shared_data / "vox" / "driving2.mp4"), "--output", str(out), "--batch-size", "32",
+        "--no-audio", "--side-by-side", "--find-start-frame", "--resize", "crop", "--quiet",
+    ])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "start frame:" in err
+    info = _probe(out)
+    assert info["frames"] == 221 and info["audio"] == 0
+    assert info["width"] == 3 * info["height"] == 96
+
+
+@pytest.fixture(scope="module")
+def tool():
+    spec = importlib.util.spec_from_file_location("animate_tool", TOOL)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _expect_error(tool, capsys, argv, match):
+    code = tool.main(argv)
+    err = capsys.readouterr().err
+    assert code != 0
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), err
+    assert match in lines[0] and "Traceback" not in err
+
+
+def test_expected_errors_are_one_line(shared_data, checkpoints, tmp_path, tool, capsys):
+    macron, driving = shared_data / "vox" / "macron.png", shared_data / "vox" / "driving2.mp4"
+    out = tmp_path / "out.mp4"
+    base = ["--checkpoint", str(checkpoints / "published32.pt"), "--output", str(out), "--quiet"]
+    _expect_error(tool, capsys, [*base, "--source", str(tmp_path / "none.png"), "--driving", str(driving)],
+                  "not found")  # fmt: skip
+    text = tmp_path / "notes.mp4"
+    text.write_text("this is not a video")
+    _expect_error(tool, capsys, [*base, "--source", str(macron), "--driving", str(text)], "cannot read video")
+    mismatched = [
+        "--checkpoint", str(checkpoints / "lmtk64.pt"), "--config", str(checkpoints / "tiny32.py"),
+        "--source", str(macron), "--driving", str(driving), "--output", str(out), "--quiet",
+    ]  # fmt: skip
+    _expect_error(tool, capsys, mismatched, "lmtk64.pt")
+    _expect_error(tool, capsys, [*base, "--source", str(macron), "--driving", str(driving),
+                                 "--start-frame", "221"], "out of range")  # fmt: skip
+    with pytest.raises(SystemExit) as exit_info:
+        tool.main([*base, "--source", str(macron), "--driving", str(driving), "--batch-size", "0"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.startswith("error:") and len(err.splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.mp4"]
+
+
+def test_failure_while_writing_leaves_no_file(shared_data, checkpoints, tmp_path, tool, capsys, monkeypatch):
+    out = tmp_path / "out.mp4"
+    written = []
+    original = tool.VideoWriter.write
+
+    def failing_write(self, frame):
+        if len(written) == 40:
+            raise ValueError("disk full (simulated)")
+        written.append(1)
+        original(self, frame)
+
+    monkeypatch.setattr(tool.VideoWriter, "write", failing_write)
+    _expect_error(
+        tool, capsys,
+        ["--checkpoint", str(checkpoints / "published32.pt"), "--source", str(shared_data / "vox" / "macron.png"),
+         "--driving", str(shared_data / "vox" / "driving2.mp4"), "--output", str(out), "--quiet"],
+        "disk full",
+    )  # fmt: skip
+    assert written and list(tmp_path.iterdir()) == []
