@@ -1,0 +1,77 @@
+"""Reconstruction and transfer protocols on a tiny model and a tiny synthetic test split."""
+
+import csv
+import json
+
+import pytest
+import torch
+
+from lmtk.datasets.video_reader import find_videos, open_video
+from lmtk.evaluation.extractors import SyntheticKeypoints
+from lmtk.evaluation.metrics import AKD, L1, MKR
+from lmtk.evaluation.protocols import evaluate_reconstruction, evaluate_transfer, transfer_pairs
+from lmtk.evaluation.reconstruction import reconstruct_video
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def videos(synthetic_root):
+    return find_videos(synthetic_root / "test")
+
+
+def _metrics():
+    extractor = SyntheticKeypoints()
+    return [L1(), AKD(extractor=extractor), MKR(extractor=extractor)]
+
+
+def test_reconstruction_matches_reconstruct_video_and_writes_results(tiny_model, videos, tmp_path):
+    result = evaluate_reconstruction(tiny_model, videos, _metrics(), batch_size=5, save_dir=tmp_path)
+    assert [row["video"] for row in result.per_video] == ["id0000#00", "id0001#00"]
+    assert [row["num_frames"] for row in result.per_video] == [8, 8]
+    # the protocol's L1 is the same number as the standalone reconstruction (first frame as source)
+    for path, row in zip(videos, result.per_video):
+        expected, _ = reconstruct_video(tiny_model, path, batch_size=8)
+        assert row["l1"] == pytest.approx(expected["l1"], rel=1e-4)
+    assert result.summary["l1"] == pytest.approx(sum(r["l1"] for r in result.per_video) / 2, rel=1e-6)
+    assert result.summary["mkr_keypoints"] > 0  # the synthetic ground truth was used
+    assert all(len(open_video(tmp_path / f"{row['video']}.mp4")) == 8 for row in result.per_video)
+
+    json_path, csv_path = result.write(tmp_path / "out")
+    written = json.loads(json_path.read_text())
+    assert written["num_frames"] == 16 and written["metrics"]["l1"] == pytest.approx(result.summary["l1"])
+    rows = list(csv.DictReader(csv_path.open()))
+    assert [r["video"] for r in rows] == ["id0000#00", "id0001#00"] and float(rows[0]["l1"]) > 0
+    assert "L1" in result.format_table() and "AKD" in result.format_table()
+
+
+def test_reconstruction_can_leave_out_the_source_frame(tiny_model, videos):
+    result = evaluate_reconstruction(
+        tiny_model, videos[:1], [L1()], batch_size=8, max_frames=4, skip_source_frame=True
+    )
+    assert result.per_video[0]["num_frames"] == 3 and result.summary["l1_frames"] == 3
+
+
+def test_transfer_reports_ground_truth_metrics_as_not_applicable(tiny_model, videos):
+    result = evaluate_transfer(
+        tiny_model, videos, _metrics(), num_pairs=2, seed=1, batch_size=8, max_frames=3
+    )
+    assert "ground truth" in result.notes["l1"] and "l1" not in result.summary
+    assert all(row["source"] != row["driving"] for row in result.per_video)
+    assert result.summary["mkr_keypoints"] > 0
+    assert "n/a" in result.format_table()
+    assert "akd" in result.summary and "aed" not in result.summary
+
+
+def test_transfer_pairs_are_seeded_and_never_pair_a_video_with_itself():
+    pairs = transfer_pairs(5, num_pairs=20, seed=3)
+    assert pairs == transfer_pairs(5, num_pairs=20, seed=3) != transfer_pairs(5, num_pairs=20, seed=4)
+    assert all(a != b for a, b in pairs) and {a for a, _ in pairs} == set(range(5))
+    with pytest.raises(ValueError, match="at least 2"):
+        transfer_pairs(1)

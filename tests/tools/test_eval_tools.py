@@ -1,0 +1,200 @@
+"""tools/test.py, vis_directions.py, vis_reference.py and analyze_directions.py end to end (tiny models).
+
+The tools are called in-process through their ``main(argv)``: the same code path as the command line,
+without paying the interpreter and torch start-up once per run.
+"""
+
+import csv
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import lmtk
+from lmtk.checkpoint import to_published
+from lmtk.registry import build
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIG = str(ROOT / "configs" / "lia" / "lia_synthetic_m20.py")
+
+
+def _tiny(basis: str = "lmtk.GramSchmidtBasis.v1") -> dict:
+    shape = dict(size=64, latent_dim=32, channel_base=256)
+    motion = dict(type=basis, latent_dim=32)
+    if basis == "lmtk.GramSchmidtBasis.v1":
+        motion["num_directions"] = 5
+    return dict(
+        type="lmtk.LIA.v1",
+        encoder=dict(type="lmtk.LIAEncoder.v1", **shape),
+        generator=dict(type="lmtk.FlowGenerator.v1", **shape),
+        motion_basis=motion,
+    )
+
+
+def _tool(name: str):
+    spec = importlib.util.spec_from_file_location(f"lmtk_tool_{name}", ROOT / "tools" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    from lmtk.datasets.synthetic import make_synthetic_dataset
+
+    folder = tmp_path_factory.mktemp("eval_tools")
+    make_synthetic_dataset(
+        folder / "synthetic", num_train=0, num_test=2, num_frames=8, size=64, progress=False
+    )
+    torch.manual_seed(0)
+    lmtk.save_model(build(_tiny()), folder / "tiny.pt", config=_tiny())
+    # the published format, as users hold it (architecture inferred from the tensors)
+    torch.save(to_published(build(_tiny()).state_dict()), folder / "published.pt")
+    lmtk.save_model(
+        build(_tiny("lmtk.DirectPath.v1")), folder / "no_dm.pt", config=_tiny("lmtk.DirectPath.v1")
+    )
+    return folder
+
+
+def _metrics_json(work_dir: Path) -> dict:
+    return json.loads((work_dir / "metrics.json").read_text())
+
+
+def test_test_tool_on_a_synthetic_split(files, capsys):
+    work_dir = files / "recon"
+    args = [CONFIG, files / "tiny.pt", "--data-root", files / "synthetic", "--work-dir", work_dir]
+    code = _tool("test").main([*map(str, args), "--random-backbones", "--quiet", "--batch-size", "8"])
+    out = capsys.readouterr().out
+    assert code == 0
+    for row in ("L1", "LPIPS", "AKD", "MKR", "AED"):
+        assert f"\n{row} " in out
+    written = _metrics_json(work_dir)
+    assert written["num_videos"] == 2 and written["num_frames"] == 16
+    assert 0 < written["metrics"]["l1"] < 1 and written["metrics"]["lpips"] > 0
+    assert written["metrics"]["mkr_keypoints"] > 0  # synthetic ground-truth keypoints were found
+    for name in ("akd", "aed"):  # a value, or n/a with the reason
+        assert written["metrics"][name] is not None or written["notes"][name]
+    rows = list(csv.DictReader((work_dir / "per_video.csv").open()))
+    assert [row["video"] for row in rows] == ["id0000#00", "id0001#00"]
+    assert {"l1", "lpips", "akd", "mkr", "aed", "num_frames"} <= set(rows[0])
+
+
+def test_test_tool_reports_metrics_that_cannot_run(files, capsys, monkeypatch):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(files / "empty_hub"))
+    tool = _tool("test")
+    base = [CONFIG, str(files / "tiny.pt"), "--data-root", str(files / "synthetic"), "--quiet"]
+    base += ["--max-videos", "1", "--max-frames", "2"]
+    # asked for explicitly: an error line and a non-zero exit
+    assert tool.main([*base, "--work-dir", str(files / "asked"), "--metrics", "l1", "lpips"]) == 1
+    error = capsys.readouterr().err
+    assert error.startswith("error: metric lpips cannot run") and "--random-backbones" in error
+    # by default: skipped with the reason, the rest measured
+    assert tool.main([*base, "--work-dir", str(files / "default"), "--keypoints", "synthetic"]) == 0
+    assert "n/a (skipped: AlexNet weights for LPIPS not found" in capsys.readouterr().out
+    written = _metrics_json(files / "default")
+    assert "lpips" in written["skipped"] and written["metrics"]["l1"] > 0
+
+
+def test_test_tool_without_dlib_skips_the_face_metrics(files, capsys, monkeypatch):
+    from lmtk.evaluation.extractors import dlib_faces
+
+    def missing():
+        raise ImportError(f"dlib is not installed; install it with `{dlib_faces.DLIB_INSTALL_HINT}`")
+
+    monkeypatch.setattr(dlib_faces, "import_dlib", missing)
+    args = [CONFIG, files / "tiny.pt", "--data-root", files / "synthetic", "--work-dir", files / "no_dlib"]
+    args += ["--max-videos", "1", "--max-frames", "2", "--keypoints", "dlib68", "--random-backbones"]
+    assert _tool("test").main([*map(str, args), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    for row in ("AKD", "MKR", "AED"):
+        assert f"{row}     n/a (skipped: dlib is not installed" in out
+    assert _metrics_json(files / "no_dlib")["metrics"]["l1"] > 0
+
+
+def test_test_tool_transfer_protocol(files, capsys):
+    args = [CONFIG, files / "tiny.pt", "--data-root", files / "synthetic", "--work-dir", files / "transfer"]
+    args += ["--protocol", "transfer", "--metrics", "l1", "akd", "mkr", "--max-frames", "3", "--save-videos"]
+    assert _tool("test").main([*map(str, args), "--quiet"]) == 0
+    assert "n/a (needs ground truth" in capsys.readouterr().out
+    written = _metrics_json(files / "transfer")
+    assert written["protocol"] == "transfer" and written["num_videos"] == 2
+    assert len(list((files / "transfer" / "videos").glob("*_by_*.mp4"))) >= 1
+
+
+def test_test_tool_face_metrics_on_real_clips(files, shared_data, capsys):
+    pytest.importorskip("dlib", reason="dlib is not installed (pip install dlib-bin face-recognition-models)")
+    work_dir = files / "vox"
+    args = [CONFIG, files / "published.pt", "--data-root", shared_data / "vox", "--work-dir", work_dir]
+    args += ["--max-videos", "1", "--max-frames", "8", "--metrics", "l1", "akd", "mkr", "aed"]
+    assert _tool("test").main([*map(str, args), "--quiet", "--batch-size", "8"]) == 0
+    written = _metrics_json(work_dir)
+    assert written["per_video"][0]["video"] == "driving1" and written["num_frames"] == 8
+    metrics = written["metrics"]
+    assert metrics["mkr_keypoints"] == 8 * 68  # dlib found the face in every real frame
+    assert 0 <= metrics["mkr"] <= 1 and metrics["aed_frames"] == 8 and metrics["aed"] > 0
+    assert metrics["akd"] is not None or "detected in both" in written["notes"]["akd"]
+
+
+def test_vis_directions_grid_and_animations(files, capsys):
+    image = files / "source.png"
+    Image.fromarray(np.full((80, 80, 3), 120, np.uint8)).save(image)
+    output = files / "directions"
+    args = ["--checkpoint", files / "tiny.pt", "--image", image, "--directions", "1-3", "--steps", "4"]
+    args += ["--output-dir", output, "--format", "gif"]
+    assert _tool("vis_directions").main(list(map(str, args))) == 0
+    assert "orthogonality error" in capsys.readouterr().out
+    assert Image.open(output / "directions.png").size == (4 * 64, 3 * 64)
+    assert sorted(p.name for p in output.glob("direction_*.gif")) == [f"direction_{i}.gif" for i in (1, 2, 3)]
+    info = json.loads((output / "directions.json").read_text())
+    assert info["orthogonality_error"] < 1e-5 and len(info["source_magnitudes"]) == 5
+    # a model without a basis has no directions
+    args = ["--checkpoint", files / "no_dm.pt", "--image", image, "--output-dir", files / "no_dm"]
+    assert _tool("vis_directions").main(list(map(str, args))) == 1
+    assert "no motion basis" in capsys.readouterr().err
+
+
+def test_vis_directions_alpha_zero_is_the_source_reconstruction(files):
+    tool = _tool("vis_directions")
+    model = lmtk.load_model(files / "tiny.pt")
+    image = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    sweep = tool.direction_sweeps(model, image, [0, 4], torch.tensor([0.0, 1.0]))
+    assert sweep.shape == (2, 2, 3, 64, 64)
+    with torch.inference_mode():
+        own = model.transfer(image, image, mode="absolute")
+    assert torch.allclose(sweep[0, 0], own[0], atol=1e-4)
+    assert not torch.allclose(sweep[0, 1], own[0], atol=1e-2)
+
+
+def test_vis_reference_writes_sources_over_references(files, capsys):
+    folder = files / "portraits"
+    folder.mkdir()
+    for i in range(3):
+        Image.fromarray(np.full((90, 70, 3), 60 * i, np.uint8)).save(folder / f"{i}.png")
+    output = files / "reference.png"
+    args = ["--checkpoint", files / "tiny.pt", "--images", folder, "--output", output]
+    assert _tool("vis_reference").main(list(map(str, args))) == 0
+    assert Image.open(output).size == (3 * 64, 2 * 64)
+
+
+def test_analyze_directions_writes_heatmap_and_tables(files, capsys):
+    output = files / "analysis"
+    args = ["--checkpoint", files / "tiny.pt", "--data-root", files / "synthetic", "--output-dir", output]
+    assert _tool("analyze_directions").main([*map(str, args), "--centre-per-video", "--max-frames", "6"]) == 0
+    out = capsys.readouterr().out
+    assert all(f"d{i}:" in out for i in range(5))
+    assert Image.open(output / "correlation.png").size[0] > 100
+    rows = list(csv.DictReader((output / "correlation.csv").open()))
+    assert len(rows) == 5 and "mouth_open" in rows[0] and rows[0]["best_factor"]
+    assert "| direction | tx |" in (output / "correlation.md").read_text()

@@ -1,0 +1,102 @@
+"""Correlate each learned direction's magnitude with the known motion factors of synthetic clips.
+
+    python tools/analyze_directions.py --checkpoint CKPT --data-root SYNTH_ROOT [--split test]
+        --output-dir DIR [--centre-per-video] [--max-videos N] [--max-frames N] [--device cpu]
+
+For every frame of lmtk's synthetic clips (``tools/make_synthetic_dataset.py``), the motion magnitudes
+``A_{r->t}`` are compared with the ground-truth factors (``tx``, ``ty``, ``rotation``, ``scale``, ``nod``,
+``turn``, ``blink``, ``gaze_x``, ``gaze_y``, ``mouth_open``) by Pearson correlation over all frames
+(``--centre-per-video`` removes each clip's mean first, so only motion within a clip counts).
+
+Writes ``correlation.png`` (heatmap), ``correlation.md`` and ``correlation.csv`` (directions x factors,
+with the best match) into the output folder and prints the best-matching factor of each direction.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os.path as osp
+import sys
+from pathlib import Path
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from a checkout without install
+
+import numpy as np  # noqa: E402
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):
+        self.exit(2, f"error: {message} (see --help)\n")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = _Parser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--checkpoint", required=True, help="lmtk or published LIA checkpoint (or a config)")
+    parser.add_argument("--config", help="config whose model overrides the checkpoint's architecture")
+    parser.add_argument("--data-root", required=True, help="synthetic dataset folder")
+    parser.add_argument("--split", default="test", help="sub-folder of the data root (default test)")
+    parser.add_argument("--output-dir", required=True, help="where the heatmap and tables go")
+    parser.add_argument("--centre-per-video", action="store_true", help="correlate within-clip motion only")
+    parser.add_argument("--max-videos", type=int, help="use the first N clips")
+    parser.add_argument("--max-frames", type=int, help="frames per clip (default all)")
+    parser.add_argument("--batch-size", type=int, default=32, help="frames per network call")
+    parser.add_argument("--device", default="cpu")
+    return parser.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> tuple[np.ndarray, list[str], Path]:
+    from lmtk import load_model
+    from lmtk.datasets.video_reader import find_videos
+    from lmtk.evaluation.direction_analysis import (
+        collect_magnitudes,
+        correlation_markdown,
+        correlation_matrix,
+        plot_correlation_heatmap,
+        write_correlation_csv,
+    )
+
+    root = Path(args.data_root)
+    folder = root / args.split if (root / args.split).is_dir() else root
+    if not folder.is_dir():
+        raise FileNotFoundError(f"data root not found: {root}")
+    videos = find_videos(folder)[: args.max_videos]
+    if not videos:
+        raise FileNotFoundError(f"no videos in {folder}")
+    model = load_model(args.checkpoint, config=args.config, device=args.device)
+    if model.directions() is None:
+        print("note: no motion basis (w/o D_m): rows are latent coordinates, not directions", file=sys.stderr)
+    data = collect_magnitudes(model, videos, batch_size=args.batch_size, max_frames=args.max_frames)
+    groups = data.video_index if args.centre_per_video else None
+    correlation = correlation_matrix(data.magnitudes, data.factors, groups)
+    output = Path(args.output_dir)
+    output.mkdir(parents=True, exist_ok=True)
+    centring = "per-video centred" if args.centre_per_video else "over all frames"
+    title = f"Pearson r, {len(data.magnitudes)} frames of {len(videos)} clips, {centring}"
+    plot_correlation_heatmap(correlation, data.factor_names, output / "correlation.png", title)
+    (output / "correlation.md").write_text(
+        f"{title}\n\n" + correlation_markdown(correlation, data.factor_names)
+    )
+    write_correlation_csv(correlation, data.factor_names, output / "correlation.csv")
+    return correlation, data.factor_names, output
+
+
+def main(argv: list[str] | None = None) -> int:
+    from lmtk.checkpoint import CheckpointError
+    from lmtk.evaluation.direction_analysis import best_matching_factors
+
+    args = parse_args(argv)
+    try:
+        correlation, names, output = run(args)
+    except (FileNotFoundError, ValueError, CheckpointError) as error:
+        print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
+        return 1
+    for index, name, r in best_matching_factors(correlation, names):
+        print(f"d{index}: {name} (r = {r:+.2f})" if np.isfinite(r) else f"d{index}: constant, no correlation")
+    print(f"wrote correlation.png, correlation.md and correlation.csv to {output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,298 @@
+"""Evaluate a checkpoint with the paper's protocols and write metrics.json and per_video.csv.
+
+    python tools/test.py CONFIG CHECKPOINT [--protocol recon|transfer] [--data-root DIR] [--split test]
+        [--max-videos N] [--max-frames N] [--metrics l1 lpips akd mkr aed fid] [--keypoints auto|dlib68|synthetic]
+        [--work-dir DIR] [--save-videos] [--device cpu|cuda] [--batch-size 16]
+
+CONFIG is the training config: it names the data root (``test_dataloader`` or ``train_dataloader``
+dataset's ``data_root``) and, for an lmtk checkpoint that stores no config, the architecture. CHECKPOINT is
+an lmtk or a published LIA checkpoint. Videos are read from ``DATA_ROOT/SPLIT``, or from ``DATA_ROOT``
+itself when it has no such folder. A synthetic data root named by the config is rendered first if missing.
+
+Without ``--metrics``, every default metric that can run does, and the others are reported as skipped
+with the reason (dlib not installed, AlexNet weights not in the torchvision cache ...). Metrics named with
+``--metrics`` must run: one that cannot stops the tool with an error line and exit status 1.
+
+Example::
+
+    python tools/test.py configs/lia/lia_synthetic_m20.py work_dirs/lia_synthetic_m20/iter_1500.pth
+    python tools/test.py configs/lia/lia_vox_m20.py vox.pt --data-root data/vox --max-frames 100 \\
+        --metrics l1 lpips akd aed --device cuda
+"""
+
+from __future__ import annotations
+
+import argparse
+import os.path as osp
+import sys
+from pathlib import Path
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from a checkout without install
+
+import torch  # noqa: E402
+
+METRICS = ("l1", "lpips", "akd", "mkr", "aed", "fid")
+DEFAULT_METRICS = ("l1", "lpips", "akd", "mkr", "aed")
+KEYPOINTS = ("auto", "dlib68", "synthetic")
+# what a metric that cannot be built raises: a missing optional package, model file or weights file
+_UNAVAILABLE = (ImportError, FileNotFoundError, OSError)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad option as one ``error:`` line (exit code 2)."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message} (see --help)\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = _Parser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "config", help="training config (data root; architecture for config-less checkpoints)"
+    )
+    parser.add_argument("checkpoint", help="lmtk or published LIA checkpoint")
+    parser.add_argument("--protocol", choices=("recon", "transfer"), default="recon", help="default recon")
+    parser.add_argument("--data-root", help="dataset folder (default: the config's data_root)")
+    parser.add_argument("--split", default="test", help="sub-folder of the data root (default test)")
+    parser.add_argument(
+        "--max-videos", type=_positive_int, help="evaluate the first N videos (sorted by name)"
+    )
+    parser.add_argument("--max-frames", type=_positive_int, help="frames per video (default all)")
+    parser.add_argument("--metrics", nargs="+", choices=METRICS, help=f"default: {' '.join(DEFAULT_METRICS)}")
+    parser.add_argument(
+        "--keypoints",
+        choices=KEYPOINTS,
+        default="auto",
+        help="AKD/MKR keypoints: synthetic ground truth when the videos have it (auto), else dlib68",
+    )
+    parser.add_argument("--work-dir", help="output folder (default work_dirs/<config>/test_<protocol>)")
+    parser.add_argument(
+        "--save-videos", action="store_true", help="write the generated videos to the work dir"
+    )
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default cpu)")
+    parser.add_argument("--batch-size", type=_positive_int, default=16, help="frames per network call")
+    parser.add_argument(
+        "--num-pairs", type=_positive_int, help="transfer: number of pairs (default one per video)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="transfer: seed of the random pairs")
+    parser.add_argument(
+        "--skip-source-frame",
+        action="store_true",
+        help="recon: leave frame 0 (the source) out of the metrics",
+    )
+    parser.add_argument(
+        "--random-backbones",
+        "--lpips-random",
+        action="store_true",
+        help="LPIPS/FID with randomly initialised backbones (smoke tests only, no weights needed)",
+    )
+    parser.add_argument(
+        "--lpips-weights", help="torchvision AlexNet state_dict for LPIPS (default: hub cache)"
+    )
+    parser.add_argument("--fid-network", choices=("inception_v3", "r3d_18"), default="inception_v3")
+    parser.add_argument("--fid-weights", help="weights file of the FID network (default: hub cache)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    return parser.parse_args(argv)
+
+
+# ----------------------------------------------------------------------------------------- inputs
+def _read_config(path: str):
+    from mmengine.config import Config
+
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"config not found: {path}")
+    return Config.fromfile(path)
+
+
+def _dataset_cfg(cfg) -> dict:
+    for key in ("test_dataloader", "val_dataloader", "train_dataloader"):
+        loader = cfg.get(key)
+        if loader and loader.get("dataset"):
+            return dict(loader["dataset"])
+    return {}
+
+
+def _video_folder(args: argparse.Namespace, cfg) -> Path:
+    from lmtk.datasets.synthetic import make_synthetic_dataset, synthetic_dataset_ready
+
+    dataset = _dataset_cfg(cfg)
+    root = args.data_root or dataset.get("data_root") or cfg.get("data_root")
+    if not root:
+        raise ValueError("the config names no data root; pass --data-root DIR")
+    root = Path(root)
+    generate = dataset.get("generate")
+    if args.data_root is None and generate:
+        generate = {**dict(generate), "size": dict(generate).get("size", dataset.get("size", 64))}
+        expected = {k: generate[k] for k in ("size", "seed", "num_frames", "layout") if k in generate}
+        if not synthetic_dataset_ready(root, **expected):
+            print(f"rendering the config's synthetic dataset into {root}", file=sys.stderr)
+            make_synthetic_dataset(root, progress=not args.quiet, **generate)
+    folder = root / args.split
+    if folder.is_dir():
+        return folder
+    if root.is_dir():
+        return root
+    raise FileNotFoundError(f"data root not found: {root}")
+
+
+def _load_model(args: argparse.Namespace, cfg):
+    from lmtk import load_model
+    from lmtk.checkpoint import load_checkpoint_file
+
+    checkpoint = load_checkpoint_file(args.checkpoint)
+    # the architecture stored with (or inferred from) the checkpoint wins; the config only fills in for
+    # an lmtk checkpoint that stores none
+    configless = (
+        isinstance(checkpoint, dict)
+        and "state_dict" in checkpoint
+        and not checkpoint.get("meta", {}).get("cfg")
+    )
+    config = args.config if configless and cfg.get("model") is not None else None
+    del checkpoint
+    return load_model(args.checkpoint, config=config, device=args.device)
+
+
+# ---------------------------------------------------------------------------------------- metrics
+def _keypoint_extractor(choice: str, videos: list[Path]):
+    from lmtk.evaluation.extractors import synthetic_annotation_path
+    from lmtk.registry import build
+
+    annotated = bool(videos) and all(synthetic_annotation_path(v).is_file() for v in videos)
+    if choice == "auto":
+        choice = "synthetic" if annotated else "dlib68"
+    if choice == "synthetic" and not annotated:
+        raise FileNotFoundError(
+            "--keypoints synthetic needs ground-truth annotations (<video>.json next to each video)"
+        )
+    return build(dict(type="lmtk.SyntheticKeypoints.v1" if choice == "synthetic" else "lmtk.Dlib68.v1"))
+
+
+def _metric_config(name: str, args: argparse.Namespace, extractor) -> dict:
+    pretrained = not args.random_backbones
+    if name == "l1":
+        return dict(type="lmtk.L1.v1")
+    if name == "lpips":
+        return dict(
+            type="lmtk.LPIPS.v1", pretrained=pretrained, weights_path=args.lpips_weights, device=args.device
+        )
+    if name in ("akd", "mkr"):
+        return dict(type=f"lmtk.{name.upper()}.v1", extractor=extractor())
+    if name == "aed":
+        return dict(type="lmtk.AED.v1", extractor=dict(type="lmtk.DlibFace.v1"))
+    return dict(
+        type="lmtk.VideoFID.v1",
+        feature_network=args.fid_network,
+        pretrained=pretrained,
+        weights_path=args.fid_weights,
+        device=args.device,
+    )
+
+
+def build_metrics(args: argparse.Namespace, videos: list[Path]) -> tuple[list, dict[str, str], list[str]]:
+    """The metrics that can run, the reasons of those that cannot, and every requested name in order.
+
+    Raises:
+        RuntimeError: a metric named with ``--metrics`` cannot run.
+    """
+    from lmtk.registry import build
+
+    names = list(dict.fromkeys(args.metrics or DEFAULT_METRICS))
+    shared: dict[str, object] = {}
+
+    def extractor():
+        # AKD and MKR share one extractor, so each frame's keypoints are found once
+        if "keypoints" not in shared:
+            shared["keypoints"] = _keypoint_extractor(args.keypoints, videos)
+        return shared["keypoints"]
+
+    built, skipped = [], {}
+    for name in names:
+        try:
+            built.append(build(_metric_config(name, args, extractor), "metrics"))
+        except _UNAVAILABLE as error:
+            reason = " ".join(str(error).split())
+            if name in ("lpips", "fid"):
+                reason += " (--random-backbones runs it with random weights, for smoke tests only)"
+            if args.metrics:
+                raise RuntimeError(f"metric {name} cannot run: {reason}") from error
+            skipped[name] = reason
+    return built, skipped, names
+
+
+# -------------------------------------------------------------------------------------------- run
+def run(args: argparse.Namespace):
+    from lmtk.datasets.video_reader import find_videos
+    from lmtk.evaluation.protocols import evaluate_reconstruction, evaluate_transfer
+
+    cfg = _read_config(args.config)
+    folder = _video_folder(args, cfg)
+    videos = find_videos(folder)[: args.max_videos]
+    if not videos:
+        raise FileNotFoundError(f"no videos (video files or frame folders) in {folder}")
+    metrics, skipped, names = build_metrics(args, videos)
+    model = _load_model(args, cfg)
+    work_dir = Path(args.work_dir or osp.join("work_dirs", Path(args.config).stem, f"test_{args.protocol}"))
+    work_dir.mkdir(parents=True, exist_ok=True)
+    save_dir = None
+    if args.save_videos:
+        save_dir = work_dir / "videos"
+        save_dir.mkdir(exist_ok=True)
+    options = dict(
+        batch_size=args.batch_size, max_frames=args.max_frames, save_dir=save_dir, progress=not args.quiet
+    )
+    if args.protocol == "recon":
+        result = evaluate_reconstruction(
+            model, videos, metrics, skip_source_frame=args.skip_source_frame, **options
+        )
+    else:
+        result = evaluate_transfer(
+            model, videos, metrics, num_pairs=args.num_pairs, seed=args.seed, **options
+        )
+    # the table shows the first sentence; metrics.json keeps the whole reason
+    result.notes.update({name: "skipped: " + reason.split(". ")[0] for name, reason in skipped.items()})
+    result.metric_names = names
+    extra = {
+        "config": str(args.config),
+        "checkpoint": str(args.checkpoint),
+        "data": str(folder),
+        "model_size": model.size,
+        "skipped": skipped,
+    }
+    json_path, csv_path = result.write(work_dir, extra)
+    return result, json_path, csv_path
+
+
+def main(argv: list[str] | None = None) -> int:
+    from lmtk.checkpoint import CheckpointError
+    from lmtk.registry import RegistryError
+
+    args = parse_args(argv)
+    torch.set_grad_enabled(False)
+    try:
+        result, json_path, csv_path = run(args)
+    except (FileNotFoundError, ValueError, TypeError, RuntimeError, RegistryError, CheckpointError) as error:
+        print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    print(f"protocol: {result.protocol}, videos: {len(result.per_video)}")
+    print(result.format_table())
+    print(f"wrote {json_path} and {csv_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
