@@ -14,16 +14,26 @@ video's exact frame rate and, unless ``--no-audio``, its audio track. See docs/a
 from __future__ import annotations
 
 import argparse
+import os.path as osp
 import sys
 from pathlib import Path
 
-import av
-import numpy as np
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from a checkout without install
 
-from lmtk.apis import Animator, VideoWriter, video_frame_rate
-from lmtk.apis.animator import DTYPES, MODES
-from lmtk.apis.media import FIT_MODES, load_image
-from lmtk.registry import RegistryError
+import av  # noqa: E402
+import numpy as np  # noqa: E402
+
+from lmtk.apis import Animator, VideoWriter, video_frame_rate  # noqa: E402
+from lmtk.apis.animator import DTYPES, MODES  # noqa: E402
+from lmtk.apis.media import FIT_MODES, load_image  # noqa: E402
+from lmtk.preprocessing import (  # noqa: E402
+    CroppedVideo,
+    crop_to_box,
+    face_box_for_image,
+    face_box_for_video,
+    paste_back,
+)
+from lmtk.registry import RegistryError  # noqa: E402
 
 
 class _Parser(argparse.ArgumentParser):
@@ -84,9 +94,38 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--resize", choices=FIT_MODES, default="resize", help="squash or centre-crop inputs")
     parser.add_argument("--no-audio", action="store_true", help="do not copy the driving video's audio")
     parser.add_argument("--side-by-side", action="store_true", help="write source | driving | result")
+    parser.add_argument(
+        "--crop-source", action="store_true", help="crop the source to its face (dlib) before animating"
+    )
+    parser.add_argument(
+        "--crop-driving",
+        action="store_true",
+        help="crop the driving video to one face box for the whole clip",
+    )
+    parser.add_argument(
+        "--paste-back",
+        action="store_true",
+        help="paste the animated face back into the uncropped source (needs --crop-source)",
+    )
+    parser.add_argument(
+        "--crop-margin", type=float, default=0.6, help="face box margin, in face sizes per side (default 0.6)"
+    )
     parser.add_argument("--crf", type=int, default=18, help="x264 quality, lower is better (default 18)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.paste_back and not args.crop_source:
+        parser.error("--paste-back needs --crop-source")
+    if args.paste_back and args.side_by_side:
+        parser.error("--paste-back and --side-by-side cannot be combined")
+    return args
+
+
+def _face_box(find, what: str, margin: float):
+    """A face box, or None (with a note) when no face is found: the whole frame is used then."""
+    box = find(margin=margin)
+    if box is None:
+        print(f"note: no face found in the {what}; using the whole frame", file=sys.stderr)
+    return box
 
 
 def _check_paths(args: argparse.Namespace) -> Path:
@@ -117,8 +156,16 @@ def run(args: argparse.Namespace) -> Path:
         chunk_size=args.chunk_size,
         resize=args.resize,
     )
-    source = animator.encode_source(image)
+    source_box = None
+    if args.crop_source:
+        source_box = _face_box(lambda **kw: face_box_for_image(image, **kw), "source", args.crop_margin)
+    cropped = crop_to_box(image, source_box, animator.size) if source_box is not None else image
+    source = animator.encode_source(cropped)
     reader = animator.open_driving(args.driving)
+    if args.crop_driving:
+        box = _face_box(lambda **kw: face_box_for_video(reader, **kw), "driving video", args.crop_margin)
+        if box is not None:
+            reader = CroppedVideo(reader, box, animator.size)
     start_frame = args.start_frame
     if args.mode == "absolute" and (args.find_start_frame or args.start_frame):
         print("note: absolute mode uses no start frame; ignoring it", file=sys.stderr)
@@ -132,10 +179,17 @@ def run(args: argparse.Namespace) -> Path:
     audio = None if args.no_audio else args.driving
     with VideoWriter(output, fps, audio_from=audio, crf=args.crf) as writer:
         for driving, result in frames:
-            writer.write(
-                np.concatenate([source.image, driving, result], axis=1) if args.side_by_side else result
-            )
+            if args.side_by_side:
+                result = np.concatenate([source.image, driving, result], axis=1)
+            elif args.paste_back and source_box is not None:
+                result = _even(paste_back(image, result, source_box))
+            writer.write(result)
     return output
+
+
+def _even(image: np.ndarray) -> np.ndarray:
+    """H.264 with 4:2:0 chroma needs even sides: drop a last odd row or column."""
+    return image[: image.shape[0] // 2 * 2, : image.shape[1] // 2 * 2]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -154,3 +154,38 @@ def test_failure_while_writing_leaves_no_file(shared_data, checkpoints, tmp_path
         "disk full",
     )  # fmt: skip
     assert written and list(tmp_path.iterdir()) == []
+
+
+def test_crop_source_and_paste_back_keep_the_uncropped_frame(
+    shared_data, checkpoints, tmp_path, tool, capsys
+):
+    pytest.importorskip("dlib")
+    import numpy as np
+    from PIL import Image
+
+    from lmtk.preprocessing import face_box_for_image
+
+    # an uncropped portrait: the 256 px face clip placed off-centre on a larger textured canvas
+    # (smooth, so the mp4's 4:2:0 chroma keeps it: only the face box may change beyond coding noise)
+    ys, xs = np.mgrid[0:420, 0:560]
+    canvas = np.stack([60 + xs * 0.25, 80 + ys * 0.3, 140 + 40 * np.sin(xs / 40)], axis=-1).astype(np.uint8)
+    face = np.asarray(Image.open(shared_data / "vox" / "macron.png").convert("RGB"))
+    canvas[100:356, 240:496] = face
+    source = tmp_path / "portrait.png"
+    Image.fromarray(canvas).save(source)
+    out = tmp_path / "pasted.mp4"
+    code = tool.main([
+        "--checkpoint", str(checkpoints / "published32.pt"), "--source", str(source),
+        "--driving", str(shared_data / "vox" / "driving1.mp4"), "--output", str(out),
+        "--crop-source", "--paste-back", "--no-audio", "--quiet", "--crf", "0", "--batch-size", "32",
+    ])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    with av.open(str(out)) as container:
+        frame = next(container.decode(video=0)).to_ndarray(format="rgb24")
+    assert frame.shape == canvas.shape
+    x0, y0, x1, y1 = face_box_for_image(canvas, margin=0.6).to_int()
+    inside = np.zeros(canvas.shape[:2], bool)
+    inside[max(y0, 0) : y1, max(x0, 0) : x1] = True
+    difference = np.abs(frame.astype(int) - canvas.astype(int)).mean(axis=2)
+    assert difference[~inside].mean() < 3, "pixels outside the face box changed"
+    assert difference[inside].mean() > 10, "the face region was not replaced by the animation"
