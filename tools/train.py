@@ -74,6 +74,19 @@ def build_config(args: argparse.Namespace):
     return cfg
 
 
+def _init_cpu_distributed(cfg) -> None:
+    """mmengine's launcher always selects a CUDA device; on a machine without one, set up the process
+    group (gloo) here so several CPU processes can train together."""
+    import torch
+    import torch.distributed as dist
+
+    if cfg.launcher == "pytorch" and not torch.cuda.is_available() and not dist.is_initialized():
+        backend = cfg.get("env_cfg", {}).get("dist_cfg", {}).get("backend", "gloo")
+        dist.init_process_group(backend=backend)
+        if cfg.get("model_wrapper_cfg") is not None:
+            cfg.model_wrapper_cfg["device_ids"] = None  # CPU modules take no device ids
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:
@@ -81,6 +94,7 @@ def main(argv=None) -> int:
         import lmtk.engine  # noqa: F401 - registers hooks and the optimizer constructor
         from lmtk.engine import LMTKRunner
 
+        _init_cpu_distributed(cfg)
         runner = LMTKRunner.from_cfg(cfg)
     except (FileNotFoundError, ValueError, KeyError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -134,30 +134,24 @@ def test_checkpoint_is_never_partial(video_root, tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_two_gloo_processes_keep_identical_weights(video_root, tmp_path):
-    options = [f"{k}={v}" for k, v in tiny_options(video_root, tmp_path, max_iters=3).items()]
-    options = [o.replace(" ", "") for o in options]
-    options += [
-        "env_cfg.dist_cfg.backend=gloo",
-        "custom_imports.imports=[weights_dump_hook]",
-        "custom_imports.allow_failed_imports=False",
-        "custom_hooks.2.type=DumpWeightsHook",
-        f"custom_hooks.2.out_dir={tmp_path}",
+    config = tmp_path / "ddp.py"
+    config.write_text(
+        f"_base_ = {str(REPO / 'configs/lia/lia_vox_m20.py')!r}\n"
+        "custom_imports = dict(imports=['weights_dump_hook'], allow_failed_imports=False)\n"
+        f"custom_hooks = [dict(type='RNGStateHook'), dict(type='DumpWeightsHook', out_dir={str(tmp_path)!r})]\n"
+    )
+    options = [
+        f"{k}={v}".replace(" ", "") for k, v in tiny_options(video_root, tmp_path, max_iters=3).items()
     ]
+    options = [o for o in options if not o.startswith("custom_hooks")] + ["env_cfg.dist_cfg.backend=gloo"]
     env = {
         **os.environ,
         "PYTHONPATH": f"{REPO / 'tests' / 'engine'}{os.pathsep}{REPO}",
         "OMP_NUM_THREADS": "1",
     }
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29517"]
-    command += [
-        str(REPO / "tools/train.py"),
-        str(REPO / "configs/lia/lia_vox_m20.py"),
-        "--launcher",
-        "pytorch",
-    ]
-    result = subprocess.run(
-        command + ["--cfg-options", *options], env=env, capture_output=True, text=True, timeout=600
-    )
+    command += [str(REPO / "tools/train.py"), str(config), "--launcher", "pytorch", "--cfg-options", *options]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     rank0 = torch.load(tmp_path / "weights_rank0.pt")
     rank1 = torch.load(tmp_path / "weights_rank1.pt")
