@@ -69,7 +69,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--checkpoint", required=True, help="lmtk or published LIA checkpoint (or a config)")
     parser.add_argument("--config", help="config whose model overrides the checkpoint's architecture")
-    parser.add_argument("--source", required=True, help="the image to animate (any size, RGB/RGBA/grey)")
+    parser.add_argument(
+        "--source",
+        required=True,
+        help="the image to animate (any size, RGB/RGBA/grey; of a video, its first frame)",
+    )
     parser.add_argument("--driving", required=True, help="the driving video (a file or a frame folder)")
     parser.add_argument("--output", required=True, help="the output video (.mp4)")
     parser.add_argument(

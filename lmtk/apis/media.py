@@ -28,7 +28,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..datasets.transforms import resize_image
-from ..datasets.video_reader import DEFAULT_FOLDER_FPS
+from ..datasets.video_reader import DEFAULT_FOLDER_FPS, VIDEO_EXTENSIONS, open_video
 
 __all__ = [
     "FIT_MODES",
@@ -82,6 +82,8 @@ def to_rgb_uint8(image: Image.Image, background: tuple[int, int, int] = (255, 25
 def load_image(path: str | os.PathLike, background: tuple[int, int, int] = (255, 255, 255)) -> np.ndarray:
     """Read an image file as ``(H, W, 3)`` uint8 RGB (see :func:`to_rgb_uint8`), EXIF rotation applied.
 
+    A video file (``.mp4``, ``.mov`` ...) gives its first frame, so a clip can serve as a still source.
+
     Raises:
         FileNotFoundError: ``path`` does not exist.
         ValueError: ``path`` is not an image Pillow can decode.
@@ -91,6 +93,8 @@ def load_image(path: str | os.PathLike, background: tuple[int, int, int] = (255,
         raise FileNotFoundError(f"image not found: {path}")
     if not path.is_file():
         raise ValueError(f"not an image file: {path}")
+    if path.suffix.lower() in VIDEO_EXTENSIONS:
+        return open_video(path).get_frames([0])[0]
     try:
         with Image.open(path) as image:
             image.load()
