@@ -6,10 +6,10 @@ import sys
 
 import pytest
 import torch
-from conftest import REPO, tiny_options
 from mmengine.config import Config
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
+from training_helpers import REPO, tiny_options
 
 import lmtk.engine  # noqa: F401 - registers hooks and the optimizer constructor
 from lmtk.engine import LMTKRunner

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import torch
-from conftest import MeanColourIdentity, ShiftExtractor, marked_frames
+from evaluation_helpers import MeanColourIdentity, ShiftExtractor, marked_frames
 from mmengine.evaluator import Evaluator
 
 from lmtk.evaluation.extractors import Keypoints

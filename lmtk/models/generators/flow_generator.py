@@ -23,11 +23,24 @@ __all__ = ["FlowGenerator", "FlowHead", "RGBHead", "SynthesisStage"]
 
 
 class FlowHead(nn.Module):
-    """Modulated 1x1 conv to (flow x, flow y, mask) logits, plus the upsampled coarser logits."""
+    """Modulated 1x1 conv to (flow x, flow y, mask) logits, plus the upsampled coarser logits.
 
-    def __init__(self, in_channels: int, style_dim: int, fir_taps: Sequence[float] = (1, 3, 3, 1)) -> None:
+    ``init_gain`` scales the initial weights: 1 is the published initialisation (random warps of up to
+    a quarter of the image at the start); 0 starts every level at zero flow and mask 0.5, from which a
+    model trained from scratch learns to copy, then to move, much sooner.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        style_dim: int,
+        fir_taps: Sequence[float] = (1, 3, 3, 1),
+        init_gain: float = 1.0,
+    ) -> None:
         super().__init__()
         self.conv = ModulatedConv2d(in_channels, 3, 1, style_dim, demodulate=False)
+        with torch.no_grad():
+            self.conv.weight.mul_(init_gain)
         self.bias = nn.Parameter(torch.zeros(3))
         self.register_buffer("fir", fir_kernel(fir_taps, gain=4.0), persistent=False)
 
@@ -58,12 +71,17 @@ class SynthesisStage(nn.Module):
     """One resolution: upsampling styled conv, styled conv, flow head, warp, RGB head."""
 
     def __init__(
-        self, in_channels: int, out_channels: int, style_dim: int, fir_taps: Sequence[float] = (1, 3, 3, 1)
+        self,
+        in_channels: int,
+        out_channels: int,
+        style_dim: int,
+        fir_taps: Sequence[float] = (1, 3, 3, 1),
+        flow_init_gain: float = 1.0,
     ) -> None:
         super().__init__()
         self.conv_up = StyledConv(in_channels, out_channels, 3, style_dim, upsample=True, fir_taps=fir_taps)
         self.conv = StyledConv(out_channels, out_channels, 3, style_dim, fir_taps=fir_taps)
-        self.to_flow = FlowHead(out_channels, style_dim, fir_taps)
+        self.to_flow = FlowHead(out_channels, style_dim, fir_taps, flow_init_gain)
         self.to_rgb = RGBHead(out_channels, fir_taps)
 
 
@@ -78,6 +96,7 @@ class FlowGenerator(nn.Module):
         channel_multiplier, channel_base, max_channels: the channel schedule, which must match the
             encoder's so warped features can replace synthesis activations.
         fir_taps: FIR taps for up-sampling.
+        flow_init_gain: initial scale of the flow heads' weights (see :class:`FlowHead`).
     """
 
     def __init__(
@@ -89,6 +108,7 @@ class FlowGenerator(nn.Module):
         channel_base: int = 16384,
         max_channels: int = 512,
         fir_taps: Sequence[float] = (1, 3, 3, 1),
+        flow_init_gain: float = 1.0,
     ) -> None:
         super().__init__()
         check_size(size)
@@ -100,7 +120,7 @@ class FlowGenerator(nn.Module):
         self.const_input = nn.Parameter(torch.randn(1, channels[4], 4, 4))
         self.conv1 = StyledConv(channels[4], channels[4], 3, latent_dim, fir_taps=fir_taps)
         self.stages = nn.ModuleList(
-            SynthesisStage(channels[2 ** (i - 1)], channels[2**i], latent_dim, fir_taps)
+            SynthesisStage(channels[2 ** (i - 1)], channels[2**i], latent_dim, fir_taps, flow_init_gain)
             for i in range(3, int(math.log2(size)) + 1)
         )
 
