@@ -11,6 +11,7 @@ from torch import nn
 from ..functional.fir import fir_filter2d, fir_kernel
 from .activation import BiasLeakyReLU
 from .equalized import EqualConv2d
+from .fused_fir import fused_downsample_conv2d
 
 __all__ = ["ConvLayer", "ResBlock"]
 
@@ -26,7 +27,13 @@ class ConvLayer(nn.Module):
         fir_taps: the low-pass filter taps.
         bias: learn a bias (inside the activation when ``activate``).
         activate: apply bias + leaky ReLU.
+
+    Attributes:
+        fused_fir: when downsampling, fold the blur into the strided conv (see
+            :mod:`lmtk.layers.fused_fir`); False (default) runs them one after the other.
     """
+
+    fused_fir: bool = False
 
     def __init__(
         self,
@@ -56,9 +63,14 @@ class ConvLayer(nn.Module):
         self.act = BiasLeakyReLU(out_channels, bias=bias) if activate else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.downsample:
-            x = fir_filter2d(x, self.fir, self.fir_padding)
-        x = self.conv(x)
+        if self.downsample and self.fused_fir:
+            conv = self.conv
+            weight = conv.weight * conv.scale
+            x = fused_downsample_conv2d(x, weight, self.fir, self.fir_padding, conv.bias, cache=conv)
+        else:
+            if self.downsample:
+                x = fir_filter2d(x, self.fir, self.fir_padding)
+            x = self.conv(x)
         return self.act(x) if self.act is not None else x
 
 

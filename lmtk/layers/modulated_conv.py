@@ -17,6 +17,7 @@ from torch import nn
 
 from ..functional.fir import fir_filter2d, fir_kernel
 from .equalized import EqualLinear
+from .fused_fir import fused_upsample_conv2d
 
 __all__ = ["ModulatedConv2d", "grouped_modulated_conv2d"]
 
@@ -36,7 +37,13 @@ class ModulatedConv2d(nn.Module):
     Shape:
         - x: ``(B, in_channels, H, W)``; style: ``(B, style_dim)``.
         - output: ``(B, out_channels, H', W')`` with ``H' = 2H`` when upsampling, else ``H``.
+
+    Attributes:
+        fused_fir: when upsampling, fold the blur into the transposed conv (``"transpose"`` or
+            ``"phase"``, see :mod:`lmtk.layers.fused_fir`); False (default) runs them one after the other.
     """
+
+    fused_fir: bool | str = False
 
     def __init__(
         self,
@@ -69,7 +76,12 @@ class ModulatedConv2d(nn.Module):
         s = self.affine(style)
         weight = self.weight * self.scale
         x = x * s[:, :, None, None].to(x.dtype)
-        if self.upsample:
+        if self.upsample and self.fused_fir:
+            mode = "transpose" if self.fused_fir is True else self.fused_fir
+            out = fused_upsample_conv2d(
+                x, weight.transpose(0, 1), self.fir, self.fir_padding, mode, cache=self
+            )
+        elif self.upsample:
             out = F.conv_transpose2d(x, weight.transpose(0, 1).to(x.dtype), stride=2)
             out = fir_filter2d(out, self.fir, self.fir_padding)
         else:

@@ -26,6 +26,9 @@ class FlowWarper(nn.Module):
         self._grids: dict[tuple, torch.Tensor] = {}
 
     def grid(self, like: torch.Tensor) -> torch.Tensor:
+        if torch.compiler.is_compiling():
+            # inside a compiled graph the grid is fused into the sampling; a cache would only add guards
+            return base_grid(like.shape[-2], like.shape[-1], like)
         key = (like.shape[-2], like.shape[-1], like.device, like.dtype)
         if key not in self._grids:
             self._grids[key] = base_grid(like.shape[-2], like.shape[-1], like)
@@ -36,6 +39,9 @@ class FlowWarper(nn.Module):
     ) -> torch.Tensor:
         """features ``(B, C, H, W)``, flow ``(B, 2, H, W)``, mask ``(B, 1, H, W)`` -> ``(B, C, H, W)``."""
         warped = flow_warp(features, flow, self.grid(flow), self.align_corners)
+        if features.stride(1) == 1 < features.shape[1]:
+            # grid_sample always returns NCHW; hand channels_last on rather than convert every later op
+            warped = warped.contiguous(memory_format=torch.channels_last)
         return warped * mask if mask is not None else warped
 
     def extra_repr(self) -> str:

@@ -1,0 +1,715 @@
+"""Measuring LIA's speed: animation frames/s, training images/s, peak memory, and the fast paths.
+
+Every number is a ratio to something measured in the same process, so one run tells how much each
+switch buys on this machine:
+
+- **reference**: what the published demo does: batch 1, the source re-encoded for every driving frame
+  (``model.transfer(source, frame)`` per frame), float32, eager, NCHW, unfused blur;
+- **animation**: :class:`~lmtk.apis.Animator`'s path: the source encoded once, driving frames batched,
+  only their motion code computed (the source's encoding is not timed: it is paid once per video);
+- **training**: one full ``LIA.train_step`` (generator and discriminator updates, every loss term of the
+  config, VGG19 pyramid included) with a real mmengine ``OptimWrapperDict``.
+
+The fast paths (each one switchable, all off by default, none changes a parameter or the checkpoint
+format):
+
+- autocast to bfloat16 / float16 (:class:`AutocastOptimWrapper` or mmengine's ``AmpOptimWrapper`` for
+  training);
+- ``channels_last`` end to end (weights and inputs; the warper hands channels_last on);
+- the FIR blur folded into the neighbouring convolution (:mod:`lmtk.layers.fused_fir`);
+- ``torch.compile`` of the encoder and the generator (and, for training, the discriminator and VGG),
+  with CUDA graphs under ``mode="reduce-overhead"``.
+
+Timing waits for the device (``torch.cuda.synchronize``) before reading the clock, after warm-up
+iterations that absorb cuDNN's algorithm search and compilation. Peak memory is
+``torch.cuda.max_memory_allocated`` on CUDA and the process's peak resident set size on the CPU.
+
+Example:
+    >>> from lmtk.registry import build
+    >>> model = build(dict(type="lmtk.LIA.v1", size=32, latent_dim=16, channel_base=128,
+    ...     encoder=dict(type="lmtk.LIAEncoder.v1"), generator=dict(type="lmtk.FlowGenerator.v1"),
+    ...     motion_basis=dict(type="lmtk.GramSchmidtBasis.v1", num_directions=4))).eval()
+    >>> record = benchmark_animation(model, batch_size=4, frames=4, iters=1, warmup=0)
+    >>> record["frames"], record["unit"]
+    (4, 'frames/s')
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import functools
+import os
+import platform
+import resource
+import sys
+import time
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from mmengine.optim import AmpOptimWrapper, OptimWrapper, OptimWrapperDict
+from torch import nn
+
+from ..layers.fused_fir import UPSAMPLE_MODES, set_fused_fir
+from ..losses.perceptual import default_vgg19_weights_path
+from ..registry import build
+from .animator import DTYPES, Animator
+from .loading import load_model
+
+__all__ = [
+    "COMPILE_MODES",
+    "FUSED_FIR_PARTS",
+    "AutocastOptimWrapper",
+    "FastPaths",
+    "apply_fast_paths",
+    "benchmark_animation",
+    "benchmark_reference",
+    "benchmark_training",
+    "compile_model",
+    "count_host_syncs",
+    "environment",
+    "format_table",
+    "load_benchmark_model",
+    "peak_memory",
+    "reference_mode",
+    "relative_error",
+    "run_benchmarks",
+    "synthetic_images",
+]
+
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+FUSED_FIR_PARTS = ("all", "up", "down")
+_CUDAGRAPH_MODES = ("reduce-overhead", "max-autotune")
+
+
+@dataclass
+class FastPaths:
+    """The switchable fast paths; the defaults are the plain eager float32 model.
+
+    Attributes:
+        dtype: ``"float32"``, ``"bfloat16"`` or ``"float16"`` (autocast).
+        channels_last: weights and inputs in ``torch.channels_last``.
+        fused_fir: None (off), ``"all"``, ``"up"`` (generator upsampling only) or ``"down"`` (encoder and
+            discriminator downsampling only).
+        fused_upsample: how a folded upsampling runs: ``"transpose"`` or ``"phase"``.
+        compile: None (eager) or a ``torch.compile`` mode (``"default"``, ``"reduce-overhead"``, ...).
+        freeze: with ``compile``, let inductor treat the weights as constants in inference (folds the
+            weight arithmetic, prepacks CPU convolutions); the compiled graphs then ignore later weight
+            changes, so training never freezes.
+
+    A config can carry these as ``fast_paths = dict(dtype="bfloat16", channels_last=True, ...)``.
+    """
+
+    dtype: str = "float32"
+    channels_last: bool = False
+    fused_fir: str | None = None
+    fused_upsample: str = "transpose"
+    compile: str | None = None
+    freeze: bool = False
+
+    def __post_init__(self) -> None:
+        if self.dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {tuple(DTYPES)}, got {self.dtype!r}")
+        if self.fused_fir is True:
+            self.fused_fir = "all"
+        if self.fused_fir is False:
+            self.fused_fir = None
+        if self.fused_fir not in (None, *FUSED_FIR_PARTS):
+            raise ValueError(f"fused_fir must be None or one of {FUSED_FIR_PARTS}, got {self.fused_fir!r}")
+        if self.fused_upsample not in UPSAMPLE_MODES:
+            raise ValueError(f"fused_upsample must be one of {UPSAMPLE_MODES}, got {self.fused_upsample!r}")
+        if self.compile not in (None, *COMPILE_MODES):
+            raise ValueError(f"compile must be None or one of {COMPILE_MODES}, got {self.compile!r}")
+
+    @classmethod
+    def from_config(cls, cfg: Mapping | None, **overrides) -> FastPaths:
+        """From a config's ``fast_paths`` dict, with the overrides that are not None on top."""
+        values = dict(cfg or {})
+        unknown = sorted(set(values) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise ValueError(f"unknown fast_paths keys {unknown}; known: {sorted(cls.__dataclass_fields__)}")
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def describe(self) -> str:
+        parts = [self.dtype]
+        if self.channels_last:
+            parts.append("channels_last")
+        if self.fused_fir:
+            suffix = "" if self.fused_upsample == "transpose" or self.fused_fir == "down" else "/phase"
+            parts.append(f"fused_fir={self.fused_fir}{suffix}")
+        if self.compile:
+            parts.append(f"compile={self.compile}" + (" (frozen)" if self.freeze else ""))
+        return " + ".join(parts)
+
+
+# ---------------------------------------------------------------------------------------- fast paths
+def _net(model: nn.Module) -> nn.Module:
+    return model.net if hasattr(model, "net") else model
+
+
+def _memory_format(module: nn.Module) -> torch.memory_format:
+    for p in module.parameters():
+        if p.dim() == 4 and p.shape[1] > 1 and p.shape[-1] > 1:
+            return (
+                torch.channels_last
+                if p.is_contiguous(memory_format=torch.channels_last)
+                else (torch.contiguous_format)
+            )
+    return torch.contiguous_format
+
+
+def _clone_outputs(result):
+    if isinstance(result, torch.Tensor):
+        return result.clone()
+    if isinstance(result, list | tuple):
+        return type(result)(_clone_outputs(r) for r in result)
+    return result
+
+
+def compile_model(
+    model: nn.Module,
+    mode: str | None = "default",
+    training: bool = False,
+    dynamic: bool | None = False,
+    freeze: bool = False,
+) -> list[str]:
+    """``torch.compile`` the encoder and generator (and, for training, discriminator and VGG) in place.
+
+    Each module's ``forward`` is replaced by a compiled one on the instance, so parameter names, the
+    state dict and checkpoints are unchanged; :func:`reference_mode` or ``restore`` undo it. Under the
+    CUDA-graph modes (``"reduce-overhead"``, ``"max-autotune"``) outputs are cloned, because a graph's
+    output buffers are overwritten by its next replay while the animator still holds them.
+
+    Args:
+        model: an LIA model (or an ``LIAGenerator``).
+        mode: a ``torch.compile`` mode; ``"default"`` or None for the default.
+        training: also compile the discriminator and the perceptual network.
+        dynamic: ``torch.compile``'s ``dynamic``; False keeps one graph per shape (what CUDA graphs need).
+        freeze: inductor's ``freezing`` for graphs compiled without gradients: weights become constants
+            (a later change of the weights is not seen). Not allowed with ``training``.
+
+    Returns:
+        The names of the compiled modules.
+    """
+    if mode not in (None, *COMPILE_MODES):
+        raise ValueError(f"mode must be None or one of {COMPILE_MODES}, got {mode!r}")
+    mode = None if mode == "default" else mode
+    if freeze and training:
+        raise ValueError("freeze makes the weights constants: it is for inference only")
+    options = {"mode": mode}
+    if freeze:  # torch.compile takes a mode or options, not both
+        options = {"options": {**(torch._inductor.list_mode_options(mode) if mode else {}), "freezing": True}}
+    net = _net(model)
+    targets = {"encoder": net.encoder, "synthesis": net.synthesis}
+    if training:
+        if getattr(model, "discriminator", None) is not None:
+            targets["discriminator"] = model.discriminator
+        perceptual = getattr(getattr(model, "loss", None), "perceptual", None)
+        if perceptual is not None:
+            targets["perceptual"] = perceptual.network
+    for module in targets.values():
+        module.__dict__.pop("forward", None)
+        compiled = torch.compile(module.forward, dynamic=dynamic, **options)
+        if mode in _CUDAGRAPH_MODES:
+            compiled = functools.wraps(module.forward)(
+                lambda *args, _fn=compiled, **kwargs: _clone_outputs(_fn(*args, **kwargs))
+            )
+        module.forward = compiled
+    return list(targets)
+
+
+def _uncompile(model: nn.Module) -> list[nn.Module]:
+    compiled = [m for m in model.modules() if "forward" in m.__dict__]
+    for module in compiled:
+        del module.forward
+    return compiled
+
+
+def apply_fast_paths(model: nn.Module, paths: FastPaths, training: bool = False) -> Callable[[], None]:
+    """Switch on ``paths``' model-side fast paths (memory format, folded blur, compile).
+
+    The dtype is not a model property: it is applied by autocast where the model runs.
+
+    Returns:
+        ``restore()``, which switches them all off again (the plain model, bit-identical to before).
+    """
+    if paths.channels_last:
+        model.to(memory_format=torch.channels_last)
+    if paths.fused_fir:
+        up = paths.fused_upsample if paths.fused_fir in ("all", "up") else False
+        set_fused_fir(model, upsample=up, downsample=paths.fused_fir in ("all", "down"))
+    if paths.compile:
+        compile_model(model, paths.compile, training=training, freeze=paths.freeze and not training)
+
+    def restore() -> None:
+        _uncompile(model)
+        set_fused_fir(model, False)
+        model.to(memory_format=torch.contiguous_format)
+
+    return restore
+
+
+@contextlib.contextmanager
+def reference_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Temporarily the plain model: eager, NCHW, unfused blur; what was switched on comes back after."""
+    fused = {m: m.fused_fir for m in model.modules() if getattr(m, "fused_fir", False)}
+    memory_format = _memory_format(model)
+    compiled = {m: m.__dict__["forward"] for m in model.modules() if "forward" in m.__dict__}
+    _uncompile(model)
+    set_fused_fir(model, False)
+    model.to(memory_format=torch.contiguous_format)
+    try:
+        yield model
+    finally:
+        for module, value in fused.items():
+            module.fused_fir = value
+        for module, forward in compiled.items():
+            module.forward = forward
+        model.to(memory_format=memory_format)
+
+
+# -------------------------------------------------------------------------------------- measuring
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _reset_peak(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def peak_memory(device: torch.device | str) -> dict:
+    """``{"peak_memory_bytes": n, "peak_memory_kind": ...}``: CUDA max allocated since the last reset, or
+    the process's peak resident set size on the CPU (for the whole process, never reset)."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return {
+            "peak_memory_bytes": torch.cuda.max_memory_allocated(device),
+            "peak_memory_kind": "cuda_max_allocated",
+        }
+    scale = 1 if sys.platform == "darwin" else 1024  # ru_maxrss is in KiB on Linux
+    return {
+        "peak_memory_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale,
+        "peak_memory_kind": "process_peak_rss",
+    }
+
+
+def synthetic_images(
+    batch: int, size: int, device: torch.device | str = "cpu", channels_last: bool = False, seed: int = 0
+) -> torch.Tensor:
+    """Smooth random images ``(B, 3, S, S)`` in [-1, 1] (upsampled noise: image-like, cost as real ones)."""
+    generator = torch.Generator().manual_seed(seed)
+    coarse = torch.rand(batch, 3, max(1, size // 8), max(1, size // 8), generator=generator) * 2 - 1
+    images = torch.nn.functional.interpolate(coarse, size=(size, size), mode="bilinear", align_corners=False)
+    images = (images + 0.1 * torch.randn(images.shape, generator=generator)).clamp(-1, 1).to(device)
+    return images.contiguous(memory_format=torch.channels_last) if channels_last else images.contiguous()
+
+
+def _timed(fn: Callable[[], object], device: torch.device, iters: int, warmup: int) -> list[float]:
+    for _ in range(warmup):
+        fn()
+    _sync(device)
+    times = []
+    for _ in range(iters):
+        start = time.perf_counter()
+        fn()
+        _sync(device)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def _summary(times: Sequence[float], items: int) -> dict:
+    ordered = sorted(times)
+    return {
+        "seconds_total": sum(times),
+        "ms_per_iter_mean": 1000 * sum(times) / len(times),
+        "ms_per_iter_median": 1000 * ordered[len(ordered) // 2],
+        "items_per_iter": items,
+        "throughput": items * len(times) / sum(times),
+    }
+
+
+def benchmark_animation(
+    model: nn.Module,
+    device: torch.device | str = "cpu",
+    paths: FastPaths | None = None,
+    batch_size: int = 16,
+    frames: int = 64,
+    iters: int = 3,
+    warmup: int = 1,
+    seed: int = 0,
+) -> dict:
+    """Frames/s of :meth:`Animator.animate_frames` (absolute transfer) with ``paths`` applied.
+
+    The source is encoded once, untimed; each timed iteration animates ``frames`` driving frames,
+    ``batch_size`` per network call. The fast paths are switched off again afterwards.
+    """
+    device = torch.device(device)
+    paths = paths or FastPaths()
+    model = model.to(device).eval()
+    restore = apply_fast_paths(model, paths)
+    try:
+        animator = Animator(model, device=device, dtype=paths.dtype, batch_size=batch_size)
+        size = animator.size
+        source = animator.encode_source(synthetic_images(1, size, device, paths.channels_last, seed))
+        driving = synthetic_images(frames, size, device, paths.channels_last, seed + 1)
+        _reset_peak(device)
+        times = _timed(
+            lambda: animator.animate_frames(source, driving, mode="absolute"), device, iters, warmup
+        )
+    finally:
+        restore()
+    summary = _summary(times, frames)
+    return {
+        "task": "animate",
+        "name": f"animate {paths.describe()}",
+        "batch_size": batch_size,
+        "frames": frames,
+        "iters": iters,
+        "warmup": warmup,
+        **asdict(paths),
+        **summary,
+        "unit": "frames/s",
+        **peak_memory(device),
+    }
+
+
+def benchmark_reference(
+    model: nn.Module, device: torch.device | str = "cpu", frames: int = 16, warmup: int = 2, seed: int = 0
+) -> dict:
+    """Frames/s of the published demo loop: ``model.transfer(source, frame)`` per frame, batch 1, fp32, eager.
+
+    Runs under :func:`reference_mode`, so fast paths switched on elsewhere do not leak in.
+    """
+    device = torch.device(device)
+    model = model.to(device).eval()
+    with reference_mode(model), torch.inference_mode():
+        size = _net(model).size
+        source = synthetic_images(1, size, device, seed=seed)
+        driving = synthetic_images(frames, size, device, seed=seed + 1)
+        for index in range(warmup):
+            model.transfer(source, driving[index % frames : index % frames + 1])
+        _sync(device)
+        _reset_peak(device)
+        start = time.perf_counter()
+        for index in range(frames):
+            model.transfer(source, driving[index : index + 1])
+        _sync(device)
+        seconds = time.perf_counter() - start
+    return {
+        "task": "animate",
+        "name": "reference (demo loop: batch 1, source re-encoded per frame, fp32 eager)",
+        "batch_size": 1,
+        "frames": frames,
+        "iters": 1,
+        "warmup": warmup,
+        **asdict(FastPaths()),
+        "reference": True,
+        "seconds_total": seconds,
+        "ms_per_iter_mean": 1000 * seconds / frames,
+        "ms_per_iter_median": 1000 * seconds / frames,
+        "items_per_iter": 1,
+        "throughput": frames / seconds,
+        "unit": "frames/s",
+        **peak_memory(device),
+    }
+
+
+class AutocastOptimWrapper(OptimWrapper):
+    """An mmengine ``OptimWrapper`` whose ``optim_context`` runs the forward under ``torch.autocast``.
+
+    No loss scaling: meant for bfloat16, whose range is float32's. Works on any device type (mmengine's
+    ``AmpOptimWrapper`` needs an accelerator and always scales the loss).
+
+    Args:
+        dtype: autocast dtype (``torch.bfloat16`` or its name).
+        **kwargs: ``OptimWrapper``'s arguments (``optimizer``, ...).
+    """
+
+    def __init__(self, dtype: torch.dtype | str = torch.bfloat16, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.cast_dtype = DTYPES[dtype] if isinstance(dtype, str) else dtype
+
+    @contextlib.contextmanager
+    def optim_context(self, model: nn.Module):
+        device_type = next(model.parameters()).device.type
+        with super().optim_context(model), torch.autocast(device_type, dtype=self.cast_dtype):
+            yield
+
+
+def _optim_wrapper(params, dtype: str, device: torch.device, lr: float, betas: tuple[float, float]):
+    optimizer = torch.optim.Adam(params, lr=lr, betas=betas)
+    if dtype == "float32":
+        return OptimWrapper(optimizer=optimizer)
+    if dtype == "float16" and device.type == "cuda":
+        return AmpOptimWrapper(optimizer=optimizer, dtype="float16")
+    return AutocastOptimWrapper(optimizer=optimizer, dtype=dtype)
+
+
+def benchmark_training(
+    model: nn.Module,
+    device: torch.device | str = "cpu",
+    paths: FastPaths | None = None,
+    batch_size: int = 8,
+    iters: int = 3,
+    warmup: int = 1,
+    lr: float = 0.002,
+    betas: tuple[float, float] = (0.0, 0.99),
+    seed: int = 0,
+) -> dict:
+    """Images/s of ``model.train_step`` (G and D updates, every loss of the model's loss set).
+
+    Adam as in the paper (lr 0.002, betas (0, 0.99)) in an mmengine ``OptimWrapperDict``; bfloat16 runs
+    under :class:`AutocastOptimWrapper`, float16 on CUDA under mmengine's ``AmpOptimWrapper``. The
+    weights are changed by the steps. Peak memory covers the optimizer states (reset before warm-up).
+    """
+    device = torch.device(device)
+    paths = paths or FastPaths()
+    if getattr(model, "loss", None) is None or getattr(model, "discriminator", None) is None:
+        raise ValueError("training needs a model with a discriminator and a loss set")
+    model = model.to(device).train()
+    restore = apply_fast_paths(model, paths, training=True)
+    try:
+        _reset_peak(device)
+        optim = OptimWrapperDict(
+            generator=_optim_wrapper(model.generator.parameters(), paths.dtype, device, lr, betas),
+            discriminator=_optim_wrapper(model.discriminator.parameters(), paths.dtype, device, lr, betas),
+        )
+        size = _net(model).size
+        data = {
+            "source": synthetic_images(batch_size, size, device, paths.channels_last, seed),
+            "driving": synthetic_images(batch_size, size, device, paths.channels_last, seed + 1),
+        }
+        times = _timed(lambda: model.train_step(data, optim), device, iters, warmup)
+        memory = peak_memory(device)
+    finally:
+        restore()
+        model.eval()
+    return {
+        "task": "train",
+        "name": f"train {paths.describe()}",
+        "batch_size": batch_size,
+        "iters": iters,
+        "warmup": warmup,
+        **asdict(paths),
+        **_summary(times, batch_size),
+        "unit": "images/s",
+        **memory,
+    }
+
+
+# ----------------------------------------------------------------------------------- numerics, env
+def relative_error(ours: torch.Tensor, reference: torch.Tensor) -> float:
+    """``||ours - reference|| / ||reference||`` in float64."""
+    ours, reference = ours.double(), reference.double()
+    return float((ours - reference).norm() / reference.norm())
+
+
+def count_host_syncs(fn: Callable[[], object], device: torch.device | str) -> int | None:
+    """How many host-device synchronisations ``fn`` causes (CUDA only; None elsewhere)."""
+    device = torch.device(device)
+    if device.type != "cuda":
+        return None
+    previous = torch.cuda.get_sync_debug_mode()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            fn()
+        finally:
+            torch.cuda.set_sync_debug_mode(previous)
+    return sum("synchroniz" in str(w.message) for w in caught)
+
+
+def _cpu_name() -> str:
+    with contextlib.suppress(OSError):
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def environment(device: torch.device | str = "cpu") -> dict:
+    """What a result depends on: device, versions, threads, TF32 and cuDNN settings."""
+    device = torch.device(device)
+    env = {
+        "device": str(device),
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else _cpu_name(),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+    }
+    if device.type == "cuda":
+        props = torch.cuda.get_device_properties(device)
+        env.update(
+            gpu_memory_bytes=props.total_memory,
+            cudnn_benchmark=torch.backends.cudnn.benchmark,
+            cudnn_allow_tf32=torch.backends.cudnn.allow_tf32,
+            matmul_allow_tf32=torch.backends.cuda.matmul.allow_tf32,
+        )
+    return env
+
+
+def _format_bytes(n: int | None) -> str:
+    if not n:
+        return "-"
+    return f"{n / 2**30:.2f} GiB"
+
+
+def format_table(records: Sequence[Mapping], reference: Mapping | None = None) -> str:
+    """A plain-text table of benchmark records, with each animation's speedup over ``reference``."""
+    header = ("run", "batch", "throughput", "ms/iter", "peak memory", "vs reference")
+    rows = []
+    for r in records:
+        ratio = "-"
+        if reference is not None and r.get("unit") == reference.get("unit") and not r.get("reference"):
+            ratio = f"{r['throughput'] / reference['throughput']:.2f}x"
+        rows.append(
+            (
+                r["name"],
+                str(r["batch_size"]),
+                f"{r['throughput']:.2f} {r['unit']}",
+                f"{r['ms_per_iter_median']:.1f}",
+                _format_bytes(r.get("peak_memory_bytes"))
+                + (" (RSS)" if r.get("peak_memory_kind") == "process_peak_rss" else ""),
+                ratio,
+            )
+        )
+    widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(header)]
+    line = lambda cells: "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths)) + " |"  # noqa: E731
+    return "\n".join([line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, rows)])
+
+
+# ------------------------------------------------------------------------------------ entry points
+def _offline_perceptual(loss_cfg: dict, notes: list[str]) -> dict:
+    """``loss_cfg`` with random VGG19 weights when the pretrained ones are not on this machine."""
+    loss_cfg = copy.deepcopy(loss_cfg)
+    if not loss_cfg.get("perceptual_weight", 10.0):
+        return loss_cfg
+    perceptual = dict(loss_cfg.get("perceptual") or {})
+    wanted = perceptual.get("weights_path") or (
+        default_vgg19_weights_path() if perceptual.get("pretrained", True) else None
+    )
+    if wanted is not None and not Path(wanted).is_file():
+        perceptual.pop("weights_path", None)
+        perceptual["pretrained"] = False
+        notes.append(f"VGG19 weights not found at {wanted}: random VGG19 weights (same cost)")
+    loss_cfg["perceptual"] = perceptual
+    return loss_cfg
+
+
+def load_benchmark_model(
+    path: str | Path, training: bool = False, cfg_options: Mapping | None = None
+) -> tuple[nn.Module, dict, list[str]]:
+    """A model to time from a config or a checkpoint, its config's ``fast_paths`` and notes.
+
+    Inference-only runs drop the discriminator and the loss set. For training, a missing VGG19 weights
+    file is replaced by random weights (the cost is the same), and a checkpoint without a loss set or a
+    discriminator gets the default ones.
+    """
+    from mmengine.config import Config
+
+    path = Path(path)
+    notes: list[str] = []
+    if path.suffix == ".py":
+        cfg = Config.fromfile(str(path))
+        if cfg_options:
+            cfg.merge_from_dict(dict(cfg_options))
+        model_cfg = copy.deepcopy(cfg.model.to_dict() if hasattr(cfg.model, "to_dict") else dict(cfg.model))
+        fast = dict(cfg.get("fast_paths") or {})
+        if training:
+            model_cfg["loss"] = _offline_perceptual(
+                model_cfg.get("loss") or {"type": "lmtk.LIALoss.v1"}, notes
+            )
+        else:
+            model_cfg["loss"] = model_cfg["discriminator"] = None
+        model = build(model_cfg, "models")
+        return model.eval(), fast, notes
+    if cfg_options:
+        raise ValueError("cfg_options apply to configs only")
+    model = load_model(path)
+    if training:
+        if model.loss is None:
+            model.loss = build(_offline_perceptual({"type": "lmtk.LIALoss.v1"}, notes), "loss_sets")
+        if model.discriminator is None:
+            model.discriminator = build(
+                {"type": "lmtk.StyleGAN2Discriminator.v1", "size": model.size}, "discriminators"
+            )
+            notes.append("the checkpoint has no discriminator: a fresh StyleGAN2 discriminator is trained")
+    return model.eval(), {}, notes
+
+
+def run_benchmarks(
+    model: nn.Module,
+    device: torch.device | str = "cpu",
+    tasks: Sequence[str] = ("animate",),
+    paths: FastPaths | None = None,
+    batch_size: int = 16,
+    train_batch_size: int | None = None,
+    frames: int = 64,
+    iters: int = 3,
+    warmup: int = 1,
+    reference: bool = False,
+    reference_frames: int | None = None,
+) -> dict:
+    """Run the requested measurements and return a report (``environment``, ``results``, ratios).
+
+    The reference (when asked for) runs on the plain model in the same process, once before and once
+    after the animation (both throughputs are kept in ``throughput_runs``); the speedup of the animation
+    over it is ``speedup_vs_reference``.
+    """
+    device = torch.device(device)
+    paths = paths or FastPaths()
+    unknown = sorted(set(tasks) - {"animate", "train"})
+    if unknown:
+        raise ValueError(f"unknown tasks {unknown}; choose from animate, train")
+    report = {
+        "environment": environment(device),
+        "settings": {
+            "tasks": list(tasks),
+            "fast_paths": asdict(paths),
+            "batch_size": batch_size,
+            "train_batch_size": train_batch_size or batch_size,
+            "frames": frames,
+            "iters": iters,
+            "warmup": warmup,
+            "image_size": _net(model).size,
+        },
+        "results": [],
+        "reference": None,
+        "speedup_vs_reference": None,
+    }
+    reference_frames = reference_frames or min(frames, 16)
+    before = benchmark_reference(model, device, frames=reference_frames) if reference else None
+    if "animate" in tasks:
+        record = benchmark_animation(model, device, paths, batch_size, frames, iters, warmup)
+        report["results"].append(record)
+    if before is not None:
+        # once before and once after the animation, so a drift in the machine's load shows and averages out
+        after = benchmark_reference(model, device, frames=reference_frames)
+        merged = dict(before, frames=before["frames"] + after["frames"], iters=2)
+        merged["seconds_total"] = before["seconds_total"] + after["seconds_total"]
+        merged["throughput"] = merged["frames"] / merged["seconds_total"]
+        merged["ms_per_iter_mean"] = merged["ms_per_iter_median"] = 1000 / merged["throughput"]
+        merged["throughput_runs"] = [before["throughput"], after["throughput"]]
+        merged.update(peak_memory(device) if device.type != "cuda" else {})
+        report["reference"] = merged
+        report["results"].insert(0, merged)
+        if "animate" in tasks:
+            report["speedup_vs_reference"] = record["throughput"] / merged["throughput"]
+            record["speedup_vs_reference"] = report["speedup_vs_reference"]
+    if "train" in tasks:
+        report["results"].append(
+            benchmark_training(model, device, paths, train_batch_size or batch_size, iters, warmup)
+        )
+    return report

@@ -1,0 +1,84 @@
+"""tools/benchmark.py and tools/gpu_benchmark.py end to end on a tiny config, on the CPU."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY = ["model.size=32", "model.latent_dim=32", "model.channel_base=256", "model.max_channels=16"]
+
+
+def _run(tool: str, *args, timeout: int = 300):
+    # one thread: a 32 px model gains nothing from more, and the test cores are shared
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / tool), *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def test_animate_and_train_with_reference(tmp_path):
+    out = tmp_path / "report.json"
+    result = _run(
+        "benchmark.py", ROOT / "configs/lia/lia_synthetic_m20.py", "--task", "all", "--device", "cpu",
+        "--frames", 8, "--iters", 2, "--batch-size", 4, "--train-batch-size", 2, "--reference",
+        "--reference-frames", 2, "--threads", 1, "--json", out, "--cfg-options", *TINY,
+    )  # fmt: skip
+    assert "animation vs reference" in result.stdout
+    report = json.loads(out.read_text())
+    assert {"environment", "settings", "results", "reference", "speedup_vs_reference", "notes"} <= set(report)
+    env = report["environment"]
+    assert {"device_name", "torch", "cuda", "python", "torch_threads"} <= set(env)
+    assert env["torch_threads"] == 1
+    reference, animation, training = report["results"]
+    assert reference["reference"] and reference["batch_size"] == 1 and len(reference["throughput_runs"]) == 2
+    assert animation["task"] == "animate" and animation["unit"] == "frames/s" and animation["frames"] == 8
+    assert training["task"] == "train" and training["unit"] == "images/s" and training["batch_size"] == 2
+    for record in report["results"]:
+        assert record["throughput"] > 0 and record["peak_memory_bytes"] > 0
+        assert {"dtype", "channels_last", "fused_fir", "compile", "ms_per_iter_median"} <= set(record)
+    assert report["speedup_vs_reference"] == pytest.approx(animation["throughput"] / reference["throughput"])
+
+
+def test_fast_paths_from_config_and_command_line(tmp_path):
+    config = tmp_path / "tiny.py"
+    config.write_text(
+        f"_base_ = [{str(ROOT / 'configs/lia/lia_synthetic_m20.py')!r}]\n"
+        "fast_paths = dict(channels_last=True, fused_fir='all', fused_upsample='phase')\n"
+    )
+    out = tmp_path / "report.json"
+    _run(
+        "benchmark.py", config, "--device", "cpu", "--frames", 2, "--iters", 1, "--batch-size", 2,
+        "--dtype", "bfloat16", "--threads", 1, "--json", out, "--cfg-options", *TINY,
+    )  # fmt: skip
+    (record,) = json.loads(out.read_text())["results"]
+    assert (record["dtype"], record["channels_last"], record["fused_fir"], record["fused_upsample"]) == (
+        "bfloat16",
+        True,
+        "all",
+        "phase",
+    )
+    assert "bfloat16 + channels_last + fused_fir=all/phase" in record["name"]
+
+
+def test_gpu_script_runs_on_cpu_at_a_tiny_size(tmp_path):
+    result = _run(
+        "gpu_benchmark.py", "--device", "cpu", "--tiny", "--no-compile", "--out", tmp_path,
+        "--anim-batch", 2, "--train-batch", 2, "--frames", 2, "--iters", 1, "--train-iters", 1,
+        "--reference-frames", 2,
+    )  # fmt: skip
+    report = json.loads((tmp_path / "gpu_benchmark.json").read_text())
+    assert not report["errors"], report["errors"]
+    assert "reference (demo loop" in result.stdout
+    assert {"bf16_vs_fp32", "fp32_fused_fir_vs_fp32"} <= set(report["numerics"])
+    assert report["numerics"]["fp32_fused_fir_vs_fp32"] < 1e-4
+    assert len([r for r in report["results"] if r["unit"] == "images/s"]) == 3

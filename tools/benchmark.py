@@ -1,0 +1,135 @@
+"""Measure animation frames/s, training images/s and peak memory of an LIA config or checkpoint.
+
+Example::
+
+    # the published demo loop and the batched animator, side by side, on this CPU
+    python tools/benchmark.py configs/lia/lia_vox_m20.py --task animate --reference --threads 1 \\
+        --batch-size 1 --frames 4 --iters 1
+    # the fast paths on a GPU, and a training step at batch 32
+    python tools/benchmark.py configs/lia/lia_vox_m20.py --device cuda --task all --dtype bfloat16 \\
+        --channels-last --fused-fir --batch-size 64 --train-batch-size 32 --reference --json out.json
+
+Inputs are synthetic images of the model size (the cost is that of real ones). A config may carry
+``fast_paths = dict(dtype=..., channels_last=..., fused_fir=..., fused_upsample=..., compile=...)``; the
+command line overrides it. Without VGG19 weights on this machine, training uses random VGG19 weights (the
+cost is the same). See docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from a checkout without install
+
+import torch  # noqa: E402
+from mmengine.config import DictAction  # noqa: E402
+
+from lmtk.apis.animator import DTYPES  # noqa: E402
+from lmtk.apis.benchmark import (  # noqa: E402
+    COMPILE_MODES,
+    FUSED_FIR_PARTS,
+    FastPaths,
+    format_table,
+    load_benchmark_model,
+    run_benchmarks,
+)
+from lmtk.layers.fused_fir import UPSAMPLE_MODES  # noqa: E402
+
+TASKS = {"animate": ("animate",), "train": ("train",), "all": ("animate", "train")}
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("model", help="a config (.py) or a checkpoint (lmtk or published LIA)")
+    parser.add_argument("--task", choices=tuple(TASKS), default="animate")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument(
+        "--dtype", choices=tuple(DTYPES), default=None, help="autocast dtype (default float32)"
+    )
+    parser.add_argument("--batch-size", type=_positive_int, default=16, help="animation frames per call")
+    parser.add_argument("--train-batch-size", type=_positive_int, default=None, help="default: --batch-size")
+    parser.add_argument("--compile", nargs="?", const="default", choices=COMPILE_MODES, default=None)
+    parser.add_argument(
+        "--freeze", action="store_true", default=None, help="with --compile: weights as constants (inference)"
+    )
+    parser.add_argument("--channels-last", action="store_true", default=None)
+    parser.add_argument(
+        "--fused-fir", nargs="?", const="all", choices=FUSED_FIR_PARTS, default=None,
+        help="fold the FIR blur into the convolutions: all (default), up (generator) or down (encoder, D)",
+    )  # fmt: skip
+    parser.add_argument("--fused-upsample", choices=UPSAMPLE_MODES, default=None)
+    parser.add_argument("--frames", type=_positive_int, default=64, help="driving frames per timed iteration")
+    parser.add_argument("--iters", type=_positive_int, default=3, help="timed iterations")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed iterations first")
+    parser.add_argument("--reference", action="store_true", help="also time the published demo loop")
+    parser.add_argument(
+        "--reference-frames", type=_positive_int, default=None, help="default: min(frames, 16)"
+    )
+    parser.add_argument("--threads", type=_positive_int, default=None, help="torch CPU threads")
+    parser.add_argument("--cudnn-benchmark", action="store_true", help="let cuDNN pick algorithms by timing")
+    parser.add_argument("--json", default=None, help="write the report here")
+    parser.add_argument("--cfg-options", nargs="+", action=DictAction, help="override config entries")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.cudnn_benchmark:
+        torch.backends.cudnn.benchmark = True
+    tasks = TASKS[args.task]
+    model, fast_cfg, notes = load_benchmark_model(
+        args.model, training="train" in tasks, cfg_options=args.cfg_options
+    )
+    paths = FastPaths.from_config(
+        fast_cfg,
+        dtype=args.dtype,
+        channels_last=args.channels_last,
+        fused_fir=args.fused_fir,
+        fused_upsample=args.fused_upsample,
+        compile=args.compile,
+        freeze=args.freeze,
+    )
+    report = run_benchmarks(
+        model,
+        args.device,
+        tasks,
+        paths,
+        batch_size=args.batch_size,
+        train_batch_size=args.train_batch_size,
+        frames=args.frames,
+        iters=args.iters,
+        warmup=args.warmup,
+        reference=args.reference,
+        reference_frames=args.reference_frames,
+    )
+    report["settings"]["model"] = str(args.model)
+    report["notes"] = notes
+    env = report["environment"]
+    print(
+        f"{env['device_name']} | torch {env['torch']} (CUDA {env['cuda']}) | threads {env['torch_threads']}"
+    )
+    print(format_table(report["results"], report["reference"]))
+    if report["speedup_vs_reference"] is not None:
+        print(f"animation vs reference: {report['speedup_vs_reference']:.2f}x")
+    for note in notes:
+        print(f"note: {note}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(report, f, indent=2, default=str)
+    return report
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,341 @@
+"""One GPU session's measurements: animation, the reference demo loop, training, numerics, host syncs.
+
+Run through ``tools/gpu_benchmark.sh`` on a machine with a GPU (it installs what is missing from carried
+wheels); every step checks a time budget, and the report is rewritten after each step, so a run cut short
+still leaves everything measured so far. A CPU run at a tiny size checks the script itself::
+
+    python tools/gpu_benchmark.py --device cpu --tiny --out /tmp/gpu_benchmark
+
+On the GPU the model is the paper's (256 px, latent 512, M = 20, StyleGAN2 discriminator, L1 + VGG19
+pyramid + adversarial losses; random VGG19 weights, same cost). With the conformance fixture (the
+published checkpoint format with deterministic random weights), the numerics are compared on those
+weights and on the fixture's real images, with TF32 off for every float32 reference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import os.path as osp
+import sys
+import tempfile
+import time
+import traceback
+import zlib
+from pathlib import Path
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from a checkout without install
+
+import torch  # noqa: E402
+
+import lmtk  # noqa: E402
+from lmtk.apis.benchmark import (  # noqa: E402
+    FastPaths,
+    apply_fast_paths,
+    benchmark_animation,
+    benchmark_reference,
+    benchmark_training,
+    count_host_syncs,
+    environment,
+    format_table,
+    relative_error,
+    synthetic_images,
+)
+from lmtk.registry import build  # noqa: E402
+
+PAPER = dict(size=256, latent_dim=512, channel_base=16384, max_channels=512, num_directions=20)
+TINY = dict(size=32, latent_dim=32, channel_base=256, max_channels=32, num_directions=5)
+
+
+def model_config(shape: dict, perceptual: bool) -> dict:
+    return dict(
+        type="lmtk.LIA.v1",
+        size=shape["size"],
+        latent_dim=shape["latent_dim"],
+        channel_base=shape["channel_base"],
+        max_channels=shape["max_channels"],
+        encoder=dict(type="lmtk.LIAEncoder.v1"),
+        generator=dict(type="lmtk.FlowGenerator.v1"),
+        motion_basis=dict(type="lmtk.GramSchmidtBasis.v1", num_directions=shape["num_directions"]),
+        discriminator=dict(type="lmtk.StyleGAN2Discriminator.v1"),
+        loss=dict(
+            type="lmtk.LIALoss.v1",
+            perceptual_weight=10.0 if perceptual else 0.0,
+            perceptual=dict(pretrained=False),
+        ),
+    )
+
+
+def conformance_model(folder: Path, cfg: dict) -> torch.nn.Module | None:
+    """The paper model with the conformance fixture's weights (the rule of its README), or None."""
+    keys_file = folder / "official_keys.json"
+    if not keys_file.is_file():
+        return None
+    keys = json.loads(keys_file.read_text())
+    buffers = torch.load(folder / "official_buffers.pt")
+    published = {}
+    for network, name in (("generator", "gen"), ("discriminator", "dis")):
+        state = {}
+        for entry in keys[network]:
+            key = entry["key"]
+            if entry["kind"] == "buffer":
+                state[key] = buffers[network][key]
+                continue
+            g = torch.Generator().manual_seed(zlib.crc32(key.encode()))
+            state[key] = torch.randn(entry["shape"], generator=g) * (0.05 if key.endswith("bias") else 1.0)
+        published[name] = state
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "conformance.pt"
+        torch.save(published, path)
+        model = lmtk.load_model(path)
+    model.loss = build(cfg["loss"], "loss_sets")
+    return model
+
+
+class Session:
+    """Runs steps under a time budget and keeps the report on disk after each one."""
+
+    def __init__(self, out: Path, budget: float, device: torch.device) -> None:
+        self.out, self.budget, self.start = out, budget, time.perf_counter()
+        self.report = {"environment": environment(device), "results": [], "numerics": {}, "errors": []}
+        out.mkdir(parents=True, exist_ok=True)
+
+    def left(self) -> float:
+        return self.budget - (time.perf_counter() - self.start)
+
+    def step(self, name: str, fn, needs: float = 0.0):
+        if self.left() < needs:
+            print(f"[skip] {name}: {self.left():.0f} s left, needs about {needs:.0f}", flush=True)
+            self.report["errors"].append(f"skipped {name}: out of time")
+            return None
+        began = time.perf_counter()
+        try:
+            result = fn()
+        except Exception as error:  # noqa: BLE001 - one failed step must not lose the others
+            traceback.print_exc()
+            self.report["errors"].append(f"{name}: {type(error).__name__}: {error}")
+            result = None
+        print(
+            f"[{time.perf_counter() - self.start:6.1f} s] {name} ({time.perf_counter() - began:.1f} s)",
+            flush=True,
+        )
+        self.save()
+        return result
+
+    def record(self, record: dict | None) -> dict | None:
+        if record is not None:
+            self.report["results"].append(record)
+            print(f"    {record['name']}: {record['throughput']:.1f} {record['unit']}", flush=True)
+        return record
+
+    def save(self) -> None:
+        (self.out / "gpu_benchmark.json").write_text(json.dumps(self.report, indent=2, default=str))
+
+
+@contextlib.contextmanager
+def exact_float32():
+    """TF32 off: the float32 reference of a comparison must be float32."""
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+
+
+def transfer(model, paths: FastPaths, source, driving) -> torch.Tensor:
+    """Absolute transfer under ``paths`` (the fast paths are switched off again afterwards)."""
+    restore = apply_fast_paths(model, paths)
+    memory = torch.channels_last if paths.channels_last else torch.contiguous_format
+    try:
+        with (
+            torch.inference_mode(),
+            torch.autocast(
+                source.device.type, dtype=getattr(torch, paths.dtype), enabled=paths.dtype != "float32"
+            ),
+        ):
+            out = model.transfer(
+                source.contiguous(memory_format=memory), driving.contiguous(memory_format=memory)
+            )
+        return out.float()
+    finally:
+        restore()
+
+
+def numerics(session: Session, model, source, driving, official, compiled: bool) -> None:
+    results = session.report["numerics"]
+    with exact_float32():
+        reference = transfer(model, FastPaths(), source, driving)
+        if official is not None:
+            results["fp32_vs_published_outputs"] = relative_error(reference, official)
+        if not compiled:
+            variants = {
+                "fp32_channels_last": FastPaths(channels_last=True),
+                "fp32_fused_fir": FastPaths(fused_fir="all"),
+                "fp32_fused_fir_phase": FastPaths(fused_fir="all", fused_upsample="phase"),
+                "bf16": FastPaths(dtype="bfloat16"),
+                "bf16_channels_last": FastPaths(dtype="bfloat16", channels_last=True),
+                "bf16_channels_last_fused_fir": FastPaths(
+                    dtype="bfloat16", channels_last=True, fused_fir="all"
+                ),
+                "bf16_channels_last_fused_fir_phase": FastPaths(
+                    dtype="bfloat16", channels_last=True, fused_fir="all", fused_upsample="phase"
+                ),
+            }
+        else:
+            variants = {"fp32_compiled": FastPaths(compile="default")}
+        for name, paths in variants.items():
+            results[f"{name}_vs_fp32"] = relative_error(transfer(model, paths, source, driving), reference)
+    for key, value in results.items():
+        print(f"    {key}: {value:.3g}", flush=True)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", default=os.environ.get("OUT", "gpu_benchmark_out"))
+    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--tiny", action="store_true", help="a tiny model (to check the script on a CPU)")
+    parser.add_argument("--conformance", default=None, help="folder with the conformance fixture files")
+    parser.add_argument("--anim-batch", type=int, default=64)
+    parser.add_argument("--train-batch", type=int, default=32)
+    parser.add_argument("--frames", type=int, default=256, help="driving frames per timed iteration")
+    parser.add_argument("--iters", type=int, default=3)
+    parser.add_argument("--train-iters", type=int, default=3)
+    parser.add_argument("--reference-frames", type=int, default=32)
+    parser.add_argument("--budget", type=float, default=330.0, help="seconds; later steps are skipped")
+    parser.add_argument("--no-compile", action="store_true")
+    args = parser.parse_args(argv)
+
+    device = torch.device(args.device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN time its algorithms once
+    session = Session(Path(args.out), args.budget, device)
+    env = session.report["environment"]
+    print(
+        f"{env['device_name']} | torch {env['torch']} | CUDA {env['cuda']} | cuDNN {env['cudnn']}", flush=True
+    )
+    shape = TINY if args.tiny else PAPER
+    cfg = model_config(shape, perceptual=not args.tiny)
+    session.report["settings"] = {**vars(args), "shape": shape}
+
+    model, official, source, driving = None, None, None, None
+    if not args.tiny and args.conformance:
+        model = session.step(
+            "load conformance weights", lambda: conformance_model(Path(args.conformance), cfg)
+        )
+        outputs = Path(args.conformance) / "official_outputs.pt"
+        if model is not None and outputs.is_file():
+            data = torch.load(outputs)
+            source, driving, official = (data[k].to(device) for k in ("source", "driving", "out_absolute"))
+    if model is None:
+        torch.manual_seed(0)
+        model = build(cfg, "models")
+        session.report["weights"] = "random initialisation"
+    else:
+        session.report["weights"] = "conformance fixture"
+    model = model.to(device).eval()
+    if source is None:
+        source = synthetic_images(2, shape["size"], device, seed=10)
+        driving = synthetic_images(2, shape["size"], device, seed=11)
+    # motion of a different frame for each source, as in the fixture
+    session.step("numerics", lambda: numerics(session, model, source, driving, official, compiled=False))
+
+    anim = dict(batch_size=args.anim_batch, frames=args.frames, iters=args.iters, warmup=1)
+    variants = [
+        FastPaths(),
+        FastPaths(dtype="bfloat16", channels_last=True),
+        FastPaths(dtype="bfloat16", channels_last=True, fused_fir="all"),
+        FastPaths(dtype="bfloat16", channels_last=True, fused_fir="up"),
+        FastPaths(dtype="bfloat16", channels_last=True, fused_fir="all", fused_upsample="phase"),
+        FastPaths(dtype="bfloat16", channels_last=True, fused_fir="up", fused_upsample="phase"),
+    ]
+    for paths in variants:
+        session.step(
+            f"animate {paths.describe()}",
+            lambda paths=paths: session.record(benchmark_animation(model, device, paths, **anim)),
+            needs=20,
+        )
+    reference = session.step(
+        "reference demo loop",
+        lambda: session.record(benchmark_reference(model, device, frames=args.reference_frames)),
+        needs=10,
+    )
+    animations = [r for r in session.report["results"] if r["unit"] == "frames/s" and not r.get("reference")]
+    best = max(animations, key=lambda r: r["throughput"], default=None)
+    best_paths = FastPaths(**{k: best[k] for k in FastPaths.__dataclass_fields__}) if best else variants[2]
+
+    def syncs():
+        from lmtk.apis import Animator
+
+        restore = apply_fast_paths(model, best_paths)
+        try:
+            animator = Animator(model, device=device, dtype=best_paths.dtype, batch_size=args.anim_batch)
+            encoded = animator.encode_source(
+                synthetic_images(1, shape["size"], device, best_paths.channels_last)
+            )
+            frames = synthetic_images(args.anim_batch, shape["size"], device, best_paths.channels_last)
+            animator.animate_frames(encoded, frames, mode="absolute")
+            session.report["host_syncs_per_animate_call"] = count_host_syncs(
+                lambda: animator.animate_frames(encoded, frames, mode="absolute"), device
+            )
+            print(f"    host syncs in one animate call: {session.report['host_syncs_per_animate_call']}")
+        finally:
+            restore()
+
+    session.step("host syncs", syncs, needs=10)
+
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    train = dict(batch_size=args.train_batch, iters=args.train_iters, warmup=1)
+    for paths in (
+        FastPaths(),
+        FastPaths(dtype="bfloat16", channels_last=True),
+        FastPaths(
+            dtype="bfloat16",
+            channels_last=True,
+            fused_fir=best_paths.fused_fir or "all",
+            fused_upsample=best_paths.fused_upsample,
+        ),
+    ):
+        session.step(
+            f"train {paths.describe()}",
+            lambda paths=paths: session.record(benchmark_training(model, device, paths, **train)),
+            needs=30,
+        )
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+    model.load_state_dict(state)
+    model.eval()
+
+    if not args.no_compile:
+        compiled = FastPaths(
+            dtype=best_paths.dtype,
+            channels_last=best_paths.channels_last,
+            fused_fir=best_paths.fused_fir,
+            fused_upsample=best_paths.fused_upsample,
+            compile="default",
+        )
+        session.step(
+            f"animate {compiled.describe()}",
+            lambda: session.record(benchmark_animation(model, device, compiled, **anim)),
+            needs=90,
+        )
+        torch._dynamo.reset()
+        session.step(
+            "numerics compiled fp32",
+            lambda: numerics(session, model, source, driving, None, compiled=True),
+            needs=60,
+        )
+
+    reference = next((r for r in session.report["results"] if r.get("reference")), None)
+    print(format_table(session.report["results"], reference))
+    for key, value in session.report["numerics"].items():
+        print(f"numerics {key}: {value:.3g}")
+    for error in session.report["errors"]:
+        print(f"error: {error}")
+    session.save()
+
+
+if __name__ == "__main__":
+    main()

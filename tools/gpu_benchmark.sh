@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Run tools/gpu_benchmark.py on a GPU machine that may lack lmtk's pure-Python dependencies.
+#
+# Usage, from the repository root:  bash tools/gpu_benchmark.sh [extra gpu_benchmark.py options]
+#
+# CARRY (default work_dirs/gpu_carry) holds wheels/ (catalogue, kornia, kornia_rs, mmengine, mmcv-lite,
+# addict, yapf, termcolor, platformdirs for the machine's Python) and the conformance fixture files
+# (official_keys.json, official_buffers.pt, official_outputs.pt). Make it on a machine with an index:
+#   pip download --no-deps --only-binary=:all: --python-version 3.12 --platform manylinux2014_x86_64 \
+#       -d work_dirs/gpu_carry/wheels catalogue kornia kornia_rs mmengine mmcv-lite addict yapf termcolor platformdirs
+#   cp ../shared/conformance/official_* work_dirs/gpu_carry/
+# Results go to $OUT (or ./gpu_benchmark_out): gpu_benchmark.json and log.txt.
+set -u
+CARRY=${CARRY:-work_dirs/gpu_carry}
+OUT_DIR=${OUT:-gpu_benchmark_out}
+mkdir -p "$OUT_DIR"
+
+missing=$(python3 - <<'PY'
+import importlib.util
+names = {"catalogue": "catalogue", "kornia": "kornia", "mmengine": "mmengine", "mmcv": "mmcv-lite"}
+print(" ".join(n for n in names if importlib.util.find_spec(n) is None))
+PY
+)
+if [ -n "$missing" ]; then
+    echo "installing from $CARRY/wheels (missing: $missing)"
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/lmtk_site \
+        "$CARRY"/wheels/*.whl || exit 1
+    export PYTHONPATH=/tmp/lmtk_site${PYTHONPATH:+:$PYTHONPATH}
+fi
+if ! python3 -c "import av" 2>/dev/null; then
+    # PyAV only reads and writes video files, which the benchmark never does; an empty module lets
+    # lmtk.apis import
+    mkdir -p /tmp/lmtk_stubs/av
+    echo '"""Placeholder for PyAV (not installed): video I/O is unavailable."""' > /tmp/lmtk_stubs/av/__init__.py
+    export PYTHONPATH=/tmp/lmtk_stubs${PYTHONPATH:+:$PYTHONPATH}
+fi
+nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.max.sm --format=csv 2>/dev/null
+set -o pipefail
+PYTHONUNBUFFERED=1 python3 tools/gpu_benchmark.py --out "$OUT_DIR" --conformance "$CARRY" "$@" 2>&1 \
+    | tee "$OUT_DIR/log.txt"
