@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 
-import numpy as np
 import torch
 
 from ..datasets.transforms import frame_to_tensor, resize_image
 from ..datasets.video_reader import open_video
 
-__all__ = ["ReconstructionResult", "iter_video_frames", "reconstruct_video"]
-
-
-class ReconstructionResult(dict):
-    """Per-video result: ``l1`` (model), ``l1_repeat_source`` (the trivial answer), ``num_frames``."""
+__all__ = ["iter_video_frames", "reconstruct_video"]
 
 
 def iter_video_frames(
@@ -32,10 +27,11 @@ def iter_video_frames(
 @torch.no_grad()
 def reconstruct_video(
     model, path: str | os.PathLike, batch_size: int = 16, max_frames: int | None = None
-) -> tuple[ReconstructionResult, Iterable[torch.Tensor]]:
+) -> tuple[dict, list[torch.Tensor]]:
     """Reconstruct a video from its first frame by absolute transfer; L1 is on [0, 1] images.
 
-    Returns the result and the list of generated chunks (``(N, 3, S, S)`` in [-1, 1]).
+    Returns ``{"l1", "l1_repeat_source", "num_frames"}`` (the model's L1 and that of the trivial answer
+    "repeat the source frame") and the generated chunks (``(N, 3, S, S)`` in [-1, 1]).
     """
     device = next(model.parameters()).device
     net = model.net
@@ -55,10 +51,4 @@ def reconstruct_video(
         count += batch
     if count == 0:
         raise ValueError(f"{path} has no frames")
-    result = ReconstructionResult(l1=errors / count, l1_repeat_source=baseline / count, num_frames=count)
-    return result, outputs
-
-
-def mean_of(results: Iterable[dict], key: str) -> float:
-    values = [r[key] for r in results]
-    return float(np.mean(values)) if values else float("nan")
+    return {"l1": errors / count, "l1_repeat_source": baseline / count, "num_frames": count}, outputs
