@@ -26,6 +26,7 @@ import numpy as np  # noqa: E402
 from lmtk.apis import Animator, VideoWriter, video_frame_rate  # noqa: E402
 from lmtk.apis.animator import DTYPES, MODES  # noqa: E402
 from lmtk.apis.media import FIT_MODES, load_image  # noqa: E402
+from lmtk.cli import ArgumentParser, frame_index, positive_int  # noqa: E402
 from lmtk.preprocessing import (  # noqa: E402
     CroppedVideo,
     crop_to_box,
@@ -36,35 +37,8 @@ from lmtk.preprocessing import (  # noqa: E402
 from lmtk.registry import RegistryError  # noqa: E402
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse that reports a bad option as one ``error:`` line (exit code 2)."""
-
-    def error(self, message: str):
-        self.exit(2, f"error: {message} (see --help)\n")
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
-
-
-def _frame_index(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a frame index, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a frame index >= 0, got {value}")
-    return value
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = _Parser(
+    parser = ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--checkpoint", required=True, help="lmtk or published LIA checkpoint (or a config)")
@@ -82,7 +56,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     start = parser.add_mutually_exclusive_group()
     start.add_argument(
         "--start-frame",
-        type=_frame_index,
+        type=frame_index,
         default=0,
         help="driving frame matching the source pose (default 0)",
     )
@@ -91,8 +65,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="use the driving frame nearest the source in motion magnitudes as the start frame",
     )
-    parser.add_argument("--batch-size", type=_positive_int, default=16, help="frames per network call")
-    parser.add_argument("--chunk-size", type=_positive_int, default=64, help="frames decoded per read")
+    parser.add_argument("--batch-size", type=positive_int, default=16, help="frames per network call")
+    parser.add_argument("--chunk-size", type=positive_int, default=64, help="frames decoded per read")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default cpu)")
     parser.add_argument("--dtype", choices=tuple(DTYPES), default="float32", help="compute precision")
     parser.add_argument("--resize", choices=FIT_MODES, default="resize", help="squash or centre-crop inputs")

@@ -36,16 +36,10 @@ from lmtk.apis.benchmark import (  # noqa: E402
     load_benchmark_model,
     run_benchmarks,
 )
+from lmtk.cli import positive_int  # noqa: E402
 from lmtk.layers.fused_fir import UPSAMPLE_MODES  # noqa: E402
 
 TASKS = {"animate": ("animate",), "train": ("train",), "all": ("animate", "train")}
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -56,8 +50,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         "--dtype", choices=tuple(DTYPES), default=None, help="autocast dtype (default float32)"
     )
-    parser.add_argument("--batch-size", type=_positive_int, default=16, help="animation frames per call")
-    parser.add_argument("--train-batch-size", type=_positive_int, default=None, help="default: --batch-size")
+    parser.add_argument("--batch-size", type=positive_int, default=16, help="animation frames per call")
+    parser.add_argument("--train-batch-size", type=positive_int, default=None, help="default: --batch-size")
     parser.add_argument("--compile", nargs="?", const="default", choices=COMPILE_MODES, default=None)
     parser.add_argument(
         "--freeze", action="store_true", default=None, help="with --compile: weights as constants (inference)"
@@ -68,14 +62,14 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="fold the FIR blur into the convolutions: all (default), up (generator) or down (encoder, D)",
     )  # fmt: skip
     parser.add_argument("--fused-upsample", choices=UPSAMPLE_MODES, default=None)
-    parser.add_argument("--frames", type=_positive_int, default=64, help="driving frames per timed iteration")
-    parser.add_argument("--iters", type=_positive_int, default=3, help="timed iterations")
+    parser.add_argument("--frames", type=positive_int, default=64, help="driving frames per timed iteration")
+    parser.add_argument("--iters", type=positive_int, default=3, help="timed iterations")
     parser.add_argument("--warmup", type=int, default=1, help="untimed iterations first")
     parser.add_argument("--reference", action="store_true", help="also time the published demo loop")
     parser.add_argument(
-        "--reference-frames", type=_positive_int, default=None, help="default: min(frames, 16)"
+        "--reference-frames", type=positive_int, default=None, help="default: min(frames, 16)"
     )
-    parser.add_argument("--threads", type=_positive_int, default=None, help="torch CPU threads")
+    parser.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads")
     parser.add_argument("--cudnn-benchmark", action="store_true", help="let cuDNN pick algorithms by timing")
     parser.add_argument("--json", default=None, help="write the report here")
     parser.add_argument("--cfg-options", nargs="+", action=DictAction, help="override config entries")

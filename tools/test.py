@@ -31,6 +31,8 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from 
 
 import torch  # noqa: E402
 
+from lmtk.cli import ArgumentParser, positive_int  # noqa: E402
+
 METRICS = ("l1", "lpips", "akd", "mkr", "aed", "fid")
 DEFAULT_METRICS = ("l1", "lpips", "akd", "mkr", "aed")
 KEYPOINTS = ("auto", "dlib68", "synthetic")
@@ -38,25 +40,8 @@ KEYPOINTS = ("auto", "dlib68", "synthetic")
 _UNAVAILABLE = (ImportError, FileNotFoundError, OSError)
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse that reports a bad option as one ``error:`` line (exit code 2)."""
-
-    def error(self, message: str):
-        self.exit(2, f"error: {message} (see --help)\n")
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = _Parser(
+    parser = ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
@@ -67,9 +52,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--data-root", help="dataset folder (default: the config's data_root)")
     parser.add_argument("--split", default="test", help="sub-folder of the data root (default test)")
     parser.add_argument(
-        "--max-videos", type=_positive_int, help="evaluate the first N videos (sorted by name)"
+        "--max-videos", type=positive_int, help="evaluate the first N videos (sorted by name)"
     )
-    parser.add_argument("--max-frames", type=_positive_int, help="frames per video (default all)")
+    parser.add_argument("--max-frames", type=positive_int, help="frames per video (default all)")
     parser.add_argument("--metrics", nargs="+", choices=METRICS, help=f"default: {' '.join(DEFAULT_METRICS)}")
     parser.add_argument(
         "--keypoints",
@@ -82,9 +67,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--save-videos", action="store_true", help="write the generated videos to the work dir"
     )
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default cpu)")
-    parser.add_argument("--batch-size", type=_positive_int, default=16, help="frames per network call")
+    parser.add_argument("--batch-size", type=positive_int, default=16, help="frames per network call")
     parser.add_argument(
-        "--num-pairs", type=_positive_int, help="transfer: number of pairs (default one per video)"
+        "--num-pairs", type=positive_int, help="transfer: number of pairs (default one per video)"
     )
     parser.add_argument("--seed", type=int, default=0, help="transfer: seed of the random pairs")
     parser.add_argument(
