@@ -1,10 +1,9 @@
-"""End to end: the synthetic quickstart config trains from the command line and learns.
+"""End to end: the synthetic quickstart config trains from the command line and learns the motion.
 
-The slowest test of the suite: train ``lia_synthetic_m20.py`` for a short fixed schedule with a fixed
-seed, then reconstruct held-out synthetic videos from their first frame (absolute transfer, every
-frame as driving). The trained model must reconstruct them far better than the same architecture
-untrained. (The stronger bound of beating "repeat the source frame" needs a longer schedule than a
-CI run allows; the quickstart note in docs/training.md gives the measured numbers.)
+The slowest test of the suite (several minutes on 2 cores): train ``lia_synthetic_m20.py`` for a
+shorter fixed schedule with a fixed seed, then reconstruct held-out synthetic videos from their first
+frame (absolute transfer, every frame as driving). The error must be well below that of repeating the
+source frame, which a model that only copies its source cannot reach.
 """
 
 import subprocess
@@ -16,12 +15,13 @@ import pytest
 import torch
 
 import lmtk
+from lmtk.apis.benchmark import relative_error
 from lmtk.datasets.video_reader import find_videos
 from lmtk.evaluation.reconstruction import reconstruct_video
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "configs/lia/lia_synthetic_m20.py"
-ITERATIONS = 150
+ITERATIONS = 2000  # the quickstart runs 3000; the cosine schedule follows the override
 DATASET = "train_dataloader.dataset"
 
 
@@ -39,12 +39,10 @@ def test_synthetic_quickstart_learns_to_reconstruct(tmp_path):
         "train_cfg.max_iters": ITERATIONS,
         "randomness.seed": 0,
         f"{DATASET}.data_root": data_root,
-        f"{DATASET}.generate.num_train": 32,
-        f"{DATASET}.generate.num_test": 3,
-        f"{DATASET}.generate.num_frames": 24,
         "train_dataloader.num_workers": 0,
         "train_dataloader.persistent_workers": False,
         "default_hooks.checkpoint.interval": ITERATIONS,
+        "default_hooks.logger.interval": 250,
     }
     command = [sys.executable, str(REPO / "tools/train.py"), str(CONFIG), "--work-dir", str(work_dir)]
     command += ["--cfg-options", *(f"{k}={v}" for k, v in options.items())]
@@ -53,13 +51,18 @@ def test_synthetic_quickstart_learns_to_reconstruct(tmp_path):
     assert sorted(p.name for p in (work_dir / "samples").glob("*.png")), "no sample grids written"
 
     videos = find_videos(data_root / "test")
-    assert len(videos) == 3
+    assert len(videos) == 8
     trained = lmtk.load_model((work_dir / "last_checkpoint").read_text().strip())
-    torch.manual_seed(0)
-    untrained = lmtk.load_model(CONFIG)
     l1_trained, repeat_source = mean_l1(trained, videos)
-    l1_untrained, _ = mean_l1(untrained, videos)
-    print(
-        f"held-out L1: trained {l1_trained:.4f}, untrained {l1_untrained:.4f}, repeat-source {repeat_source:.4f}"
-    )
-    assert l1_trained < 0.6 * l1_untrained
+    print(f"held-out L1: trained {l1_trained:.4f}, repeat-source {repeat_source:.4f}")
+    assert l1_trained < 0.7 * repeat_source
+
+    # bf16 autocast reproduces the trained model's float32 reconstructions to within 1 %
+    reference, low = [], []
+    for video in videos:
+        reference += reconstruct_video(trained, video)[1]
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            low += reconstruct_video(trained, video)[1]
+    error = relative_error(torch.cat(low).float(), torch.cat(reference))
+    print(f"bf16 vs float32 relative error: {error:.4f}")
+    assert error < 1e-2

@@ -62,6 +62,10 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="fold the FIR blur into the convolutions: all (default), up (generator) or down (encoder, D)",
     )  # fmt: skip
     parser.add_argument("--fused-upsample", choices=UPSAMPLE_MODES, default=None)
+    parser.add_argument(
+        "--low-precision-heads", action="store_true",
+        help="under bf16/fp16, run the flow/RGB heads and the warp sampling in that dtype too (faster, less exact)",
+    )  # fmt: skip
     parser.add_argument("--frames", type=positive_int, default=64, help="driving frames per timed iteration")
     parser.add_argument("--iters", type=positive_int, default=3, help="timed iterations")
     parser.add_argument("--warmup", type=int, default=1, help="untimed iterations first")
@@ -94,6 +98,7 @@ def main(argv=None) -> dict:
         fused_upsample=args.fused_upsample,
         compile=args.compile,
         freeze=args.freeze,
+        precise_heads=False if args.low_precision_heads else None,
     )
     report = run_benchmarks(
         model,

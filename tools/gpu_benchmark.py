@@ -206,6 +206,11 @@ def main(argv=None) -> None:
     parser.add_argument("--reference-frames", type=int, default=32)
     parser.add_argument("--budget", type=float, default=330.0, help="seconds; later steps are skipped")
     parser.add_argument("--no-compile", action="store_true")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="only float32, the fastest eager variant and the compiled one (animation); only the fast training",
+    )
     args = parser.parse_args(argv)
 
     device = torch.device(args.device)
@@ -251,6 +256,8 @@ def main(argv=None) -> None:
         FastPaths(dtype="bfloat16", channels_last=True, fused_fir="all", fused_upsample="phase"),
         FastPaths(dtype="bfloat16", channels_last=True, fused_fir="up", fused_upsample="phase"),
     ]
+    if args.quick:
+        variants = variants[:1] + variants[2:3]
     for paths in variants:
         session.step(
             f"animate {paths.describe()}",
@@ -288,7 +295,7 @@ def main(argv=None) -> None:
 
     state = {k: v.clone() for k, v in model.state_dict().items()}
     train = dict(batch_size=args.train_batch, iters=args.train_iters, warmup=1)
-    for paths in (
+    train_variants = (
         FastPaths(),
         FastPaths(dtype="bfloat16", channels_last=True),
         FastPaths(
@@ -297,7 +304,8 @@ def main(argv=None) -> None:
             fused_fir=best_paths.fused_fir or "all",
             fused_upsample=best_paths.fused_upsample,
         ),
-    ):
+    )
+    for paths in train_variants[2:] if args.quick else train_variants:
         session.step(
             f"train {paths.describe()}",
             lambda paths=paths: session.record(benchmark_training(model, device, paths, **train)),

@@ -55,6 +55,7 @@ from torch import nn
 
 from ..layers.fused_fir import UPSAMPLE_MODES, set_fused_fir
 from ..losses.perceptual import default_vgg19_weights_path
+from ..models.generators.flow_generator import set_precise_heads
 from ..registry import build
 from .animator import DTYPES, Animator
 from .loading import load_model
@@ -99,6 +100,9 @@ class FastPaths:
         freeze: with ``compile``, let inductor treat the weights as constants in inference (folds the
             weight arithmetic, prepacks CPU convolutions); the compiled graphs then ignore later weight
             changes, so training never freezes.
+        precise_heads: under bf16/fp16, keep the flow and RGB heads and the warps' sampling in float32
+            (default). False runs them in the autocast dtype too: a few percent faster, but the
+            sampling points then move by up to a pixel at 256 px (see docs/performance.md).
 
     A config can carry these as ``fast_paths = dict(dtype="bfloat16", channels_last=True, ...)``.
     """
@@ -109,6 +113,7 @@ class FastPaths:
     fused_upsample: str = "transpose"
     compile: str | None = None
     freeze: bool = False
+    precise_heads: bool = True
 
     def __post_init__(self) -> None:
         if self.dtype not in DTYPES:
@@ -143,6 +148,8 @@ class FastPaths:
             parts.append(f"fused_fir={self.fused_fir}{suffix}")
         if self.compile:
             parts.append(f"compile={self.compile}" + (" (frozen)" if self.freeze else ""))
+        if not self.precise_heads and self.dtype != "float32":
+            parts.append(f"heads in {self.dtype}")
         return " + ".join(parts)
 
 
@@ -239,6 +246,8 @@ def apply_fast_paths(model: nn.Module, paths: FastPaths, training: bool = False)
     """
     if paths.channels_last:
         model.to(memory_format=torch.channels_last)
+    if not paths.precise_heads:
+        set_precise_heads(model, False)
     if paths.fused_fir:
         up = paths.fused_upsample if paths.fused_fir in ("all", "up") else False
         set_fused_fir(model, upsample=up, downsample=paths.fused_fir in ("all", "down"))
@@ -248,6 +257,7 @@ def apply_fast_paths(model: nn.Module, paths: FastPaths, training: bool = False)
     def restore() -> None:
         _uncompile(model)
         set_fused_fir(model, False)
+        set_precise_heads(model, True)
         model.to(memory_format=torch.contiguous_format)
 
     return restore

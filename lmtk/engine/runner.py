@@ -29,6 +29,19 @@ def _full_unpickling():
             os.environ["TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"] = previous
 
 
+def _resolve_max_iters(cfg, max_iters: int):
+    """``cfg`` with every ``end`` / ``T_max`` given as ``"max_iters"`` replaced by ``max_iters``."""
+    if isinstance(cfg, list | tuple):
+        return [_resolve_max_iters(item, max_iters) for item in cfg]
+    if isinstance(cfg, dict):
+        resolved = {key: _resolve_max_iters(value, max_iters) for key, value in cfg.items()}
+        for key in ("end", "T_max"):
+            if resolved.get(key) == "max_iters":
+                resolved[key] = max_iters
+        return resolved
+    return cfg
+
+
 def _is_lmtk(cfg) -> bool:
     return isinstance(cfg, dict) and isinstance(cfg.get("type"), str) and kind_of(cfg["type"]) is not None
 
@@ -37,8 +50,16 @@ class LMTKRunner(Runner):
     """A Runner whose model and dataset configs may name lmtk components (``lmtk.LIA.v1``).
 
     Everything else (hooks, optimizers, schedulers, loops) is mmengine's. Checkpoints are written to a
-    temporary file and renamed, so the latest checkpoint is never a partial file.
+    temporary file and renamed, so the latest checkpoint is never a partial file. A parameter
+    scheduler's ``end`` or ``T_max`` may be ``"max_iters"``, the training length, so a schedule that
+    ends with training (a cosine decay to zero) follows ``--cfg-options train_cfg.max_iters=...``.
     """
+
+    def build_param_scheduler(self, scheduler):
+        max_iters = getattr(self.train_loop, "max_iters", None)
+        if max_iters is not None:
+            scheduler = _resolve_max_iters(scheduler, max_iters)
+        return super().build_param_scheduler(scheduler)
 
     def build_model(self, model):
         if _is_lmtk(model):

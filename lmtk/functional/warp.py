@@ -22,6 +22,7 @@ def flow_warp(
     flow: torch.Tensor,
     grid: torch.Tensor | None = None,
     align_corners: bool = False,
+    precise: bool = True,
 ) -> torch.Tensor:
     """Sample ``features`` at ``grid + flow`` (bilinear, zero padding).
 
@@ -33,6 +34,8 @@ def flow_warp(
         align_corners: passed to ``grid_sample``. The published LIA samples its ``linspace(-1, 1)``
             grid with ``False`` (a zoom of ``H / (H - 1)``), and its checkpoints depend on that; with
             ``True`` a zero flow is the exact identity.
+        precise: sample in at least float32 (reduced-precision features are cast there and back);
+            False samples in the features' dtype, as plain autocast would.
 
     Returns:
         ``(B, C, H, W)`` warped features.
@@ -51,9 +54,13 @@ def flow_warp(
         raise ValueError(f"features {tuple(features.shape)} and flow {tuple(flow.shape)} differ in size")
     if grid is None:
         grid = base_grid(flow.shape[2], flow.shape[3], flow)
-    sampling = grid + flow.permute(0, 2, 3, 1)
-    if sampling.dtype != features.dtype:
-        sampling = sampling.to(features.dtype)
-    return F.grid_sample(
-        features, sampling, mode="bilinear", padding_mode="zeros", align_corners=align_corners
-    )
+    if not precise:
+        sampling = (grid + flow.permute(0, 2, 3, 1)).to(features.dtype)
+        return F.grid_sample(features, sampling, "bilinear", "zeros", align_corners)
+    # Sampling points in at least float32: in bf16 the coordinates near the border are 2**-7 apart,
+    # a whole pixel at 256 px. Reduced-precision features are sampled in float32 and cast back.
+    precision = torch.promote_types(torch.promote_types(features.dtype, flow.dtype), torch.float32)
+    with torch.autocast(features.device.type, enabled=False):
+        sampling = grid.to(precision) + flow.to(precision).permute(0, 2, 3, 1)
+        warped = F.grid_sample(features.to(precision), sampling, "bilinear", "zeros", align_corners)
+    return warped.to(features.dtype)

@@ -178,6 +178,28 @@ def test_bfloat16_whole_model(model, images):
         assert relative_error(out, reference) < 0.1, paths
 
 
+@pytest.mark.parametrize("head", ["flow", "rgb"])
+def test_heads_compute_in_float32_under_bf16_unless_switched_off(head):
+    """The flow logits set the sampling points and the RGB head sums every level: both stay float32."""
+    from lmtk.models.generators.flow_generator import FlowHead, RGBHead, set_precise_heads
+
+    torch.manual_seed(0)
+    layer = FlowHead(32, style_dim=16) if head == "flow" else RGBHead(32)
+    x = torch.randn(2, 32, 16, 16).bfloat16().float()  # exactly representable in bf16
+    args = (
+        (x, torch.randn(2, 16), torch.randn(2, 3, 8, 8)) if head == "flow" else (x, torch.randn(2, 3, 8, 8))
+    )
+    with torch.no_grad():
+        reference = layer(*args)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            precise = layer(*args)
+            assert set_precise_heads(layer, False) == 1
+            coarse = layer(*args)
+    assert precise.dtype == torch.float32
+    assert relative_error(precise, reference) < 1e-6
+    assert relative_error(coarse.float(), reference) > 1e-4
+
+
 @pytest.mark.slow
 def test_compiled_matches_eager_float32(model, images):
     """torch.compile of the encoder and generator (inductor's C++ backend on the CPU: about 1-2 min)."""

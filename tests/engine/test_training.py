@@ -193,3 +193,23 @@ def test_missing_config_is_a_clear_error(tmp_path):
     )
     assert result.returncode != 0
     assert "error: config not found" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_scheduler_end_follows_max_iters(video_root, tmp_path):
+    """A cosine schedule given ``end="max_iters"`` decays to zero over an overridden run length."""
+    runner = make_runner(video_root, tmp_path, "cosine", max_iters=4)
+    runner.cfg.param_scheduler = [
+        dict(type="CosineAnnealingLR", by_epoch=False, begin=0, end="max_iters", T_max="max_iters")
+    ]
+    runner.param_schedulers = runner.cfg.param_scheduler
+    rates = []
+
+    class RecordRate(Hook):
+        def before_train_iter(self, runner, batch_idx, data_batch=None):
+            rates.append(runner.optim_wrapper["generator"].get_lr()["lr"][0])
+
+    runner.register_hook(RecordRate())
+    runner.train()
+    schedule = runner.param_schedulers["generator"][0]
+    assert (schedule.end, schedule.T_max) == (4, 4)
+    assert len(rates) == 4 and all(a > b for a, b in zip(rates, rates[1:]))

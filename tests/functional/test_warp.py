@@ -110,3 +110,18 @@ def test_rejects_bad_shapes():
         flow_warp(torch.randn(1, 3, 4, 4), torch.zeros(1, 3, 4, 4))
     with pytest.raises(ValueError, match="differ in size"):
         flow_warp(torch.randn(1, 3, 4, 4), torch.zeros(1, 2, 5, 4))
+
+
+def test_bfloat16_features_are_sampled_at_float32_points():
+    """Under autocast the sampling points stay float32: bf16 points near the border are 2**-7 apart."""
+    torch.manual_seed(0)
+    features = torch.randn(1, 4, 64, 64).bfloat16()
+    flow = 0.01 * torch.randn(1, 2, 64, 64)
+    exact = flow_warp(features.float(), flow).bfloat16()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        precise = flow_warp(features, flow)
+        coarse = flow_warp(features, flow, precise=False)
+    assert precise.dtype == torch.bfloat16
+    assert torch.equal(precise, exact)
+    # the bf16 sampling points are off by up to half a bf16 step: a visibly different result
+    assert (coarse.float() - exact.float()).abs().max() > 10 * (precise.float() - exact.float()).abs().max()

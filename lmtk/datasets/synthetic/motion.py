@@ -51,10 +51,10 @@ MOTION_FACTORS: tuple[str, ...] = (
 
 # The values every factor is clipped to; the renderer keeps all features visible inside these.
 MOTION_RANGES: dict[str, tuple[float, float]] = {
-    "tx": (-0.12, 0.12),
-    "ty": (-0.1, 0.1),
-    "rotation": (-20.0, 20.0),
-    "scale": (0.8, 1.2),
+    "tx": (-0.15, 0.15),
+    "ty": (-0.12, 0.12),
+    "rotation": (-25.0, 25.0),
+    "scale": (0.78, 1.25),
     "nod": (-1.0, 1.0),
     "turn": (-1.0, 1.0),
     "blink": (0.0, 1.0),
@@ -66,7 +66,7 @@ MOTION_RANGES: dict[str, tuple[float, float]] = {
 MAX_NOD_DEGREES = 20.0
 MAX_TURN_DEGREES = 30.0
 
-_HEAD_BAND = (0.15, 0.6)  # Hz: slow enough to stay smooth at 25 fps, fast enough to move within a second
+_HEAD_BAND = (0.25, 0.8)  # Hz: slow enough to stay smooth at 25 fps, fast enough to move within a second
 _GAZE_BAND = (0.2, 1.0)
 _SYLLABLE_BAND = (1.5, 4.0)  # the syllable rate of speech
 _ENVELOPE_BAND = (0.1, 0.4)
@@ -142,13 +142,16 @@ def sample_motion(rng: np.random.Generator, num_frames: int, fps: float = 25.0) 
     def head(bias: float, amplitude: float) -> np.ndarray:
         return rng.uniform(-bias, bias) + amplitude * smooth_track(rng, times, _HEAD_BAND)
 
+    # Head motion is larger than a calm speaker's: within a one-second clip it must move the image
+    # more than the eyes and mouth do, so that copying the source frame is a poor answer and a model
+    # has to learn the motion to reconstruct a clip.
     motion = {
-        "tx": head(0.03, 0.05),
-        "ty": head(0.02, 0.035),
-        "rotation": head(4.0, 8.0),
-        "scale": np.exp(head(0.05, 0.06)),
-        "nod": head(0.2, 0.5),
-        "turn": head(0.25, 0.6),
+        "tx": head(0.03, 0.09),
+        "ty": head(0.02, 0.05),
+        "rotation": head(4.0, 12.0),
+        "scale": np.exp(head(0.05, 0.09)),
+        "nod": head(0.2, 0.6),
+        "turn": head(0.25, 0.75),
     }
     squint = rng.uniform(0.0, 0.15)
     motion["blink"] = squint + (1.0 - squint) * blink_track(rng, times, rate=rng.uniform(0.3, 0.9))

@@ -56,7 +56,7 @@ __all__ = [
 Color = tuple[int, int, int]
 
 # Bump whenever the pixels, keypoints or seeding change, so stale datasets on disk are detected.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 MIN_SIZE, MAX_SIZE = 32, 256
 
 KEYPOINT_NAMES: tuple[str, ...] = (

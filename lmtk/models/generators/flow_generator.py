@@ -15,11 +15,12 @@ import torch
 from torch import nn
 
 from ...functional.fir import fir_kernel, fir_upsample2d
+from ...functional.precision import full_precision
 from ...layers import ConvLayer, ModulatedConv2d, StyledConv
 from ...registry import build, generators
 from ..channels import channel_schedule, check_size
 
-__all__ = ["FlowGenerator", "FlowHead", "RGBHead", "SynthesisStage"]
+__all__ = ["FlowGenerator", "FlowHead", "RGBHead", "SynthesisStage", "set_precise_heads"]
 
 
 class FlowHead(nn.Module):
@@ -28,7 +29,12 @@ class FlowHead(nn.Module):
     ``init_gain`` scales the initial weights: 1 is the published initialisation (random warps of up to
     a quarter of the image at the start); 0 starts every level at zero flow and mask 0.5, from which a
     model trained from scratch learns to copy, then to move, much sooner.
+
+    Attributes:
+        precise: compute in at least float32 under autocast (default); see :func:`set_precise_heads`.
     """
+
+    precise: bool = True
 
     def __init__(
         self,
@@ -45,25 +51,44 @@ class FlowHead(nn.Module):
         self.register_buffer("fir", fir_kernel(fir_taps, gain=4.0), persistent=False)
 
     def forward(self, x: torch.Tensor, style: torch.Tensor, coarser: torch.Tensor | None) -> torch.Tensor:
-        logits = self.conv(x, style) + self.bias.view(1, 3, 1, 1)
-        if coarser is not None:
-            logits = logits + fir_upsample2d(coarser, self.fir)
+        # At least float32 under autocast: bf16 logits alone would move the sampling points by about
+        # half a pixel at 256 px; three output channels make this cheap.
+        with full_precision(x, self.precise) as precision:
+            logits = self.conv(x.to(precision), style.to(precision)) + self.bias.view(1, 3, 1, 1)
+            if coarser is not None:
+                logits = logits + fir_upsample2d(coarser.to(precision), self.fir)
         return logits
 
 
 class RGBHead(nn.Module):
-    """1x1 conv to RGB with activation, a bias, and the upsampled coarser image (eq. 6)."""
+    """1x1 conv to RGB with activation, a bias, and the upsampled coarser image (eq. 6).
 
-    def __init__(self, in_channels: int, fir_taps: Sequence[float] = (1, 3, 3, 1)) -> None:
+    ``init_gain`` scales the initial weights: 1 is the published initialisation; 0 starts every level
+    at a flat image, so a model trained from scratch need not first unlearn random colour noise that
+    the coarse levels add to the fine one.
+
+    Attributes:
+        precise: compute in at least float32 under autocast (default); see :func:`set_precise_heads`.
+    """
+
+    precise: bool = True
+
+    def __init__(
+        self, in_channels: int, fir_taps: Sequence[float] = (1, 3, 3, 1), init_gain: float = 1.0
+    ) -> None:
         super().__init__()
         self.conv = ConvLayer(in_channels, 3, 1)
+        with torch.no_grad():
+            self.conv.conv.weight.mul_(init_gain)
         self.bias = nn.Parameter(torch.zeros(3))
         self.register_buffer("fir", fir_kernel(fir_taps, gain=4.0), persistent=False)
 
     def forward(self, x: torch.Tensor, coarser: torch.Tensor | None) -> torch.Tensor:
-        rgb = self.conv(x) + self.bias.view(1, 3, 1, 1)
-        if coarser is not None:
-            rgb = rgb + fir_upsample2d(coarser, self.fir)
+        # The image accumulates over every level: kept in at least float32, like the flow logits
+        with full_precision(x, self.precise) as precision:
+            rgb = self.conv(x.to(precision)) + self.bias.view(1, 3, 1, 1)
+            if coarser is not None:
+                rgb = rgb + fir_upsample2d(coarser.to(precision), self.fir)
         return rgb
 
 
@@ -77,12 +102,27 @@ class SynthesisStage(nn.Module):
         style_dim: int,
         fir_taps: Sequence[float] = (1, 3, 3, 1),
         flow_init_gain: float = 1.0,
+        rgb_init_gain: float = 1.0,
     ) -> None:
         super().__init__()
         self.conv_up = StyledConv(in_channels, out_channels, 3, style_dim, upsample=True, fir_taps=fir_taps)
         self.conv = StyledConv(out_channels, out_channels, 3, style_dim, fir_taps=fir_taps)
         self.to_flow = FlowHead(out_channels, style_dim, fir_taps, flow_init_gain)
-        self.to_rgb = RGBHead(out_channels, fir_taps)
+        self.to_rgb = RGBHead(out_channels, fir_taps, rgb_init_gain)
+
+
+def set_precise_heads(module: nn.Module, precise: bool = True) -> int:
+    """Run the flow and RGB heads and the warps' sampling under ``module`` in at least float32 (True,
+    the default) or in the autocast dtype (False: a little faster, but in bf16 the sampling points
+    move by up to a pixel at 256 px). Returns the number of modules switched."""
+    from ..warpers.flow_warper import FlowWarper
+
+    count = 0
+    for layer in module.modules():
+        if isinstance(layer, FlowHead | RGBHead | FlowWarper):
+            layer.precise = precise
+            count += 1
+    return count
 
 
 @generators.register("lmtk.FlowGenerator.v1")
@@ -97,6 +137,7 @@ class FlowGenerator(nn.Module):
             encoder's so warped features can replace synthesis activations.
         fir_taps: FIR taps for up-sampling.
         flow_init_gain: initial scale of the flow heads' weights (see :class:`FlowHead`).
+        rgb_init_gain: initial scale of the RGB heads' weights (see :class:`RGBHead`).
     """
 
     def __init__(
@@ -109,6 +150,7 @@ class FlowGenerator(nn.Module):
         max_channels: int = 512,
         fir_taps: Sequence[float] = (1, 3, 3, 1),
         flow_init_gain: float = 1.0,
+        rgb_init_gain: float = 1.0,
     ) -> None:
         super().__init__()
         check_size(size)
@@ -120,7 +162,9 @@ class FlowGenerator(nn.Module):
         self.const_input = nn.Parameter(torch.randn(1, channels[4], 4, 4))
         self.conv1 = StyledConv(channels[4], channels[4], 3, latent_dim, fir_taps=fir_taps)
         self.stages = nn.ModuleList(
-            SynthesisStage(channels[2 ** (i - 1)], channels[2**i], latent_dim, fir_taps, flow_init_gain)
+            SynthesisStage(
+                channels[2 ** (i - 1)], channels[2**i], latent_dim, fir_taps, flow_init_gain, rgb_init_gain
+            )
             for i in range(3, int(math.log2(size)) + 1)
         )
 
@@ -149,8 +193,9 @@ class FlowGenerator(nn.Module):
             flow_logits = stage.to_flow(x, latent, flow_logits)
             flow = torch.tanh(flow_logits[:, :2])
             mask = torch.sigmoid(flow_logits[:, 2:3])
-            warped = self.warper(feature.to(x.dtype), flow, mask)
-            x = warped + x * (1 - mask)
+            blend = mask.to(x.dtype)  # the flow stays in float32 for the sampling, activations do not
+            warped = self.warper(feature.to(x.dtype), flow, blend)
+            x = warped + x * (1 - blend)
             rgb = stage.to_rgb(warped, rgb)
             if return_levels:
                 levels.append({"flow": flow, "mask": mask})
