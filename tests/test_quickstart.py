@@ -21,7 +21,7 @@ from lmtk.evaluation.reconstruction import reconstruct_video
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "configs/lia/lia_synthetic_m20.py"
-ITERATIONS = 2000  # the quickstart runs 3000; the cosine schedule follows the override
+ITERATIONS = 2000  # the quickstart runs 2500; the cosine schedule follows the override
 DATASET = "train_dataloader.dataset"
 
 

@@ -19,15 +19,18 @@ model = dict(
     generator=dict(warper=dict(align_corners=True), flow_init_gain=0.0, rgb_init_gain=0.0),
     loss=dict(perceptual_weight=0.0, adversarial_weight=0.0, perceptual=dict(pretrained=False)),
 )
-train_cfg = dict(max_iters=3000)
+train_cfg = dict(max_iters=2500)
 optim_wrapper = dict(
     generator=dict(optimizer=dict(lr=0.01, betas=(0.9, 0.99)), reg_interval=None),
     discriminator=dict(optimizer=dict(lr=0.002)),  # used by configs that turn the adversarial term on
 )
-# "max_iters" follows train_cfg.max_iters, also when it is overridden on the command line
-param_scheduler = [
-    dict(type="CosineAnnealingLR", by_epoch=False, begin=0, end="max_iters", T_max="max_iters")
-]
+# "max_iters" follows train_cfg.max_iters, also when it is overridden on the command line. Only the
+# generator is scheduled: without the adversarial term the discriminator never steps.
+param_scheduler = dict(
+    _delete_=True,
+    generator=[dict(type="CosineAnnealingLR", by_epoch=False, begin=0, end="max_iters", T_max="max_iters")],
+    discriminator=[],
+)
 default_hooks = dict(
     logger=dict(interval=50),
     checkpoint=dict(interval=500, max_keep_ckpts=2),
