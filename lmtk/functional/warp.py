@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from kornia.geometry import create_meshgrid
 
+from .precision import full_precision
+
 __all__ = ["base_grid", "flow_warp"]
 
 
@@ -54,13 +56,9 @@ def flow_warp(
         raise ValueError(f"features {tuple(features.shape)} and flow {tuple(flow.shape)} differ in size")
     if grid is None:
         grid = base_grid(flow.shape[2], flow.shape[3], flow)
-    if not precise:
-        sampling = (grid + flow.permute(0, 2, 3, 1)).to(features.dtype)
-        return F.grid_sample(features, sampling, "bilinear", "zeros", align_corners)
     # Sampling points in at least float32: in bf16 the coordinates near the border are 2**-7 apart,
     # a whole pixel at 256 px. Reduced-precision features are sampled in float32 and cast back.
-    precision = torch.promote_types(torch.promote_types(features.dtype, flow.dtype), torch.float32)
-    with torch.autocast(features.device.type, enabled=False):
-        sampling = grid.to(precision) + flow.to(precision).permute(0, 2, 3, 1)
+    with full_precision(features, precise) as precision:
+        sampling = (grid + flow.permute(0, 2, 3, 1)).to(precision)
         warped = F.grid_sample(features.to(precision), sampling, "bilinear", "zeros", align_corners)
-    return warped.to(features.dtype)
+    return warped.to(features.dtype) if precise else warped
