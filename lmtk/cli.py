@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
-__all__ = ["ArgumentParser", "frame_index", "positive_int"]
+__all__ = ["ArgumentParser", "frame_index", "positive_int", "print_error"]
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -34,3 +35,8 @@ def frame_index(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected a frame index >= 0, got {value}")
     return value
+
+
+def print_error(error: BaseException) -> None:
+    """Report ``error`` on stderr as one ``error:`` line (its message with whitespace runs collapsed)."""
+    print(f"error: {' '.join(str(error).split())}", file=sys.stderr)

@@ -23,7 +23,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from 
 
 import numpy as np  # noqa: E402
 
-from lmtk.cli import ArgumentParser  # noqa: E402
+from lmtk.cli import ArgumentParser, print_error  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         correlation, names, output = run(args)
     except (FileNotFoundError, ValueError, CheckpointError) as error:
-        print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
+        print_error(error)
         return 1
     for index, name, r in best_matching_factors(correlation, names):
         print(f"d{index}: {name} (r = {r:+.2f})" if np.isfinite(r) else f"d{index}: constant, no correlation")

@@ -26,7 +26,7 @@ import numpy as np  # noqa: E402
 from lmtk.apis import Animator, VideoWriter, video_frame_rate  # noqa: E402
 from lmtk.apis.animator import DTYPES, MODES  # noqa: E402
 from lmtk.apis.media import FIT_MODES, load_image  # noqa: E402
-from lmtk.cli import ArgumentParser, frame_index, positive_int  # noqa: E402
+from lmtk.cli import ArgumentParser, frame_index, positive_int, print_error  # noqa: E402
 from lmtk.preprocessing import (  # noqa: E402
     CroppedVideo,
     crop_to_box,
@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         output = run(args)
     except (FileNotFoundError, ValueError, TypeError, RegistryError, av.FFmpegError) as error:
         # expected failures (bad inputs, bad options, a checkpoint of another model): one line, no traceback
-        print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
+        print_error(error)
         return 1
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)

@@ -31,7 +31,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from 
 
 import torch  # noqa: E402
 
-from lmtk.cli import ArgumentParser, positive_int  # noqa: E402
+from lmtk.cli import ArgumentParser, positive_int, print_error  # noqa: E402
 
 METRICS = ("l1", "lpips", "akd", "mkr", "aed", "fid")
 DEFAULT_METRICS = ("l1", "lpips", "akd", "mkr", "aed")
@@ -268,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result, json_path, csv_path = run(args)
     except (FileNotFoundError, ValueError, TypeError, RuntimeError, RegistryError, CheckpointError) as error:
-        print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
+        print_error(error)
         return 1
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)

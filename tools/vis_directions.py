@@ -28,7 +28,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from lmtk.cli import ArgumentParser  # noqa: E402
+from lmtk.cli import ArgumentParser, print_error  # noqa: E402
 
 
 def parse_directions(text: str | None, count: int) -> list[int]:
@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         info = run(args)
     except (FileNotFoundError, ValueError, CheckpointError) as error:
-        print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
+        print_error(error)
         return 1
     print(f"orthogonality error ||D^T D - I||_F = {info['orthogonality_error']:.3e}")
     print(

@@ -20,7 +20,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from lmtk.cli import ArgumentParser  # noqa: E402
+from lmtk.cli import ArgumentParser, print_error  # noqa: E402
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         output = run(args)
     except (FileNotFoundError, ValueError, CheckpointError) as error:
-        print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
+        print_error(error)
         return 1
     print(f"wrote {output}")
     return 0
