@@ -23,13 +23,7 @@ TINY = dict(
 NUM_FRAMES = 20
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """A 32 px network is too small to gain from threads, and a second thread stalls on shared cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

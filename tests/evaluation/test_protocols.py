@@ -4,7 +4,6 @@ import csv
 import json
 
 import pytest
-import torch
 
 from lmtk.datasets.video_reader import find_videos, open_video
 from lmtk.evaluation.extractors import SyntheticKeypoints
@@ -12,13 +11,7 @@ from lmtk.evaluation.metrics import AKD, L1, MKR
 from lmtk.evaluation.protocols import evaluate_reconstruction, evaluate_transfer, transfer_pairs
 from lmtk.evaluation.reconstruction import reconstruct_video
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
