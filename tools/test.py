@@ -264,9 +264,9 @@ def main(argv: list[str] | None = None) -> int:
     from lmtk.registry import RegistryError
 
     args = parse_args(argv)
-    torch.set_grad_enabled(False)
     try:
-        result, json_path, csv_path = run(args)
+        with torch.no_grad():  # scoped: main() is also called in-process (tests, scripts)
+            result, json_path, csv_path = run(args)
     except (FileNotFoundError, ValueError, TypeError, RuntimeError, RegistryError, CheckpointError) as error:
         print_error(error)
         return 1
