@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-__all__ = ["ArgumentParser", "frame_index", "positive_int", "print_error"]
+__all__ = [
+    "ArgumentParser",
+    "add_fast_path_arguments",
+    "fast_path_overrides",
+    "frame_index",
+    "positive_int",
+    "print_error",
+]
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -40,3 +47,59 @@ def frame_index(text: str) -> int:
 def print_error(error: BaseException) -> None:
     """Report ``error`` on stderr as one ``error:`` line (its message with whitespace runs collapsed)."""
     print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
+
+
+def add_fast_path_arguments(
+    parser: argparse.ArgumentParser, dtype: bool = True, freeze: bool = True
+) -> argparse._ArgumentGroup:
+    """The fast-path switches of :class:`lmtk.apis.fast_paths.FastPaths` as options (default: not given,
+    so a config's ``fast_paths`` entry stays in force); read them back with :func:`fast_path_overrides`.
+
+    ``dtype=False`` leaves out ``--dtype`` (for a tool that has its own), ``freeze=False`` leaves out
+    ``--freeze`` (inference only)."""
+    from .apis.fast_paths import COMPILE_MODES, DTYPES, FUSED_FIR_PARTS
+    from .layers.fused_fir import UPSAMPLE_MODES
+
+    group = parser.add_argument_group("fast paths (docs/performance.md)")
+    if dtype:
+        group.add_argument(
+            "--dtype", choices=tuple(DTYPES), default=None, help="autocast dtype (default float32)"
+        )
+    group.add_argument(
+        "--channels-last", action="store_true", default=None, help="channels_last memory format"
+    )
+    group.add_argument(
+        "--fused-fir", nargs="?", const="all", choices=FUSED_FIR_PARTS, default=None,
+        help="fold the FIR blur into the convolutions: all (default), up (generator) or down (encoder, D)",
+    )  # fmt: skip
+    group.add_argument(
+        "--fused-upsample", choices=UPSAMPLE_MODES, default=None, help="how a folded upsampling runs"
+    )
+    group.add_argument(
+        "--low-precision-heads", action="store_true",
+        help="under bf16/fp16, run the flow/RGB heads and the warp sampling in that dtype too (faster, less exact)",
+    )  # fmt: skip
+    group.add_argument(
+        "--compile", nargs="?", const="default", choices=COMPILE_MODES, default=None,
+        help="torch.compile the networks (the first calls compile: seconds on a GPU, minutes on a CPU)",
+    )  # fmt: skip
+    if freeze:
+        group.add_argument(
+            "--freeze", action="store_true", default=None,
+            help="with --compile: weights as constants (inference; prepacked convolutions on a CPU)",
+        )  # fmt: skip
+    return group
+
+
+def fast_path_overrides(args: argparse.Namespace) -> dict:
+    """The fast-path options given on the command line, as ``FastPaths`` fields (absent ones left out)."""
+    values = {
+        "dtype": getattr(args, "dtype", None),
+        "channels_last": args.channels_last,
+        "fused_fir": args.fused_fir,
+        "fused_upsample": args.fused_upsample,
+        "compile": args.compile,
+        "freeze": getattr(args, "freeze", None),
+        "precise_heads": False if args.low_precision_heads else None,
+    }
+    return {key: value for key, value in values.items() if value is not None}

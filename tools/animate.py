@@ -5,6 +5,8 @@ Example::
     python tools/animate.py --checkpoint vox.pt --source portrait.png --driving talk.mp4 --output out.mp4
     python tools/animate.py --checkpoint vox.pt --source portrait.png --driving talk.mp4 \\
         --output out.mp4 --find-start-frame --side-by-side --device cuda --batch-size 64
+    # faster on a GPU: bf16, channels_last, the folded blur and torch.compile (docs/performance.md)
+    python tools/animate.py ... --device cuda --batch-size 64 --dtype bfloat16 --channels-last --fused-fir --compile
 
 The checkpoint may be an lmtk checkpoint or a published LIA checkpoint. Source images of any size, aspect
 and mode and driving videos of any resolution are brought to the model size. The output keeps the driving
@@ -25,8 +27,16 @@ import numpy as np  # noqa: E402
 
 from lmtk.apis import Animator, VideoWriter, video_frame_rate  # noqa: E402
 from lmtk.apis.animator import DTYPES, MODES  # noqa: E402
+from lmtk.apis.fast_paths import FastPaths, apply_fast_paths  # noqa: E402
 from lmtk.apis.media import FIT_MODES, load_image  # noqa: E402
-from lmtk.cli import ArgumentParser, frame_index, positive_int, print_error  # noqa: E402
+from lmtk.cli import (  # noqa: E402
+    ArgumentParser,
+    add_fast_path_arguments,
+    fast_path_overrides,
+    frame_index,
+    positive_int,
+    print_error,
+)
 from lmtk.preprocessing import (  # noqa: E402
     CroppedVideo,
     crop_to_box,
@@ -90,6 +100,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--crf", type=int, default=18, help="x264 quality, lower is better (default 18)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_fast_path_arguments(parser, dtype=False)
     args = parser.parse_args(argv)
     if args.paste_back and not args.crop_source:
         parser.error("--paste-back needs --crop-source")
@@ -134,6 +145,9 @@ def run(args: argparse.Namespace) -> Path:
         chunk_size=args.chunk_size,
         resize=args.resize,
     )
+    paths = FastPaths(**fast_path_overrides(args))
+    if paths != FastPaths(dtype=args.dtype):
+        apply_fast_paths(animator.model, paths)
     source_box = None
     if args.crop_source:
         source_box = _face_box(lambda **kw: face_box_for_image(image, **kw), "source", args.crop_margin)

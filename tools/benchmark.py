@@ -27,17 +27,13 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from 
 import torch  # noqa: E402
 from mmengine.config import DictAction  # noqa: E402
 
-from lmtk.apis.animator import DTYPES  # noqa: E402
 from lmtk.apis.benchmark import (  # noqa: E402
-    COMPILE_MODES,
-    FUSED_FIR_PARTS,
     FastPaths,
     format_table,
     load_benchmark_model,
     run_benchmarks,
 )
-from lmtk.cli import positive_int  # noqa: E402
-from lmtk.layers.fused_fir import UPSAMPLE_MODES  # noqa: E402
+from lmtk.cli import add_fast_path_arguments, fast_path_overrides, positive_int  # noqa: E402
 
 TASKS = {"animate": ("animate",), "train": ("train",), "all": ("animate", "train")}
 
@@ -47,25 +43,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("model", help="a config (.py) or a checkpoint (lmtk or published LIA)")
     parser.add_argument("--task", choices=tuple(TASKS), default="animate")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument(
-        "--dtype", choices=tuple(DTYPES), default=None, help="autocast dtype (default float32)"
-    )
     parser.add_argument("--batch-size", type=positive_int, default=16, help="animation frames per call")
     parser.add_argument("--train-batch-size", type=positive_int, default=None, help="default: --batch-size")
-    parser.add_argument("--compile", nargs="?", const="default", choices=COMPILE_MODES, default=None)
-    parser.add_argument(
-        "--freeze", action="store_true", default=None, help="with --compile: weights as constants (inference)"
-    )
-    parser.add_argument("--channels-last", action="store_true", default=None)
-    parser.add_argument(
-        "--fused-fir", nargs="?", const="all", choices=FUSED_FIR_PARTS, default=None,
-        help="fold the FIR blur into the convolutions: all (default), up (generator) or down (encoder, D)",
-    )  # fmt: skip
-    parser.add_argument("--fused-upsample", choices=UPSAMPLE_MODES, default=None)
-    parser.add_argument(
-        "--low-precision-heads", action="store_true",
-        help="under bf16/fp16, run the flow/RGB heads and the warp sampling in that dtype too (faster, less exact)",
-    )  # fmt: skip
+    add_fast_path_arguments(parser)
     parser.add_argument("--frames", type=positive_int, default=64, help="driving frames per timed iteration")
     parser.add_argument("--iters", type=positive_int, default=3, help="timed iterations")
     parser.add_argument("--warmup", type=int, default=1, help="untimed iterations first")
@@ -90,16 +70,7 @@ def main(argv=None) -> dict:
     model, fast_cfg, notes = load_benchmark_model(
         args.model, training="train" in tasks, cfg_options=args.cfg_options
     )
-    paths = FastPaths.from_config(
-        fast_cfg,
-        dtype=args.dtype,
-        channels_last=args.channels_last,
-        fused_fir=args.fused_fir,
-        fused_upsample=args.fused_upsample,
-        compile=args.compile,
-        freeze=args.freeze,
-        precise_heads=False if args.low_precision_heads else None,
-    )
+    paths = FastPaths.from_config(fast_cfg, **fast_path_overrides(args))
     report = run_benchmarks(
         model,
         args.device,

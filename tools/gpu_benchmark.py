@@ -24,6 +24,7 @@ import tempfile
 import time
 import traceback
 import zlib
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from a checkout without install
@@ -209,7 +210,8 @@ def main(argv=None) -> None:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="only float32, the fastest eager variant and the compiled one (animation); only the fast training",
+        help="only float32, the fastest eager variant, compiled and compiled + frozen (animation); only the fast "
+        "training (eager with float32 and with bf16 heads, compiled)",
     )
     args = parser.parse_args(argv)
 
@@ -295,24 +297,27 @@ def main(argv=None) -> None:
 
     state = {k: v.clone() for k, v in model.state_dict().items()}
     train = dict(batch_size=args.train_batch, iters=args.train_iters, warmup=1)
-    train_variants = (
-        FastPaths(),
-        FastPaths(dtype="bfloat16", channels_last=True),
-        FastPaths(
-            dtype="bfloat16",
-            channels_last=True,
-            fused_fir=best_paths.fused_fir or "all",
-            fused_upsample=best_paths.fused_upsample,
-        ),
+    fast_training = FastPaths(
+        dtype="bfloat16",
+        channels_last=True,
+        fused_fir=best_paths.fused_fir or "all",
+        fused_upsample=best_paths.fused_upsample,
     )
-    for paths in train_variants[2:] if args.quick else train_variants:
+    train_variants = (
+        (FastPaths(), 30),
+        (FastPaths(dtype="bfloat16", channels_last=True), 30),
+        (fast_training, 30),
+        (replace(fast_training, precise_heads=False), 30),
+    )
+    for paths, needs in train_variants[2:] if args.quick else train_variants:
         session.step(
             f"train {paths.describe()}",
             lambda paths=paths: session.record(benchmark_training(model, device, paths, **train)),
-            needs=30,
+            needs=needs,
         )
         if device.type == "cuda":
             torch.cuda.empty_cache()
+        torch._dynamo.reset()
     model.load_state_dict(state)
     model.eval()
 
@@ -330,11 +335,26 @@ def main(argv=None) -> None:
             needs=90,
         )
         torch._dynamo.reset()
+        frozen = replace(compiled, freeze=True)  # weight arithmetic folded into constants
+        session.step(
+            f"animate {frozen.describe()}",
+            lambda: session.record(benchmark_animation(model, device, frozen, **anim)),
+            needs=90,
+        )
+        torch._dynamo.reset()
         session.step(
             "numerics compiled fp32",
             lambda: numerics(session, model, source, driving, None, compiled=True),
             needs=60,
         )
+        torch._dynamo.reset()
+        compiled_training = replace(fast_training, compile="default")
+        session.step(  # last: compiling the forward and backward graphs of the whole step takes minutes
+            f"train {compiled_training.describe()}",
+            lambda: session.record(benchmark_training(model, device, compiled_training, **train)),
+            needs=150,
+        )
+        model.load_state_dict(state)
 
     reference = next((r for r in session.report["results"] if r.get("reference")), None)
     print(format_table(session.report["results"], reference))

@@ -1,7 +1,11 @@
 """Train an lmtk model from a config.
 
     python tools/train.py configs/lia/lia_vox_m20.py [--work-dir DIR] [--resume [CKPT]] [--amp]
-        [--cfg-options key=value ...] [--launcher none|pytorch]
+        [--dtype bfloat16] [--channels-last] [--fused-fir] [--compile] [--cfg-options key=value ...]
+        [--launcher none|pytorch]
+
+The fast-path options (docs/performance.md) override the config's ``fast_paths`` entry; none changes the
+checkpoint format, so a run may resume with other ones.
 
 Multi-GPU: ``bash tools/dist_train.sh CONFIG NUM_GPUS [args]`` (torchrun + ``--launcher pytorch``).
 """
@@ -19,6 +23,8 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from 
 def parse_args(argv=None) -> argparse.Namespace:
     from mmengine.config import DictAction
 
+    from lmtk.cli import add_fast_path_arguments
+
     parser = argparse.ArgumentParser(description="Train an lmtk model")
     parser.add_argument("config", help="training config file, e.g. configs/lia/lia_vox_m20.py")
     parser.add_argument("--work-dir", help="where logs, checkpoints and sample grids go")
@@ -29,13 +35,18 @@ def parse_args(argv=None) -> argparse.Namespace:
         default=None,
         help="resume from CKPT, or from the latest checkpoint in the work dir when no path is given",
     )
-    parser.add_argument("--amp", action="store_true", help="mixed precision (AmpOptimWrapper; needs a GPU)")
+    parser.add_argument(
+        "--amp",
+        action="store_true",
+        help="float16 mixed precision (AmpOptimWrapper; needs a GPU): --dtype float16",
+    )
     parser.add_argument(
         "--cfg-options",
         nargs="+",
         action=DictAction,
         help="override config entries, e.g. train_dataloader.dataset.data_root=DIR model.size=64",
     )
+    add_fast_path_arguments(parser, freeze=False)
     parser.add_argument("--launcher", choices=["none", "pytorch", "slurm", "mpi"], default="none")
     parser.add_argument("--local-rank", "--local_rank", type=int, default=0)
     args = parser.parse_args(argv)
@@ -46,6 +57,9 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def build_config(args: argparse.Namespace):
     from mmengine.config import Config
+
+    from lmtk.apis.fast_paths import FastPaths
+    from lmtk.cli import fast_path_overrides
 
     if not osp.isfile(args.config):
         raise FileNotFoundError(f"config not found: {args.config}")
@@ -58,10 +72,13 @@ def build_config(args: argparse.Namespace):
     elif cfg.get("work_dir") is None:
         cfg.work_dir = osp.join("work_dirs", osp.splitext(osp.basename(args.config))[0])
     if args.amp:
-        for wrapper in cfg.optim_wrapper.values():
-            if isinstance(wrapper, dict) and "optimizer" in wrapper:
-                wrapper["type"] = "AmpOptimWrapper"
-                wrapper.setdefault("loss_scale", "dynamic")
+        if args.dtype not in (None, "float16"):
+            raise ValueError(f"--amp is --dtype float16, which contradicts --dtype {args.dtype}")
+        args.dtype = "float16"
+    fast_paths = {**cfg.get("fast_paths", {}), **fast_path_overrides(args)}
+    if fast_paths:
+        FastPaths.from_config(fast_paths)  # a bad value fails here, in one line
+        cfg.fast_paths = fast_paths
     if args.resume == "auto":
         cfg.resume, cfg.load_from = True, None
     elif args.resume:

@@ -7,8 +7,10 @@ import copy
 import os
 import os.path as osp
 
+import torch
 from mmengine.runner import Runner
 
+from ..apis.fast_paths import FastPaths, apply_fast_paths, mixed_precision_optim_wrappers
 from ..registry import build, kind_of
 
 __all__ = ["LMTKRunner"]
@@ -53,7 +55,17 @@ class LMTKRunner(Runner):
     temporary file and renamed, so the latest checkpoint is never a partial file. A parameter
     scheduler's ``end`` or ``T_max`` may be ``"max_iters"``, the training length, so a schedule that
     ends with training (a cosine decay to zero) follows ``--cfg-options train_cfg.max_iters=...``.
+
+    A config's ``fast_paths = dict(dtype="bfloat16", channels_last=True, fused_fir="all", compile="default")``
+    (:class:`~lmtk.apis.fast_paths.FastPaths`) is switched on for training: the model-side paths when the
+    model is built, the dtype through the optim wrappers (bf16: :class:`AutocastOptimWrapper`, fp16:
+    ``AmpOptimWrapper``). None of them changes a parameter or the checkpoint format.
     """
+
+    @property
+    def fast_paths(self) -> FastPaths:
+        """The config's ``fast_paths`` (all off without one)."""
+        return FastPaths.from_config(self.cfg.get("fast_paths"))
 
     def build_param_scheduler(self, scheduler):
         max_iters = getattr(self.train_loop, "max_iters", None)
@@ -62,9 +74,24 @@ class LMTKRunner(Runner):
         return super().build_param_scheduler(scheduler)
 
     def build_model(self, model):
+        paths = self.fast_paths  # checked before the (slow) model build
+        if paths.dtype == "float16" and not torch.cuda.is_available():
+            raise ValueError(
+                "float16 training runs under mmengine's AmpOptimWrapper, which needs a GPU; "
+                "on a CPU use dtype bfloat16"
+            )
         if _is_lmtk(model):
             model = build(copy.deepcopy(dict(model)), "models")
-        return super().build_model(model)
+        model = super().build_model(model)
+        if paths != FastPaths():
+            apply_fast_paths(model, paths, training=True)  # before DDP wraps the networks
+            self.logger.info(f"fast paths: {paths.describe()}")
+        return model
+
+    def build_optim_wrapper(self, optim_wrapper):
+        if isinstance(optim_wrapper, dict) and self.fast_paths.dtype != "float32":
+            optim_wrapper = mixed_precision_optim_wrappers(optim_wrapper, self.fast_paths.dtype)
+        return super().build_optim_wrapper(optim_wrapper)
 
     @staticmethod
     def build_dataloader(dataloader, seed=None, diff_rank_seed=False):

@@ -5,6 +5,7 @@ import zlib
 
 import pytest
 import torch
+from mmengine.optim import OptimWrapper, OptimWrapperDict
 
 import lmtk
 from lmtk.apis.benchmark import (
@@ -211,6 +212,29 @@ def test_compiled_matches_eager_float32(model, images):
     torch._dynamo.reset()
 
 
+@pytest.mark.slow
+def test_frozen_compile_matches_eager_and_bakes_the_weights_in(model, images):
+    """Freezing must really happen: the frozen graphs keep the weights they were compiled with."""
+    reference = transfer(model, *images)
+    compile_model(model, "default", freeze=True)
+    with torch.inference_mode():
+        out = model.transfer(*images)
+        with torch.no_grad():
+            model.net.synthesis.conv1.conv.weight.add_(0.5)
+        after_change = model.transfer(*images)
+    assert relative_error(out, reference) < 1e-4
+    assert torch.equal(out, after_change), "the weights were not frozen into the compiled graphs"
+    _uncompile_all(model)
+    with torch.inference_mode():
+        assert relative_error(model.transfer(*images), reference) > 1e-3  # eager sees the change
+    torch._dynamo.reset()
+
+
+def _uncompile_all(model):
+    for module in model.modules():
+        module.__dict__.pop("forward", None)
+
+
 def test_reference_mode_switches_everything_off_and_back(model, images):
     reference = transfer(model, *images)
     apply_fast_paths(model, FastPaths(channels_last=True, fused_fir="all"))
@@ -255,6 +279,43 @@ def test_training_step_bfloat16():
     assert record["unit"] == "images/s" and record["throughput"] > 0
     assert not torch.equal(model.net.synthesis.stages[0].conv.conv.weight, before)
     assert not model.training and all(not getattr(m, "fused_fir", False) for m in model.modules())
+
+
+def _training_updates(paths: FastPaths) -> tuple[dict, list]:
+    """Two G and D steps with SGD (updates linear in the gradients): the weight changes and the logs."""
+    torch.manual_seed(0)
+    model = build({**tiny_config(training=True), "size": 16}).train()
+    initial = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    restore = apply_fast_paths(model, paths, training=True)
+    optim = OptimWrapperDict(
+        generator=OptimWrapper(torch.optim.SGD(model.generator.parameters(), lr=0.01)),
+        discriminator=OptimWrapper(torch.optim.SGD(model.discriminator.parameters(), lr=0.01)),
+    )
+    data = {"source": synthetic_images(2, 16, seed=1), "driving": synthetic_images(2, 16, seed=2)}
+    logs = [{k: float(v) for k, v in model.train_step(data, optim).items()} for _ in range(2)]
+    restore()
+    return {k: v.detach() - initial[k] for k, v in model.state_dict().items() if v.is_floating_point()}, logs
+
+
+@pytest.mark.slow
+def test_compiled_training_step_matches_eager_float32():
+    """The forward and backward graphs of G and D compiled (the CPU compiles for a minute or two)."""
+    eager_updates, eager_logs = _training_updates(FastPaths())
+    compiled_updates, compiled_logs = _training_updates(FastPaths(compile="default"))
+    torch._dynamo.reset()
+    for eager, compiled in zip(eager_logs, compiled_logs):
+        assert compiled.keys() == eager.keys()
+        assert all(abs(compiled[k] - eager[k]) <= 1e-4 * max(1.0, abs(eager[k])) for k in eager), (
+            compiled,
+            eager,
+        )
+    trained = [k for k, update in eager_updates.items() if update.norm() > 0]
+    assert len(trained) > 20
+    everything = torch.cat([eager_updates[k].flatten() for k in trained])
+    assert relative_error(torch.cat([compiled_updates[k].flatten() for k in trained]), everything) < 1e-4
+    # per tensor looser: a few gradients (the style affines through demodulation) cancel to small values
+    errors = {k: relative_error(compiled_updates[k], eager_updates[k]) for k in trained}
+    assert max(errors.values()) < 1e-2, sorted(errors.items(), key=lambda item: -item[1])[:3]
 
 
 def test_autocast_optim_wrapper_runs_forward_in_bfloat16():

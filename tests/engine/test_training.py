@@ -213,3 +213,59 @@ def test_scheduler_end_follows_max_iters(video_root, tmp_path):
     schedule = runner.param_schedulers["generator"][0]
     assert (schedule.end, schedule.T_max) == (4, 4)
     assert len(rates) == 4 and all(a > b for a, b in zip(rates, rates[1:]))
+
+
+def test_fast_paths_from_the_config_train_and_keep_the_checkpoint_format(video_root, tmp_path):
+    plain = make_runner(video_root, tmp_path / "plain", "plain", max_iters=2)
+    fast = make_runner(video_root, tmp_path / "fast", "fast", max_iters=2)
+    fast.cfg.fast_paths = dict(dtype="bfloat16", channels_last=True, fused_fir="all")
+    fast = LMTKRunner.from_cfg(fast.cfg)
+    recorder = RecordLosses()
+    fast.register_hook(recorder)
+    fast.train()
+    from lmtk.apis.fast_paths import AutocastOptimWrapper
+
+    assert isinstance(fast.optim_wrapper["generator"], AutocastOptimWrapper)
+    assert fast.optim_wrapper["discriminator"].cast_dtype == torch.bfloat16
+    model = getattr(fast.model, "module", fast.model)
+    assert model.net.encoder.stem.conv.weight.is_contiguous(memory_format=torch.channels_last)
+    assert any(getattr(m, "fused_fir", False) for m in model.modules())
+    assert len(recorder.records) == 2
+    assert all(torch.isfinite(torch.tensor(v)) for record in recorder.records for v in record.values())
+    saved = torch.load(tmp_path / "fast" / "iter_2.pth", map_location="cpu", weights_only=False)["state_dict"]
+    assert saved.keys() == final_weights(plain).keys()
+    assert all(saved[k].shape == v.shape for k, v in final_weights(plain).items())
+
+
+def test_train_tool_reads_fast_path_options(tmp_path):
+    sys.path.insert(0, str(REPO / "tools"))
+    try:
+        import train as train_tool
+    finally:
+        sys.path.pop(0)
+    config = str(REPO / "configs/lia/lia_vox_m20.py")
+    args = train_tool.parse_args(
+        [config, "--dtype", "bfloat16", "--channels-last", "--fused-fir", "--compile"]
+    )
+    cfg = train_tool.build_config(args)
+    assert cfg.fast_paths == dict(dtype="bfloat16", channels_last=True, fused_fir="all", compile="default")
+    assert "fast_paths" not in train_tool.build_config(train_tool.parse_args([config]))
+    with pytest.raises(ValueError, match="contradicts"):
+        train_tool.build_config(train_tool.parse_args([config, "--amp", "--dtype", "bfloat16"]))
+    result = subprocess.run(
+        [sys.executable, str(REPO / "tools/train.py"), config, "--cfg-options", "fast_paths.fused=1"],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode != 0
+    assert "error: unknown fast_paths keys" in result.stderr and "Traceback" not in result.stderr
+    if not torch.cuda.is_available():
+        result = subprocess.run(
+            [sys.executable, str(REPO / "tools/train.py"), config, "--amp", "--work-dir", str(tmp_path)],
+            capture_output=True,
+            text=True,
+        )
+        assert result.returncode != 0
+        assert (
+            "needs a GPU; on a CPU use dtype bfloat16" in result.stderr and "Traceback" not in result.stderr
+        )

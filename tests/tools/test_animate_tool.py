@@ -184,3 +184,31 @@ def test_crop_source_and_paste_back_keep_the_uncropped_frame(
     difference = np.abs(frame.astype(int) - canvas.astype(int)).mean(axis=2)
     assert difference[~inside].mean() < 3, "pixels outside the face box changed"
     assert difference[inside].mean() > 10, "the face region was not replaced by the animation"
+
+
+def _frames(path) -> list:
+    with av.open(str(path)) as container:
+        return [frame.to_ndarray(format="rgb24").astype(int) for frame in container.decode(video=0)]
+
+
+def test_fast_path_options_give_the_same_video(shared_data, checkpoints, tmp_path, tool, capsys, monkeypatch):
+    applied = []
+    switch_on = tool.apply_fast_paths
+    monkeypatch.setattr(
+        tool, "apply_fast_paths", lambda model, paths: applied.append(paths) or switch_on(model, paths)
+    )
+    common = [
+        "--checkpoint", str(checkpoints / "lmtk64.pt"), "--source", str(shared_data / "vox" / "macron.png"),
+        "--driving", str(shared_data / "vox" / "driving2.mp4"), "--batch-size", "32", "--no-audio", "--quiet",
+    ]  # fmt: skip
+    assert tool.main([*common, "--output", str(tmp_path / "plain.mp4")]) == 0, capsys.readouterr().err
+    fast = [*common, "--output", str(tmp_path / "fast.mp4"), "--channels-last", "--fused-fir"]
+    assert tool.main(fast) == 0, capsys.readouterr().err
+    assert applied == [tool.FastPaths(channels_last=True, fused_fir="all")]
+    plain, faster = _frames(tmp_path / "plain.mp4"), _frames(tmp_path / "fast.mp4")
+    assert len(plain) == len(faster) == 221
+    difference = sum(abs(a - b).mean() for a, b in zip(plain, faster)) / len(plain)
+    assert difference < 0.5  # of 255: float32 rounding, then the same encoder
+    with pytest.raises(SystemExit) as exit_info:
+        tool.main([*common, "--output", str(tmp_path / "x.mp4"), "--fused-fir", "sideways"])
+    assert exit_info.value.code == 2 and "invalid choice: 'sideways'" in capsys.readouterr().err
