@@ -27,12 +27,8 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from 
 import torch  # noqa: E402
 from mmengine.config import DictAction  # noqa: E402
 
-from lmtk.apis.benchmark import (  # noqa: E402
-    FastPaths,
-    format_table,
-    load_benchmark_model,
-    run_benchmarks,
-)
+from lmtk.apis.benchmark import format_table, load_benchmark_model, run_benchmarks  # noqa: E402
+from lmtk.apis.fast_paths import FastPaths  # noqa: E402
 from lmtk.cli import add_fast_path_arguments, fast_path_overrides, positive_int  # noqa: E402
 
 TASKS = {"animate": ("animate",), "train": ("train",), "all": ("animate", "train")}

@@ -33,8 +33,6 @@ import torch  # noqa: E402
 
 import lmtk  # noqa: E402
 from lmtk.apis.benchmark import (  # noqa: E402
-    FastPaths,
-    apply_fast_paths,
     benchmark_animation,
     benchmark_reference,
     benchmark_training,
@@ -44,6 +42,7 @@ from lmtk.apis.benchmark import (  # noqa: E402
     relative_error,
     synthetic_images,
 )
+from lmtk.apis.fast_paths import FastPaths, apply_fast_paths  # noqa: E402
 from lmtk.registry import build  # noqa: E402
 
 PAPER = dict(size=256, latent_dim=512, channel_base=16384, max_channels=512, num_directions=20)

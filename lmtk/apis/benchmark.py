@@ -55,34 +55,18 @@ from torch import nn
 from ..losses.perceptual import default_vgg19_weights_path
 from ..registry import build
 from .animator import Animator
-from .fast_paths import (
-    COMPILE_MODES,
-    FUSED_FIR_PARTS,
-    AutocastOptimWrapper,
-    FastPaths,
-    apply_fast_paths,
-    compile_model,
-    model_network,
-    reference_mode,
-)
+from .fast_paths import AutocastOptimWrapper, FastPaths, apply_fast_paths, model_network, reference_mode
 from .loading import load_model
 
 __all__ = [
-    "COMPILE_MODES",
-    "FUSED_FIR_PARTS",
-    "AutocastOptimWrapper",
-    "FastPaths",
-    "apply_fast_paths",
     "benchmark_animation",
     "benchmark_reference",
     "benchmark_training",
-    "compile_model",
     "count_host_syncs",
     "environment",
     "format_table",
     "load_benchmark_model",
     "peak_memory",
-    "reference_mode",
     "relative_error",
     "run_benchmarks",
     "synthetic_images",

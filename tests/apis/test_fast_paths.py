@@ -9,17 +9,20 @@ from mmengine.optim import OptimWrapper, OptimWrapperDict
 
 import lmtk
 from lmtk.apis.benchmark import (
-    AutocastOptimWrapper,
-    FastPaths,
-    apply_fast_paths,
     benchmark_animation,
     benchmark_reference,
     benchmark_training,
-    compile_model,
     count_host_syncs,
-    reference_mode,
     relative_error,
     synthetic_images,
+)
+from lmtk.apis.fast_paths import (
+    AutocastOptimWrapper,
+    FastPaths,
+    apply_fast_paths,
+    compile_model,
+    mixed_precision_optim_wrappers,
+    reference_mode,
 )
 from lmtk.layers import ConvLayer, ResBlock, StyledConv
 from lmtk.layers.fused_fir import set_fused_fir
@@ -370,3 +373,20 @@ def test_fast_paths_on_conformance_weights(conformance_model, conformance_dir):
         FastPaths(channels_last=True, fused_fir="all", fused_upsample="phase"),
     )
     assert relative_error(fused, reference) < 1e-4
+
+
+def test_mixed_precision_optim_wrappers():
+    plain = dict(type="OptimWrapper", optimizer=dict(type="Adam", lr=0.002))
+    per_network = dict(constructor="LIAOptimWrapperConstructor", generator=plain, discriminator=dict(plain))
+    bf16 = mixed_precision_optim_wrappers(per_network, "bfloat16")
+    assert bf16["constructor"] == "LIAOptimWrapperConstructor"
+    for name in ("generator", "discriminator"):
+        assert bf16[name] == dict(plain, type="AutocastOptimWrapper", dtype="bfloat16")
+    fp16 = mixed_precision_optim_wrappers(plain, "float16")
+    assert fp16 == dict(plain, type="AmpOptimWrapper", dtype="float16", loss_scale="dynamic")
+    assert mixed_precision_optim_wrappers(plain, "float32") == plain
+    custom = dict(plain, type="MyWrapper")
+    assert mixed_precision_optim_wrappers(custom, "bfloat16") == custom  # another type is left as configured
+    assert plain == dict(type="OptimWrapper", optimizer=dict(type="Adam", lr=0.002))  # not modified in place
+    with pytest.raises(ValueError, match="dtype must be one of"):
+        mixed_precision_optim_wrappers(plain, "int8")
