@@ -3,6 +3,7 @@
     python tools/test.py CONFIG CHECKPOINT [--protocol recon|transfer] [--data-root DIR] [--split test]
         [--max-videos N] [--max-frames N] [--metrics l1 lpips akd mkr aed fid] [--keypoints auto|dlib68|synthetic]
         [--work-dir DIR] [--save-videos] [--device cpu|cuda] [--batch-size 16]
+        [--dtype bfloat16] [--channels-last] [--fused-fir] [--compile [--freeze]]
 
 CONFIG is the training config: it names the data root (``test_dataloader`` or ``train_dataloader``
 dataset's ``data_root``) and, for an lmtk checkpoint that stores no config, the architecture. CHECKPOINT is
@@ -18,6 +19,9 @@ Example::
     python tools/test.py configs/lia/lia_synthetic_m20.py work_dirs/lia_synthetic_m20/iter_1500.pth
     python tools/test.py configs/lia/lia_vox_m20.py vox.pt --data-root data/vox --max-frames 100 \\
         --metrics l1 lpips akd aed --device cuda
+    # the fast paths of docs/performance.md: bf16 changes the metrics in the third digit or so
+    python tools/test.py configs/lia/lia_vox_m20.py vox.pt --device cuda --batch-size 64 \
+        --dtype bfloat16 --channels-last --fused-fir --compile
 """
 
 from __future__ import annotations
@@ -31,7 +35,13 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from 
 
 import torch  # noqa: E402
 
-from lmtk.cli import ArgumentParser, positive_int, print_error  # noqa: E402
+from lmtk.cli import (  # noqa: E402
+    ArgumentParser,
+    add_fast_path_arguments,
+    fast_path_overrides,
+    positive_int,
+    print_error,
+)
 
 METRICS = ("l1", "lpips", "akd", "mkr", "aed", "fid")
 DEFAULT_METRICS = ("l1", "lpips", "akd", "mkr", "aed")
@@ -88,6 +98,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--fid-network", choices=("inception_v3", "r3d_18"), default="inception_v3")
     parser.add_argument("--fid-weights", help="weights file of the FID network (default: hub cache)")
+    add_fast_path_arguments(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser.parse_args(argv)
 
@@ -218,6 +229,7 @@ def build_metrics(args: argparse.Namespace, videos: list[Path]) -> tuple[list, d
 
 # -------------------------------------------------------------------------------------------- run
 def run(args: argparse.Namespace):
+    from lmtk.apis.fast_paths import FastPaths, apply_fast_paths
     from lmtk.datasets.video_reader import find_videos
     from lmtk.evaluation.protocols import evaluate_reconstruction, evaluate_transfer
 
@@ -234,8 +246,15 @@ def run(args: argparse.Namespace):
     if args.save_videos:
         save_dir = work_dir / "videos"
         save_dir.mkdir(exist_ok=True)
+    paths = FastPaths(**fast_path_overrides(args))
+    if paths != FastPaths(dtype=paths.dtype):
+        apply_fast_paths(model, paths)
     options = dict(
-        batch_size=args.batch_size, max_frames=args.max_frames, save_dir=save_dir, progress=not args.quiet
+        batch_size=args.batch_size,
+        max_frames=args.max_frames,
+        save_dir=save_dir,
+        progress=not args.quiet,
+        dtype=paths.dtype,
     )
     if args.protocol == "recon":
         result = evaluate_reconstruction(

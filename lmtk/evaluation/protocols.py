@@ -206,9 +206,9 @@ def _summarise(result: EvaluationResult, metrics: Sequence[FrameMetric]) -> None
         metric.results.clear()
 
 
-def _animator(model, batch_size: int) -> Animator:
+def _animator(model, batch_size: int, dtype: str) -> Animator:
     device = next(model.parameters()).device
-    return Animator(model, device=device, batch_size=batch_size, chunk_size=max(batch_size, 32))
+    return Animator(model, device=device, dtype=dtype, batch_size=batch_size, chunk_size=max(batch_size, 32))
 
 
 @torch.inference_mode()
@@ -222,6 +222,7 @@ def evaluate_reconstruction(
     ground_truth: GroundTruth | None = load_synthetic_keypoints,
     save_dir: str | os.PathLike | None = None,
     progress: bool = False,
+    dtype: str = "float32",
 ) -> EvaluationResult:
     """Same-identity reconstruction (§4.2 a): first frame as source, every frame as driving (absolute).
 
@@ -236,10 +237,12 @@ def evaluate_reconstruction(
         ground_truth: ``(video_path, size) -> (T, K, 2) | None``, the real frames' keypoints.
         save_dir: write each generated video there as ``<name>.mp4``.
         progress: show a progress bar.
+        dtype: the network's autocast dtype (``"float32"``, ``"bfloat16"`` or ``"float16"``); the
+            metrics always compute in float32.
     """
     metrics = _check_metrics(metrics)
     result = EvaluationResult("recon", metric_names=[m.name for m in metrics])
-    animator = _animator(model, batch_size)
+    animator = _animator(model, batch_size, dtype)
     size = model.size
     for path in tqdm([Path(v) for v in videos], desc="recon", unit="video", disable=not progress):
         reader = _FirstFrames(open_video(path), max_frames)
@@ -310,11 +313,12 @@ def evaluate_transfer(
     ground_truth: GroundTruth | None = load_synthetic_keypoints,
     save_dir: str | os.PathLike | None = None,
     progress: bool = False,
+    dtype: str = "float32",
 ) -> EvaluationResult:
     """Cross-identity transfer (§4.2 b): the first frame of video A animated by video B (relative).
 
     Args:
-        model, videos, metrics, batch_size, max_frames, ground_truth, progress: as in
+        model, videos, metrics, batch_size, max_frames, ground_truth, progress, dtype: as in
             :func:`evaluate_reconstruction`; ``ground_truth`` gives the driving frames' keypoints.
         num_pairs, seed: the random pairs (:func:`transfer_pairs`).
         save_dir: write each generated video there as ``<A>_by_<B>.mp4``.
@@ -328,7 +332,7 @@ def evaluate_transfer(
             result.notes[metric.name] = "needs ground truth, which cross-identity transfer does not have"
     active = [m for m in metrics if m.transfer_reference is not None]
     paths = [Path(v) for v in videos]
-    animator = _animator(model, batch_size)
+    animator = _animator(model, batch_size, dtype)
     size = model.size
     for a, b in tqdm(transfer_pairs(len(paths), num_pairs, seed), desc="transfer", disable=not progress):
         source = fit_image(open_video(paths[a]).get_frames([0])[0], size)

@@ -193,3 +193,16 @@ def test_analyze_directions_writes_heatmap_and_tables(files, capsys):
     rows = list(csv.DictReader((output / "correlation.csv").open()))
     assert len(rows) == 5 and "mouth_open" in rows[0] and rows[0]["best_factor"]
     assert "| direction | tx |" in (output / "correlation.md").read_text()
+
+
+def test_test_tool_fast_path_options(files, capsys):
+    base = [CONFIG, str(files / "tiny.pt"), "--data-root", str(files / "synthetic"), "--quiet"]
+    base += ["--metrics", "l1", "--max-frames", "4"]
+    tool = _tool("test")
+    assert tool.main([*base, "--work-dir", str(files / "plain")]) == 0
+    assert tool.main([*base, "--work-dir", str(files / "fast"), "--channels-last", "--fused-fir"]) == 0
+    assert tool.main([*base, "--work-dir", str(files / "bf16"), "--dtype", "bfloat16"]) == 0
+    capsys.readouterr()
+    plain, fast, bf16 = (_metrics_json(files / name)["metrics"]["l1"] for name in ("plain", "fast", "bf16"))
+    assert abs(fast - plain) < 1e-5 * plain  # the same function in float32
+    assert bf16 != plain and abs(bf16 - plain) < 0.02 * plain  # bf16 really ran, and agrees
