@@ -183,6 +183,30 @@ def test_gram_schmidt_stays_orthonormal_after_an_update():
     assert torch.allclose(directions.t() @ directions, torch.eye(4), atol=1e-5)
 
 
+def test_gram_schmidt_keeps_directions_without_gradients_until_the_weight_changes():
+    torch.manual_seed(0)
+    basis = GramSchmidtBasis(latent_dim=LATENT, num_directions=4)
+    with torch.inference_mode():
+        first = basis.directions()
+        assert basis.directions() is first  # no QR per batch in inference
+    with torch.no_grad():
+        assert basis.directions() is first
+        basis.weight.add_(0.1)  # an optimizer step or a load_state_dict changes the weight in place
+        changed = basis.directions()
+    assert changed is not first and not torch.allclose(changed, first)
+    with torch.no_grad():
+        expected, _ = torch.linalg.qr(basis.weight + 1e-8)
+    torch.testing.assert_close(changed, expected)
+    directions = basis.directions()  # with gradients: computed afresh, and they flow to the weight
+    assert directions is not changed and directions.requires_grad
+    directions.sum().backward()
+    assert basis.weight.grad is not None
+    basis.load_state_dict(GramSchmidtBasis(latent_dim=LATENT, num_directions=4).state_dict())
+    with torch.no_grad():
+        assert not torch.allclose(basis.directions(), changed)
+    assert set(basis.state_dict()) == {"weight"}
+
+
 def test_gram_schmidt_path_is_magnitudes_times_directions():
     torch.manual_seed(0)
     basis = GramSchmidtBasis(latent_dim=LATENT, num_directions=5)

@@ -31,7 +31,23 @@ class GramSchmidtBasis(nn.Module):
         self.num_magnitudes = num_directions
 
     def directions(self) -> torch.Tensor:
-        """``(latent_dim, M)`` with orthonormal columns ``d_1 ... d_M``."""
+        """``(latent_dim, M)`` with orthonormal columns ``d_1 ... d_M``.
+
+        Without gradients (inference, evaluation) the result is kept until the weight changes (its
+        storage or its version counter: an optimizer step, ``load_state_dict``, ``.to()``; an in-place
+        change through ``.data`` bypasses the counter, as it does autograd's checks): a QR per batch is
+        wasted work, and on a GPU it waits for the device.
+        """
+        if torch.is_grad_enabled() or torch.compiler.is_compiling():
+            return self._orthonormalise()
+        key = (self.weight.data_ptr(), self.weight._version, self.weight.dtype, self.weight.device)
+        cached = self.__dict__.get("_cached_directions")
+        if cached is None or cached[0] != key:
+            cached = (key, self._orthonormalise())
+            self.__dict__["_cached_directions"] = cached
+        return cached[1]
+
+    def _orthonormalise(self) -> torch.Tensor:
         # QR is not implemented for half types; the +1e-8 matches the published checkpoints' numerics
         q, _ = torch.linalg.qr(self.weight.to(torch.promote_types(self.weight.dtype, torch.float32)) + 1e-8)
         return q
