@@ -56,8 +56,9 @@ def to_uint8(images: torch.Tensor) -> np.ndarray:
 
 
 def _frames_to_tensor(frames: np.ndarray, device: torch.device) -> torch.Tensor:
-    # uint8 crosses to the device (4x less traffic than float); same arithmetic as frame_to_tensor
-    batch = torch.from_numpy(frames)
+    # uint8 crosses to the device (4x less traffic than float); same arithmetic as frame_to_tensor.
+    # Decoded or PIL-backed frames may be read-only, which torch.from_numpy warns about.
+    batch = torch.from_numpy(frames if frames.flags.writeable else frames.copy())
     if device.type == "cuda":
         batch = batch.pin_memory().to(device, non_blocking=True)
     else:

@@ -1,6 +1,7 @@
 """Animator: streaming, batched animation must equal the model's own ``transfer``."""
 
 import threading
+import warnings
 
 import av
 import numpy as np
@@ -225,3 +226,15 @@ def test_errors(model, clip):
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="CUDA is not available"):
             Animator(model, device="cuda")
+
+
+def test_read_only_frames_animate_without_warnings(model, clip):
+    """Decoders and PIL hand out read-only arrays; torch.from_numpy warns about those."""
+    source, frames, _, _ = clip
+    frozen_source, frozen = source.copy(), frames.copy()
+    frozen_source.flags.writeable = frozen.flags.writeable = False
+    animator = Animator(model, batch_size=8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        animated = np.stack(list(animator.animate(frozen_source, frozen, mode="absolute")))
+    np.testing.assert_array_equal(animated, np.stack(list(animator.animate(source, frames, mode="absolute"))))
