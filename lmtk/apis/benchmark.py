@@ -1,4 +1,4 @@
-"""Measuring LIA's speed: animation frames/s, training images/s, peak memory, and the fast paths.
+"""Measuring LIA's speed: animation frames/s, training images/s and peak memory, under the fast paths.
 
 Every number is a ratio to something measured in the same process, so one run tells how much each
 switch buys on this machine:
@@ -10,15 +10,8 @@ switch buys on this machine:
 - **training**: one full ``LIA.train_step`` (generator and discriminator updates, every loss term of the
   config, VGG19 pyramid included) with a real mmengine ``OptimWrapperDict``.
 
-The fast paths (each one switchable, all off by default, none changes a parameter or the checkpoint
-format):
-
-- autocast to bfloat16 / float16 (:class:`AutocastOptimWrapper` or mmengine's ``AmpOptimWrapper`` for
-  training);
-- ``channels_last`` end to end (weights and inputs; the warper hands channels_last on);
-- the FIR blur folded into the neighbouring convolution (:mod:`lmtk.layers.fused_fir`);
-- ``torch.compile`` of the encoder and the generator (and, for training, the discriminator and VGG),
-  with CUDA graphs under ``mode="reduce-overhead"``.
+Each measurement runs under a :class:`~lmtk.apis.fast_paths.FastPaths` (see :mod:`lmtk.apis.fast_paths`:
+autocast, channels_last, the folded blur, ``torch.compile``), switched on before and off after.
 
 Timing waits for the device (``torch.cuda.synchronize``) before reading the clock, after warm-up
 iterations that absorb cuDNN's algorithm search and compilation. Peak memory is
