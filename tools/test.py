@@ -20,7 +20,7 @@ Example::
     python tools/test.py configs/lia/lia_vox_m20.py vox.pt --data-root data/vox --max-frames 100 \\
         --metrics l1 lpips akd aed --device cuda
     # the fast paths of docs/performance.md: bf16 changes the metrics in the third digit or so
-    python tools/test.py configs/lia/lia_vox_m20.py vox.pt --device cuda --batch-size 64 \
+    python tools/test.py configs/lia/lia_vox_m20.py vox.pt --device cuda --batch-size 64 \\
         --dtype bfloat16 --channels-last --fused-fir --compile
 """
 
