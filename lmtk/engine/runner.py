@@ -89,8 +89,9 @@ class LMTKRunner(Runner):
         return model
 
     def build_optim_wrapper(self, optim_wrapper):
-        if isinstance(optim_wrapper, dict) and self.fast_paths.dtype != "float32":
-            optim_wrapper = mixed_precision_optim_wrappers(optim_wrapper, self.fast_paths.dtype)
+        dtype = self.fast_paths.dtype
+        if isinstance(optim_wrapper, dict) and dtype != "float32":
+            optim_wrapper = mixed_precision_optim_wrappers(optim_wrapper, dtype)
         return super().build_optim_wrapper(optim_wrapper)
 
     @staticmethod
