@@ -15,7 +15,6 @@ weights and on the fixture's real images, with TF32 off for every float32 refere
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import os.path as osp
@@ -38,9 +37,11 @@ from lmtk.apis.benchmark import (  # noqa: E402
     benchmark_training,
     count_host_syncs,
     environment,
+    exact_float32,
     format_table,
     relative_error,
     synthetic_images,
+    transfer_under,
 )
 from lmtk.apis.fast_paths import FastPaths, apply_fast_paths  # noqa: E402
 from lmtk.registry import build  # noqa: E402
@@ -134,40 +135,10 @@ class Session:
         (self.out / "gpu_benchmark.json").write_text(json.dumps(self.report, indent=2, default=str))
 
 
-@contextlib.contextmanager
-def exact_float32():
-    """TF32 off: the float32 reference of a comparison must be float32."""
-    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
-    try:
-        yield
-    finally:
-        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
-
-
-def transfer(model, paths: FastPaths, source, driving) -> torch.Tensor:
-    """Absolute transfer under ``paths`` (the fast paths are switched off again afterwards)."""
-    restore = apply_fast_paths(model, paths)
-    memory = torch.channels_last if paths.channels_last else torch.contiguous_format
-    try:
-        with (
-            torch.inference_mode(),
-            torch.autocast(
-                source.device.type, dtype=getattr(torch, paths.dtype), enabled=paths.dtype != "float32"
-            ),
-        ):
-            out = model.transfer(
-                source.contiguous(memory_format=memory), driving.contiguous(memory_format=memory)
-            )
-        return out.float()
-    finally:
-        restore()
-
-
 def numerics(session: Session, model, source, driving, official, compiled: bool) -> None:
     results = session.report["numerics"]
     with exact_float32():
-        reference = transfer(model, FastPaths(), source, driving)
+        reference = transfer_under(model, FastPaths(), source, driving)
         if official is not None:
             results["fp32_vs_published_outputs"] = relative_error(reference, official)
         if not compiled:
@@ -187,7 +158,9 @@ def numerics(session: Session, model, source, driving, official, compiled: bool)
         else:
             variants = {"fp32_compiled": FastPaths(compile="default")}
         for name, paths in variants.items():
-            results[f"{name}_vs_fp32"] = relative_error(transfer(model, paths, source, driving), reference)
+            results[f"{name}_vs_fp32"] = relative_error(
+                transfer_under(model, paths, source, driving), reference
+            )
     for key, value in results.items():
         print(f"    {key}: {value:.3g}", flush=True)
 

@@ -37,7 +37,7 @@ import resource
 import sys
 import time
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 
@@ -57,12 +57,14 @@ __all__ = [
     "benchmark_training",
     "count_host_syncs",
     "environment",
+    "exact_float32",
     "format_table",
     "load_benchmark_model",
     "peak_memory",
     "relative_error",
     "run_benchmarks",
     "synthetic_images",
+    "transfer_under",
 ]
 
 
@@ -280,6 +282,41 @@ def relative_error(ours: torch.Tensor, reference: torch.Tensor) -> float:
     """``||ours - reference|| / ||reference||`` in float64."""
     ours, reference = ours.double(), reference.double()
     return float((ours - reference).norm() / reference.norm())
+
+
+@contextlib.contextmanager
+def exact_float32() -> Iterator[None]:
+    """TF32 off on CUDA (cuDNN and matmuls): the float32 reference of a comparison must be float32."""
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+
+
+def transfer_under(
+    model: nn.Module, paths: FastPaths, source: torch.Tensor, driving: torch.Tensor
+) -> torch.Tensor:
+    """``model.transfer(source, driving)`` (absolute) with ``paths`` switched on, as float32.
+
+    The inputs are put in the paths' memory format and the dtype is applied by autocast on the inputs'
+    device; the fast paths are switched off again afterwards.
+    """
+    restore = apply_fast_paths(model, paths)
+    memory_format = torch.channels_last if paths.channels_last else torch.contiguous_format
+    autocast = torch.autocast(
+        source.device.type, dtype=getattr(torch, paths.dtype), enabled=paths.dtype != "float32"
+    )
+    try:
+        with torch.inference_mode(), autocast:
+            out = model.transfer(
+                source.contiguous(memory_format=memory_format),
+                driving.contiguous(memory_format=memory_format),
+            )
+        return out.float()
+    finally:
+        restore()
 
 
 def count_host_syncs(fn: Callable[[], object], device: torch.device | str) -> int | None:

@@ -13,8 +13,10 @@ from lmtk.apis.benchmark import (
     benchmark_reference,
     benchmark_training,
     count_host_syncs,
+    exact_float32,
     relative_error,
     synthetic_images,
+    transfer_under,
 )
 from lmtk.apis.fast_paths import (
     AutocastOptimWrapper,
@@ -65,17 +67,7 @@ def images():
 
 
 def transfer(model, source, driving, paths=FastPaths()):
-    restore = apply_fast_paths(model, paths)
-    memory = torch.channels_last if paths.channels_last else torch.contiguous_format
-    try:
-        autocast = torch.autocast("cpu", dtype=getattr(torch, paths.dtype), enabled=paths.dtype != "float32")
-        with torch.inference_mode(), autocast:
-            out = model.transfer(
-                source.contiguous(memory_format=memory), driving.contiguous(memory_format=memory)
-            )
-        return out.float()
-    finally:
-        restore()
+    return transfer_under(model, paths, source, driving)
 
 
 def test_switching_off_restores_the_default_path_bit_for_bit(model, images):
@@ -334,6 +326,79 @@ def test_no_host_sync_when_animating():
     animator.animate_frames(source, frames, mode="absolute")
     # the QR of the motion basis is the only one measured on an H200 (docs/performance.md)
     assert count_host_syncs(lambda: animator.animate_frames(source, frames, mode="absolute"), "cuda") <= 1
+
+
+# ------------------------------------------------------------------------- GPU-only paths
+needs_cuda = pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="a CUDA path (fp16 loss scaling, CUDA graphs, cuDNN): no GPU here"
+)
+
+
+@pytest.fixture()
+def cuda_model(model):
+    with exact_float32():
+        yield model.cuda()
+
+
+@needs_cuda
+def test_cuda_float32_matches_cpu_and_fast_layouts(cuda_model, images):
+    reference = transfer(cuda_model.cpu(), *images)
+    cuda_model.cuda()
+    source, driving = (x.cuda() for x in images)
+    assert relative_error(transfer(cuda_model, source, driving).cpu(), reference) < 1e-5
+    fused = FastPaths(channels_last=True, fused_fir="all", fused_upsample="phase")
+    assert relative_error(transfer(cuda_model, source, driving, fused).cpu(), reference) < 1e-5
+
+
+@needs_cuda
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("fused", [False, True])
+def test_cuda_reduced_precision_blocks(dtype, fused):
+    torch.manual_seed(0)
+    layer = StyledConv(32, 32, 3, style_dim=16, upsample=True).cuda()
+    set_fused_fir(layer, fused)
+    x, style = torch.randn(2, 32, 16, 16, device="cuda"), torch.randn(2, 16, device="cuda")
+    with exact_float32(), torch.no_grad():
+        reference = layer(x, style)
+        with torch.autocast("cuda", dtype=dtype):
+            out = layer(x.contiguous(memory_format=torch.channels_last), style)
+    assert out.dtype == dtype
+    assert relative_error(out.float(), reference) < 1e-2
+
+
+@needs_cuda
+@pytest.mark.slow
+def test_cuda_graphs_match_eager_float32(cuda_model, images):
+    """``compile="reduce-overhead"``: CUDA graphs replayed; an earlier output survives a later replay."""
+    source, driving = (x.cuda() for x in images)
+    reference = transfer(cuda_model, source, driving)
+    compile_model(cuda_model, "reduce-overhead")
+    try:
+        with torch.inference_mode():
+            outputs = [cuda_model.transfer(source, driving) for _ in range(3)]  # record, then replay
+            first = outputs[0].clone()
+            cuda_model.transfer(source, driving.flip(0))
+    finally:
+        torch._dynamo.reset()
+    assert relative_error(outputs[-1], reference) < 1e-4
+    assert torch.equal(outputs[0], first), "a replay overwrote an earlier output"
+
+
+@needs_cuda
+def test_cuda_float16_training_steps_update_the_weights():
+    """float16 under mmengine's AmpOptimWrapper: a step whose gradients are not finite is skipped, so
+    weights that change at all show that the gradients were finite (see the discriminator test)."""
+    torch.manual_seed(0)
+    model = build(tiny_config(training=True)).cuda()
+    before = {k: v.detach().clone() for k, v in model.named_parameters()}
+    record = benchmark_training(model, "cuda", FastPaths(dtype="float16"), batch_size=2, iters=3, warmup=0)
+    assert record["throughput"] > 0
+    for name in ("generator.", "discriminator."):
+        changed = [
+            k for k, v in model.named_parameters() if k.startswith(name) and not torch.equal(v, before[k])
+        ]
+        assert changed, f"no {name[:-1]} step was taken"
+    assert all(torch.isfinite(v).all() for v in model.parameters())
 
 
 # ------------------------------------------------------------------------- conformance weights

@@ -238,3 +238,17 @@ def test_direct_path_is_identity_without_directions():
     assert torch.equal(path(magnitudes), magnitudes)
     with pytest.raises(ValueError, match="path"):
         path(torch.randn(3, LATENT + 1))
+
+
+def test_discriminator_gradients_stay_finite_under_float16():
+    """In float16 the minibatch stddev's 1e-8 rounds to 0 and an underflowed variance gave sqrt an
+    infinite gradient, which made every gradient through the discriminator NaN."""
+    torch.manual_seed(0)
+    discriminator = build(dict(type="lmtk.StyleGAN2Discriminator.v1", size=SIZE, **CHANNELS))
+    discriminator.requires_grad_(False)
+    image = (torch.rand(2, 3, SIZE, SIZE) * 2 - 1).requires_grad_()
+    with torch.autocast("cpu", dtype=torch.float16):
+        logits = discriminator(image)
+    assert logits.dtype == torch.float16
+    logits.sum().backward()
+    assert torch.isfinite(image.grad).all() and image.grad.abs().sum() > 0

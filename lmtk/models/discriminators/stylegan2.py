@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from ...functional.precision import full_precision
 from ...layers import ConvLayer, EqualLinear, ResBlock
 from ...registry import discriminators
 from ..channels import channel_schedule, check_size
@@ -57,10 +58,13 @@ class StyleGAN2Discriminator(nn.Module):
         """Append one channel: the mean std of features over groups of samples (diversity signal)."""
         batch, channels, height, width = x.shape
         group = self._group_size(batch)
-        grouped = x.view(group, -1, 1, channels, height, width)
-        stddev = torch.sqrt(grouped.var(0, unbiased=False) + 1e-8)
-        stddev = stddev.mean([2, 3, 4], keepdim=True).squeeze(2)
-        return torch.cat([x, stddev.repeat(group, 1, height, width)], 1)
+        # At least float32 under autocast: in float16 the 1e-8 rounds to 0 and a variance that underflows
+        # to 0 gives sqrt an infinite gradient, which makes every gradient NaN
+        with full_precision(x) as precision:
+            grouped = x.to(precision).view(group, -1, 1, channels, height, width)
+            stddev = torch.sqrt(grouped.var(0, unbiased=False) + 1e-8)
+            stddev = stddev.mean([2, 3, 4], keepdim=True).squeeze(2)
+        return torch.cat([x, stddev.to(x.dtype).repeat(group, 1, height, width)], 1)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         if image.dim() != 4 or image.shape[1] != 3 or image.shape[-2:] != (self.size, self.size):
