@@ -1,23 +1,32 @@
 #!/usr/bin/env bash
 # Run tools/gpu_benchmark.py on a GPU machine that may lack lmtk's pure-Python dependencies.
 #
-# Usage, from the repository root:  bash tools/gpu_benchmark.sh [extra gpu_benchmark.py options]
+# Usage, from the repository root:  bash tools/gpu_benchmark.sh [--tests] [extra gpu_benchmark.py options]
+#
+# --tests first runs the tests of the GPU-only paths (CUDA graphs, float16 training, cuDNN layouts; they
+# skip on a CPU), at most TESTS_TIMEOUT seconds (default 150), into $OUT/tests.txt.
 #
 # CARRY (default work_dirs/gpu_carry) holds wheels/ (catalogue, kornia, kornia_rs, mmengine, mmcv-lite,
 # addict, yapf, termcolor, platformdirs for the machine's Python) and the conformance fixture files
 # (official_keys.json, official_buffers.pt, official_outputs.pt). Make it on a machine with an index:
 #   pip download --no-deps --only-binary=:all: --python-version 3.12 --platform manylinux2014_x86_64 \
-#       -d work_dirs/gpu_carry/wheels catalogue kornia kornia_rs mmengine mmcv-lite addict yapf termcolor platformdirs
+#       -d work_dirs/gpu_carry/wheels catalogue kornia kornia_rs mmengine mmcv-lite addict yapf termcolor platformdirs \
+#       pytest pluggy iniconfig packaging pygments
 #   cp ../shared/conformance/official_* work_dirs/gpu_carry/
 # Results go to $OUT (or ./gpu_benchmark_out): gpu_benchmark.json and log.txt.
 set -u
 CARRY=${CARRY:-work_dirs/gpu_carry}
 OUT_DIR=${OUT:-gpu_benchmark_out}
 mkdir -p "$OUT_DIR"
+run_tests=0
+if [ "${1:-}" = "--tests" ]; then
+    run_tests=1
+    shift
+fi
 
 missing=$(python3 - <<'PY'
 import importlib.util
-names = {"catalogue": "catalogue", "kornia": "kornia", "mmengine": "mmengine", "mmcv": "mmcv-lite"}
+names = {"catalogue": "catalogue", "kornia": "kornia", "mmengine": "mmengine", "mmcv": "mmcv-lite", "pytest": "pytest"}
 print(" ".join(n for n in names if importlib.util.find_spec(n) is None))
 PY
 )
@@ -35,6 +44,11 @@ if ! python3 -c "import av" 2>/dev/null; then
     export PYTHONPATH=/tmp/lmtk_stubs${PYTHONPATH:+:$PYTHONPATH}
 fi
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.max.sm --format=csv 2>/dev/null
+if [ "$run_tests" = 1 ]; then
+    PYTHONUNBUFFERED=1 timeout "${TESTS_TIMEOUT:-150}" python3 -m pytest -q -p no:cacheprovider \
+        tests/apis/test_fast_paths.py tests/models/test_components.py -k "cuda or float16 or host_sync" \
+        2>&1 | tee "$OUT_DIR/tests.txt"
+fi
 set -o pipefail
 PYTHONUNBUFFERED=1 python3 tools/gpu_benchmark.py --out "$OUT_DIR" --conformance "$CARRY" "$@" 2>&1 \
     | tee "$OUT_DIR/log.txt"
