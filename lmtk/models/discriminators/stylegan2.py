@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import torch
 from torch import nn
 
 from ...functional.precision import full_precision
-from ...layers import ConvLayer, EqualLinear, ResBlock
+from ...layers import ConvLayer, EqualLinear
 from ...registry import discriminators
 from ..channels import channel_schedule, check_size
+from ..residual_trunk import residual_trunk
 
 __all__ = ["StyleGAN2Discriminator"]
 
@@ -42,11 +42,7 @@ class StyleGAN2Discriminator(nn.Module):
         channels = channel_schedule(size, channel_multiplier, channel_base, max_channels)
         self.size = size
         self.stddev_group = stddev_group
-        self.stem = ConvLayer(3, channels[size], 1)
-        self.blocks = nn.ModuleList(
-            ResBlock(channels[2**i], channels[2 ** (i - 1)], fir_taps)
-            for i in range(int(math.log2(size)), 2, -1)
-        )
+        self.stem, self.blocks = residual_trunk(size, channels, fir_taps)
         self.final_conv = ConvLayer(channels[4] + 1, channels[4], 3)
         self.final_fc = EqualLinear(channels[4] * 16, channels[4], activation="leaky_relu")
         self.logit = EqualLinear(channels[4], 1)

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import torch
 from torch import nn
 
-from ...layers import ConvLayer, EqualConv2d, ResBlock
+from ...layers import EqualConv2d
 from ...registry import encoders
 from ..channels import channel_schedule, check_size
+from ..residual_trunk import residual_trunk
 
 __all__ = ["LIAEncoder"]
 
@@ -44,11 +44,7 @@ class LIAEncoder(nn.Module):
         channels = channel_schedule(size, channel_multiplier, channel_base, max_channels)
         self.size = size
         self.latent_dim = latent_dim
-        self.stem = ConvLayer(3, channels[size], 1)
-        self.blocks = nn.ModuleList(
-            ResBlock(channels[2**i], channels[2 ** (i - 1)], fir_taps)
-            for i in range(int(math.log2(size)), 2, -1)
-        )
+        self.stem, self.blocks = residual_trunk(size, channels, fir_taps)
         self.to_code = EqualConv2d(channels[4], latent_dim, 4, bias=False)
         self.feature_channels = {r: c for r, c in sorted(channels.items()) if r >= 8}
 
