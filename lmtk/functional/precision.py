@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import torch
 
-__all__ = ["full_precision"]
+__all__ = ["cast_keeping_broadcast", "full_precision"]
 
 
 @contextlib.contextmanager
@@ -26,3 +26,21 @@ def full_precision(like: torch.Tensor, enabled: bool = True) -> Iterator[torch.d
         return
     with torch.autocast(like.device.type, enabled=False):
         yield torch.promote_types(like.dtype, torch.float32)
+
+
+def cast_keeping_broadcast(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """``x.to(dtype)``, but a batch broadcast by ``expand`` (stride 0) is cast once and expanded again.
+
+    ``Tensor.to`` materialises an expanded tensor: the Animator expands one source's features over a
+    batch of 64 driving frames, and casting them for the float32 warp would write 64 copies.
+
+    Example:
+        >>> one = torch.rand(1, 4, 8, 8, dtype=torch.bfloat16).expand(64, -1, -1, -1)
+        >>> cast_keeping_broadcast(one, torch.float32).stride(0)
+        0
+    """
+    if x.dtype == dtype:
+        return x
+    if x.dim() and x.shape[0] > 1 and x.stride(0) == 0:
+        return x[:1].to(dtype).expand(x.shape)
+    return x.to(dtype)

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from kornia.geometry import create_meshgrid
 
-from .precision import full_precision
+from .precision import cast_keeping_broadcast, full_precision
 
 __all__ = ["base_grid", "flow_warp"]
 
@@ -60,5 +60,6 @@ def flow_warp(
     # a whole pixel at 256 px. Reduced-precision features are sampled in float32 and cast back.
     with full_precision(features, precise) as precision:
         sampling = (grid + flow.permute(0, 2, 3, 1)).to(precision)
-        warped = F.grid_sample(features.to(precision), sampling, "bilinear", "zeros", align_corners)
+        source = cast_keeping_broadcast(features, precision)  # one source's features over a batch
+        warped = F.grid_sample(source, sampling, "bilinear", "zeros", align_corners)
     return warped.to(features.dtype) if precise else warped

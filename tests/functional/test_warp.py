@@ -125,3 +125,19 @@ def test_bfloat16_features_are_sampled_at_float32_points():
     assert torch.equal(precise, exact)
     # the bf16 sampling points are off by up to half a bf16 step: a visibly different result
     assert (coarse.float() - exact.float()).abs().max() > 10 * (precise.float() - exact.float()).abs().max()
+
+
+def test_broadcast_source_features_are_cast_once(monkeypatch):
+    """One source's features expanded over a batch (the Animator's case) are cast to float32 once,
+    not once per frame, and sample exactly like a materialised copy."""
+    import torch.nn.functional as F
+
+    torch.manual_seed(0)
+    features = torch.randn(1, 4, 16, 16).bfloat16().expand(8, -1, -1, -1)
+    flow = 0.05 * torch.randn(8, 2, 16, 16)
+    sampled = []
+    grid_sample = F.grid_sample
+    monkeypatch.setattr(F, "grid_sample", lambda x, *args: sampled.append(x) or grid_sample(x, *args))
+    warped = flow_warp(features, flow)
+    assert sampled[0].dtype == torch.float32 and sampled[0].stride(0) == 0
+    assert torch.equal(warped, flow_warp(features.contiguous(), flow))

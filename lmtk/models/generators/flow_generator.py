@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from ...functional.fir import fir_kernel, fir_upsample2d
-from ...functional.precision import full_precision
+from ...functional.precision import cast_keeping_broadcast, full_precision
 from ...layers import ConvLayer, ModulatedConv2d, StyledConv
 from ...registry import build, generators
 from ..channels import channel_schedule, check_size
@@ -194,7 +194,7 @@ class FlowGenerator(nn.Module):
             flow = torch.tanh(flow_logits[:, :2])
             mask = torch.sigmoid(flow_logits[:, 2:3])
             blend = mask.to(x.dtype)  # the flow stays in float32 for the sampling, activations do not
-            warped = self.warper(feature.to(x.dtype), flow, blend)
+            warped = self.warper(cast_keeping_broadcast(feature, x.dtype), flow, blend)
             x = warped + x * (1 - blend)
             rgb = stage.to_rgb(warped, rgb)
             if return_levels:
