@@ -83,6 +83,10 @@ class VideoPairDataset(torch.utils.data.Dataset):
         scan: check at construction that every video opens and has at least 2 frames, and drop the
             others (listed in :attr:`skipped`). With False, bad videos are found while reading.
         reader_cache_size: open readers kept per process (least recently used are closed).
+        frame_cache_mb: keep whole decoded videos in memory, up to this many megabytes per process
+            (least recently used dropped; a video larger than that is never kept). 0 (default) decodes
+            the two frames of every item. Pays for small datasets that are read many times: the 64 px
+            synthetic set (38 MB) then decodes each clip once instead of at every draw (7 ms an item).
 
     Each item is a dict: ``source``, ``driving``: ``(3, H, W)`` float32 RGB in [-1, 1]; ``video``: the
     file or folder name; ``frame_indices``: ``(source_index, driving_index)``, two distinct frames.
@@ -101,9 +105,12 @@ class VideoPairDataset(torch.utils.data.Dataset):
         group_by_identity: bool = False,
         scan: bool = True,
         reader_cache_size: int = 8,
+        frame_cache_mb: float = 0,
     ) -> None:
         if repeats < 1:
             raise ValueError(f"repeats must be >= 1, got {repeats}")
+        if frame_cache_mb < 0:
+            raise ValueError(f"frame_cache_mb must be >= 0 (0 switches the cache off), got {frame_cache_mb}")
         self.data_root = Path(data_root)
         self.split = split
         self.root = self._resolve_root(self.data_root, split)
@@ -112,6 +119,7 @@ class VideoPairDataset(torch.utils.data.Dataset):
         self.repeats = int(repeats)
         self.group_by_identity = group_by_identity
         self.reader_cache_size = int(reader_cache_size)
+        self.frame_cache_bytes = int(frame_cache_mb * 2**20)
         self.skipped: list[tuple[str, str]] = []
 
         videos = find_videos(self.root)
@@ -126,6 +134,7 @@ class VideoPairDataset(torch.utils.data.Dataset):
         self._bad: set[int] = set()
         self._readers: OrderedDict[int, Any] = OrderedDict()
         self._readers_pid: int | None = None
+        self._decoded: OrderedDict[int, np.ndarray] = OrderedDict()
 
     @staticmethod
     def _resolve_root(data_root: Path, split: str | None) -> Path:
@@ -218,15 +227,34 @@ class VideoPairDataset(torch.utils.data.Dataset):
         raise RuntimeError(f"Every video in {self.root} failed to read; see dataset.skipped")
 
     def _read_pair(self, video: int) -> tuple[np.ndarray, tuple[int, int]]:
-        reader = self._reader(video)
-        num_frames = len(reader)
+        decoded = self._decoded_video(video) if self.frame_cache_bytes else None
+        reader = self._reader(video) if decoded is None else None
+        num_frames = len(reader) if decoded is None else len(decoded)
         if num_frames < 2:
             raise ValueError(f"{num_frames} frame(s), a pair needs at least 2")
         # Two distinct frames in random order, drawn in O(1) (np.random.choice would permute them all).
         source = int(np.random.randint(num_frames))
         driving = int(np.random.randint(num_frames - 1))
         driving += driving >= source
-        return reader.get_frames([source, driving]), (source, driving)
+        frames = reader.get_frames([source, driving]) if decoded is None else decoded[[source, driving]]
+        return frames, (source, driving)
+
+    def _decoded_video(self, video: int) -> np.ndarray | None:
+        """Every frame of ``video`` from the frame cache (decoded on first use), or None if it is too big."""
+        frames = self._decoded.get(video)
+        if frames is not None:
+            self._decoded.move_to_end(video)
+            return frames
+        reader = self._reader(video)
+        height, width = reader.size
+        if len(reader) * height * width * 3 > self.frame_cache_bytes:
+            return None
+        frames = reader.get_frames(range(len(reader)))
+        self._decoded[video] = frames
+        self._readers.pop(video, None)  # the frames are all here now
+        while sum(f.nbytes for f in self._decoded.values()) > self.frame_cache_bytes:
+            self._decoded.popitem(last=False)
+        return frames
 
     def _finish(self, video: int, frames: np.ndarray, indices: tuple[int, int]) -> dict:
         results = dict(source=frames[0], driving=frames[1], video=self.names[video], frame_indices=indices)
@@ -247,6 +275,7 @@ class VideoPairDataset(torch.utils.data.Dataset):
     def _mark_bad(self, video: int, reason: str) -> None:
         self._bad.add(video)
         self._readers.pop(video, None)
+        self._decoded.pop(video, None)
         self._skip(self.videos[video], reason)
 
     def _reader(self, video: int) -> Any:
@@ -271,6 +300,7 @@ class VideoPairDataset(torch.utils.data.Dataset):
         state = self.__dict__.copy()
         state["_readers"] = OrderedDict()
         state["_readers_pid"] = None
+        state["_decoded"] = OrderedDict()  # each process fills its own
         return state
 
     def __repr__(self) -> str:

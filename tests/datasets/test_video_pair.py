@@ -171,6 +171,46 @@ def test_reads_only_the_two_frames(video_dir, monkeypatch):
         assert len(decoded) == 2, dataset.names[index]
 
 
+def test_frame_cache_decodes_each_video_once_and_gives_the_same_items(video_dir, pattern, monkeypatch):
+    plain = VideoPairDataset(video_dir, size=32, repeats=3)
+    cached = VideoPairDataset(video_dir, size=32, repeats=3, frame_cache_mb=1)
+    np.random.seed(3)
+    expected = [plain[i] for i in range(len(plain))]
+    decoded = []
+    get_batch = decord.VideoReader.get_batch
+    monkeypatch.setattr(
+        decord.VideoReader,
+        "get_batch",
+        lambda self, indices: decoded.append(len(indices)) or get_batch(self, indices),
+    )
+    np.random.seed(3)
+    items = [cached[i] for i in range(len(cached))]
+    for item, reference in zip(items, expected):
+        assert item["frame_indices"] == reference["frame_indices"] and item["video"] == reference["video"]
+        assert torch.equal(item["source"], reference["source"]) and torch.equal(
+            item["driving"], reference["driving"]
+        )
+        _check_item(item, pattern, (32, 32))
+    # three mp4 files: each decoded whole, once (plus one frame for its size), over three passes
+    assert sorted(decoded) == [1, 1, 1, *sorted(len(cached._reader(v)) for v in range(3))]
+    assert len(cached._decoded) == len(cached.videos)
+    assert len(pickle.loads(pickle.dumps(cached))._decoded) == 0  # workers fill their own
+
+
+def test_frame_cache_keeps_within_its_size(video_dir):
+    largest = 24 * 48 * 64 * 3  # bytes of the longest test video (24 frames at its stored 48 x 64)
+    dataset = VideoPairDataset(video_dir, size=32, frame_cache_mb=1.5 * largest / 2**20)
+    for index in range(len(dataset)):
+        dataset[index]
+        assert sum(frames.nbytes for frames in dataset._decoded.values()) <= dataset.frame_cache_bytes
+    assert 1 <= len(dataset._decoded) < len(dataset.videos)
+    too_small = VideoPairDataset(video_dir, size=32, frame_cache_mb=1e-3)
+    too_small[0]
+    assert len(too_small._decoded) == 0  # a video larger than the cache is read frame by frame
+    with pytest.raises(ValueError, match="frame_cache_mb"):
+        VideoPairDataset(video_dir, frame_cache_mb=-1)
+
+
 def test_dataloader_workers_and_pickling(video_dir):
     dataset = VideoPairDataset(video_dir, size=32, pipeline=[dict(type="PairedRandomFlip")])
     dataset[0]  # open a reader in this process before forking
