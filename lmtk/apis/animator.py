@@ -38,13 +38,13 @@ from torch import nn
 from tqdm import tqdm
 
 from ..datasets.video_reader import open_video
+from .fast_paths import DTYPES, compiled_modules
 from .loading import load_model
 from .media import FIT_MODES, fit_image, load_image, to_rgb_uint8
 from .start_frame import find_start_frame
 
 __all__ = ["DTYPES", "MODES", "OUTPUTS", "Animator", "ArrayVideo", "EncodedSource", "to_uint8"]
 
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 MODES = ("relative", "absolute")
 OUTPUTS = ("numpy", "tensor")
 
@@ -169,6 +169,11 @@ class Animator:
         prefetch: decode the next chunk in a background thread while the network runs. None (default)
             turns it on for accelerators only: on the CPU the network already uses every core, so a
             decoding thread gains little and competes with the network's thread pool.
+        pad_batches: run every network call at ``batch_size`` frames, padding a video's last batch (and
+            relative mode's start frame) with copies of its last frame and dropping their results. A
+            compiled model then sees one shape: a new shape costs a recompilation, and with CUDA graphs
+            a new graph. None (default): pad when the model's encoder or generator is compiled (see
+            :func:`lmtk.apis.fast_paths.compile_model`), whenever it was compiled.
 
     Raises:
         ValueError: a bad option, an unavailable device, or a dtype the device cannot autocast to.
@@ -184,6 +189,7 @@ class Animator:
         chunk_size: int = 64,
         resize: str = "resize",
         prefetch: bool | None = None,
+        pad_batches: bool | None = None,
     ) -> None:
         if dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {tuple(DTYPES)}, got {dtype!r}")
@@ -206,6 +212,7 @@ class Animator:
         self.chunk_size = chunk_size
         self.resize = resize
         self.prefetch = self.device.type != "cpu" if prefetch is None else bool(prefetch)
+        self.pad_batches = pad_batches
 
     @property
     def size(self) -> int:
@@ -313,9 +320,20 @@ class Animator:
         return _frames_to_tensor(frame[None], self.device)
 
     # ------------------------------------------------------------------------------ motion
+    def _pads_batches(self) -> bool:
+        return bool(compiled_modules(self.model.net)) if self.pad_batches is None else self.pad_batches
+
+    def _padded(self, frames: torch.Tensor) -> torch.Tensor:
+        """``frames`` repeated at the end up to ``batch_size`` when padding (see ``pad_batches``)."""
+        missing = self.batch_size - frames.shape[0]
+        if missing <= 0 or not self._pads_batches():
+            return frames
+        return torch.cat([frames, frames[-1:].expand(missing, *frames.shape[1:])])
+
     def _motion(self, frames: torch.Tensor) -> torch.Tensor:
         net = self.model.net
-        return net.path(net.magnitudes(net.encode_code(frames)))
+        count = frames.shape[0]
+        return net.path(net.magnitudes(net.encode_code(self._padded(frames))))[:count]
 
     def find_start_frame(self, source, driving, progress: bool = False) -> int:
         """The driving frame whose motion magnitudes are nearest the source's (see :mod:`.start_frame`)."""
@@ -345,6 +363,8 @@ class Animator:
         self, source: EncodedSource, frames: torch.Tensor, first: torch.Tensor | None
     ) -> torch.Tensor:
         """Animate one batch ``(B, 3, S, S)``; ``first`` is ``w_{r->start}`` for relative transfer."""
+        count = frames.shape[0]
+        frames = self._padded(frames)
         batch = frames.shape[0]
         path = self._motion(frames)
         if first is None:
@@ -352,7 +372,7 @@ class Animator:
         else:
             latent = source.code + (path - first) + source.path
         features = [f.expand(batch, *f.shape[1:]) for f in source.features]
-        return self.model.net.decode(latent, features)
+        return self.model.net.decode(latent, features)[:count]
 
     # ------------------------------------------------------------------------------ animation
     def animate(

@@ -36,20 +36,22 @@ from torch import nn
 
 from ..layers.fused_fir import UPSAMPLE_MODES, set_fused_fir
 from ..models.generators.flow_generator import set_precise_heads
-from .animator import DTYPES
 
 __all__ = [
     "COMPILE_MODES",
+    "DTYPES",
     "FUSED_FIR_PARTS",
     "AutocastOptimWrapper",
     "FastPaths",
     "apply_fast_paths",
     "compile_model",
+    "compiled_modules",
     "model_network",
     "mixed_precision_optim_wrappers",
     "reference_mode",
 ]
 
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 FUSED_FIR_PARTS = ("all", "up", "down")
 _CUDAGRAPH_MODES = ("reduce-overhead", "max-autotune")
@@ -213,8 +215,13 @@ def _frozen(compiled: Callable) -> Callable:
     return run
 
 
+def compiled_modules(model: nn.Module) -> list[nn.Module]:
+    """The modules under ``model`` whose ``forward`` :func:`compile_model` replaced."""
+    return [m for m in model.modules() if "forward" in m.__dict__]
+
+
 def _uncompile(model: nn.Module) -> list[nn.Module]:
-    compiled = [m for m in model.modules() if "forward" in m.__dict__]
+    compiled = compiled_modules(model)
     for module in compiled:
         del module.forward
     return compiled
@@ -252,7 +259,7 @@ def reference_mode(model: nn.Module) -> Iterator[nn.Module]:
     """Temporarily the plain model: eager, NCHW, unfused blur; what was switched on comes back after."""
     fused = {m: m.fused_fir for m in model.modules() if getattr(m, "fused_fir", False)}
     memory_format = _memory_format(model)
-    compiled = {m: m.__dict__["forward"] for m in model.modules() if "forward" in m.__dict__}
+    compiled = {m: m.__dict__["forward"] for m in compiled_modules(model)}
     _uncompile(model)
     set_fused_fir(model, False)
     model.to(memory_format=torch.contiguous_format)

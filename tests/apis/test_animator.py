@@ -91,6 +91,51 @@ def test_relative_matches_transfer(model, clip):
     assert (out - absolute).abs().max() > 1e-3
 
 
+def test_padded_batches_run_at_one_shape_and_give_the_same_frames(model, clip):
+    source, frames, _, frames_t = clip
+    net = model.net
+    shapes = []
+    hooks = [
+        m.register_forward_pre_hook(lambda m, args: shapes.append(args[0].shape[0]))
+        for m in (net.encoder, net.synthesis)
+    ]
+    try:
+        for mode in ("relative", "absolute"):
+            plain = _animate(model, source, frames, batch_size=16, chunk_size=64, mode=mode, start_frame=3)
+            animator = Animator(model, batch_size=16, pad_batches=True)
+            encoded = animator.encode_source(source)
+            shapes.clear()
+            padded = torch.stack(
+                list(animator.animate(encoded, frames, mode=mode, start_frame=3, output="tensor"))
+            )
+            assert set(shapes) == {16}, shapes  # 20 frames: 16, then 4 padded to 16; the start frame too
+            # the same frames; the tail batch ran among copies of its last frame instead of alone
+            torch.testing.assert_close(padded, plain, rtol=0, atol=1e-4)
+            shapes.clear()
+            batch = animator.animate_frames(encoded, frames_t[:5], mode=mode, driving_first=3)
+            assert set(shapes) == {16} and batch.shape[0] == 5
+            torch.testing.assert_close(batch, padded[:5], rtol=0, atol=1e-4)
+    finally:
+        for hook in hooks:
+            hook.remove()
+
+
+def test_batches_are_padded_while_the_model_is_compiled(model):
+    from lmtk.apis.fast_paths import FastPaths, apply_fast_paths, reference_mode
+
+    animator = Animator(model, batch_size=4)
+    assert not animator._pads_batches()
+    restore = apply_fast_paths(model, FastPaths(compile="default"))  # compiles lazily: nothing runs here
+    try:
+        assert animator._pads_batches()
+        assert not Animator(model, pad_batches=False)._pads_batches()
+        with reference_mode(model):
+            assert not animator._pads_batches()
+    finally:
+        restore()
+    assert not animator._pads_batches()
+
+
 def test_animate_frames_and_numpy_output(model, clip):
     source, frames, source_t, frames_t = clip
     animator = Animator(model, batch_size=8)
