@@ -330,10 +330,12 @@ class Animator:
             return frames
         return torch.cat([frames, frames[-1:].expand(missing, *frames.shape[1:])])
 
+    def _encode_code(self, frames: torch.Tensor) -> torch.Tensor:
+        return self.model.net.encode_code(self._padded(frames))[: frames.shape[0]]
+
     def _motion(self, frames: torch.Tensor) -> torch.Tensor:
         net = self.model.net
-        count = frames.shape[0]
-        return net.path(net.magnitudes(net.encode_code(self._padded(frames))))[:count]
+        return net.path(net.magnitudes(self._encode_code(frames)))
 
     def find_start_frame(self, source, driving, progress: bool = False) -> int:
         """The driving frame whose motion magnitudes are nearest the source's (see :mod:`.start_frame`)."""
@@ -347,7 +349,7 @@ class Animator:
                 bar.update(len(frames))
 
         with bar, torch.inference_mode(), self._autocast():
-            index, _ = find_start_frame(self.model.net, source.code, batches())
+            index, _ = find_start_frame(self.model.net, source.code, batches(), self._encode_code)
         return index
 
     def _resolve_start(self, source: EncodedSource, reader, start_frame: int | str) -> int:

@@ -21,7 +21,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import torch
 
@@ -62,17 +62,24 @@ class NearestMagnitudes:
         self.count += magnitudes.shape[0]
 
 
-def find_start_frame(net, source_code: torch.Tensor, batches: Iterable[torch.Tensor]) -> tuple[int, float]:
+def find_start_frame(
+    net,
+    source_code: torch.Tensor,
+    batches: Iterable[torch.Tensor],
+    encode: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> tuple[int, float]:
     """The index of the driving frame nearest the source in motion magnitudes, and its distance.
 
     Args:
         net: an :class:`~lmtk.models.lia_generator.LIAGenerator` (``model.net``).
         source_code: the source's code ``z_{s->r}`` ``(1, D)``.
         batches: the driving frames, in order, as ``(B, 3, S, S)`` tensors in [-1, 1].
+        encode: frames to codes ``(B, D)``; default ``net.encode_code``.
     """
+    encode = encode or net.encode_code
     search = NearestMagnitudes(net.magnitudes(source_code)[0])
     for batch in batches:
-        search.update(net.magnitudes(net.encode_code(batch)))
+        search.update(net.magnitudes(encode(batch)))
     if search.index < 0:
         raise ValueError("the driving video has no frames")
     return search.index, search.distance

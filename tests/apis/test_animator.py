@@ -111,6 +111,10 @@ def test_padded_batches_run_at_one_shape_and_give_the_same_frames(model, clip):
             assert set(shapes) == {16}, shapes  # 20 frames: 16, then 4 padded to 16; the start frame too
             # the same frames; the tail batch ran among copies of its last frame instead of alone
             torch.testing.assert_close(padded, plain, rtol=0, atol=1e-4)
+            nearest = Animator(model, batch_size=16).find_start_frame(encoded, frames)
+            shapes.clear()
+            assert animator.find_start_frame(encoded, frames) == nearest
+            assert set(shapes) == {16}
             shapes.clear()
             batch = animator.animate_frames(encoded, frames_t[:5], mode=mode, driving_first=3)
             assert set(shapes) == {16} and batch.shape[0] == 5
