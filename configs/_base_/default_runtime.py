@@ -2,6 +2,8 @@
 default_scope = None
 
 default_hooks = dict(
+    # log values copied from the device once per logger interval, not with a host sync every iteration
+    runtime_info=dict(type="DeferredRuntimeInfoHook"),
     timer=dict(type="IterTimerHook"),
     logger=dict(type="LoggerHook", interval=50),
     param_scheduler=dict(type="ParamSchedulerHook"),

@@ -12,6 +12,7 @@ from mmengine.runner import Runner
 
 from ..apis.fast_paths import FastPaths, apply_fast_paths, mixed_precision_optim_wrappers
 from ..registry import build, kind_of
+from .hooks.deferred_runtime_info_hook import flush_deferred_logs
 
 __all__ = ["LMTKRunner"]
 
@@ -110,6 +111,7 @@ class LMTKRunner(Runner):
             return super().load_checkpoint(*args, **kwargs)
 
     def save_checkpoint(self, out_dir: str, filename: str, *args, **kwargs) -> None:
+        flush_deferred_logs(self)  # the checkpoint keeps the message hub: every logged value belongs in it
         temporary = osp.join(out_dir, f".{filename}.partial")
         try:
             super().save_checkpoint(out_dir, osp.basename(temporary), *args, **kwargs)

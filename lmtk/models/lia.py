@@ -223,7 +223,8 @@ class LIA(BaseModel):
     def _discriminator_step(self, real: torch.Tensor, fake: torch.Tensor, d_optim: OptimWrapper) -> dict:
         with d_optim.optim_context(self.discriminator):
             d_losses = self.loss.discriminator_losses(self.discriminator(real), self.discriminator(fake))
-            if self.loss.is_r1_step(int(self.train_steps)):
+            # the counter is read (a host sync on a GPU) only when R1 is on
+            if self.loss.r1_weight and self.loss.is_r1_step(int(self.train_steps)):
                 real = real.detach().requires_grad_(True)
                 d_losses.update(self.loss.r1_loss(self.discriminator(real), real))
         d_loss, log_vars = self.parse_losses(d_losses)

@@ -17,5 +17,6 @@ model = dict(
         # VGG19 ImageNet weights from torchvision's cache, or weights_path=...; pretrained=False for tests
         perceptual=dict(pretrained=True),
     ),
-    data_preprocessor=dict(type="BaseDataPreprocessor"),
+    # asynchronous copies of the (pinned) batches to the GPU: a blocking one waits for the previous step
+    data_preprocessor=dict(type="BaseDataPreprocessor", non_blocking=True),
 )
