@@ -15,7 +15,7 @@ train_dataloader = dict(
         size=64,
         generate=synthetic,
         repeats=20,
-        frame_cache_mb=128,  # the whole set is 38 MB: each clip is decoded once per worker
+        frame_cache_mb=128,  # the whole set is 36 MB: each clip is decoded once per worker
         pipeline=[dict(type="PairedRandomFlip", prob=0.5)],
     ),
 )
