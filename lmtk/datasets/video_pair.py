@@ -30,6 +30,7 @@ from mmengine.logging import print_log
 
 from lmtk.registry import datasets
 
+from .frame_cache import FrameCache
 from .transforms import frame_to_tensor, resize_image, to_size
 from .video_reader import (
     FRAME_EXTENSIONS,
@@ -134,7 +135,7 @@ class VideoPairDataset(torch.utils.data.Dataset):
         self._bad: set[int] = set()
         self._readers: OrderedDict[int, Any] = OrderedDict()
         self._readers_pid: int | None = None
-        self._decoded: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._decoded = FrameCache(self.frame_cache_bytes)
 
     @staticmethod
     def _resolve_root(data_root: Path, split: str | None) -> Path:
@@ -243,17 +244,14 @@ class VideoPairDataset(torch.utils.data.Dataset):
         """Every frame of ``video`` from the frame cache (decoded on first use), or None if it is too big."""
         frames = self._decoded.get(video)
         if frames is not None:
-            self._decoded.move_to_end(video)
             return frames
         reader = self._reader(video)
         height, width = reader.size
-        if len(reader) * height * width * 3 > self.frame_cache_bytes:
+        if not self._decoded.fits(len(reader) * height * width * 3):
             return None
         frames = reader.get_frames(range(len(reader)))
-        self._decoded[video] = frames
+        self._decoded.put(video, frames)
         self._readers.pop(video, None)  # the frames are all here now
-        while sum(f.nbytes for f in self._decoded.values()) > self.frame_cache_bytes:
-            self._decoded.popitem(last=False)
         return frames
 
     def _finish(self, video: int, frames: np.ndarray, indices: tuple[int, int]) -> dict:
@@ -275,7 +273,7 @@ class VideoPairDataset(torch.utils.data.Dataset):
     def _mark_bad(self, video: int, reason: str) -> None:
         self._bad.add(video)
         self._readers.pop(video, None)
-        self._decoded.pop(video, None)
+        self._decoded.pop(video)
         self._skip(self.videos[video], reason)
 
     def _reader(self, video: int) -> Any:
@@ -300,7 +298,7 @@ class VideoPairDataset(torch.utils.data.Dataset):
         state = self.__dict__.copy()
         state["_readers"] = OrderedDict()
         state["_readers_pid"] = None
-        state["_decoded"] = OrderedDict()  # each process fills its own
+        state["_decoded"] = FrameCache(self.frame_cache_bytes)  # each process fills its own
         return state
 
     def __repr__(self) -> str:
