@@ -27,7 +27,12 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from 
 import torch  # noqa: E402
 from mmengine.config import DictAction  # noqa: E402
 
-from lmtk.apis.benchmark import format_table, load_benchmark_model, run_benchmarks  # noqa: E402
+from lmtk.apis.benchmark import (  # noqa: E402
+    format_table,
+    format_top_operations,
+    load_benchmark_model,
+    run_benchmarks,
+)
 from lmtk.apis.fast_paths import FastPaths  # noqa: E402
 from lmtk.cli import add_fast_path_arguments, fast_path_overrides, positive_int  # noqa: E402
 
@@ -51,6 +56,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     parser.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads")
     parser.add_argument("--cudnn-benchmark", action="store_true", help="let cuDNN pick algorithms by timing")
+    parser.add_argument(
+        "--profile",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="after timing, profile one more iteration and print its N most expensive operations "
+        "(GPU kernels on a GPU)",
+    )
     parser.add_argument("--json", default=None, help="write the report here")
     parser.add_argument("--cfg-options", nargs="+", action=DictAction, help="override config entries")
     return parser.parse_args(argv)
@@ -79,6 +92,7 @@ def main(argv=None) -> dict:
         warmup=args.warmup,
         reference=args.reference,
         reference_frames=args.reference_frames,
+        profile_top=args.profile or 0,
     )
     report["settings"]["model"] = str(args.model)
     report["notes"] = notes
@@ -87,6 +101,9 @@ def main(argv=None) -> dict:
         f"{env['device_name']} | torch {env['torch']} (CUDA {env['cuda']}) | threads {env['torch_threads']}"
     )
     print(format_table(report["results"], report["reference"]))
+    for record in report["results"]:
+        if record.get("top_operations"):
+            print(format_top_operations(record))
     if report["speedup_vs_reference"] is not None:
         print(f"animation vs reference: {report['speedup_vs_reference']:.2f}x")
     for note in notes:

@@ -39,6 +39,7 @@ from lmtk.apis.benchmark import (  # noqa: E402
     environment,
     exact_float32,
     format_table,
+    format_top_operations,
     relative_error,
     synthetic_images,
     transfer_under,
@@ -129,6 +130,8 @@ class Session:
         if record is not None:
             self.report["results"].append(record)
             print(f"    {record['name']}: {record['throughput']:.1f} {record['unit']}", flush=True)
+            if record.get("top_operations"):
+                print(format_top_operations(record), flush=True)
         return record
 
     def save(self) -> None:
@@ -180,6 +183,9 @@ def main(argv=None) -> None:
     parser.add_argument("--budget", type=float, default=330.0, help="seconds; later steps are skipped")
     parser.add_argument("--no-compile", action="store_true")
     parser.add_argument(
+        "--profile", type=int, default=12, help="keep each measurement's N most expensive kernels (0: off)"
+    )
+    parser.add_argument(
         "--quick",
         action="store_true",
         help="only float32, the fastest eager variant, compiled and compiled + frozen (animation); only the fast "
@@ -221,7 +227,9 @@ def main(argv=None) -> None:
     # motion of a different frame for each source, as in the fixture
     session.step("numerics", lambda: numerics(session, model, source, driving, official, compiled=False))
 
-    anim = dict(batch_size=args.anim_batch, frames=args.frames, iters=args.iters, warmup=1)
+    anim = dict(
+        batch_size=args.anim_batch, frames=args.frames, iters=args.iters, warmup=1, profile_top=args.profile
+    )
     variants = [
         FastPaths(),
         FastPaths(dtype="bfloat16", channels_last=True),
@@ -268,7 +276,7 @@ def main(argv=None) -> None:
     session.step("host syncs", syncs, needs=10)
 
     state = {k: v.clone() for k, v in model.state_dict().items()}
-    train = dict(batch_size=args.train_batch, iters=args.train_iters, warmup=1)
+    train = dict(batch_size=args.train_batch, iters=args.train_iters, warmup=1, profile_top=args.profile)
     fast_training = FastPaths(
         dtype="bfloat16",
         channels_last=True,

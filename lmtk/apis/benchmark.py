@@ -66,11 +66,13 @@ __all__ = [
     "environment",
     "exact_float32",
     "format_table",
+    "format_top_operations",
     "load_benchmark_model",
     "peak_memory",
     "relative_error",
     "run_benchmarks",
     "synthetic_images",
+    "top_operations",
     "transfer_under",
 ]
 
@@ -126,6 +128,45 @@ def _timed(fn: Callable[[], object], device: torch.device, iters: int, warmup: i
     return times
 
 
+def top_operations(fn: Callable[[], object], device: torch.device | str, top: int = 15) -> list[dict]:
+    """Where one call of ``fn`` spends its time: the ``top`` entries by self time, from PyTorch's profiler.
+
+    On a GPU the entries are the device's kernels (their names say which convolution, elementwise or
+    sampling kernel ran); on a CPU the operators' host time. Each entry has its milliseconds, its share
+    of the total and how many times it ran.
+    """
+    device = torch.device(device)
+    activities = [torch.profiler.ProfilerActivity.CPU]
+    if device.type == "cuda":
+        activities.append(torch.profiler.ProfilerActivity.CUDA)
+    with torch.profiler.profile(activities=activities) as profiler:
+        fn()
+        _sync(device)
+    key = "self_device_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    events = sorted(profiler.key_averages(), key=lambda event: getattr(event, key), reverse=True)
+    total = sum(getattr(event, key) for event in events) or 1.0
+    return [
+        {
+            "name": event.key[:160],
+            "ms": getattr(event, key) / 1e3,
+            "share": getattr(event, key) / total,
+            "count": event.count,
+        }
+        for event in events[:top]
+        if getattr(event, key) > 0
+    ]
+
+
+def format_top_operations(record: Mapping) -> str:
+    """The ``top_operations`` of a benchmark record as indented lines (empty if it has none)."""
+    entries = record.get("top_operations") or []
+    if not entries:
+        return ""
+    lines = [f"where one iteration of '{record['name']}' spends its time (self time, profiled):"]
+    lines += [f"  {e['share']:6.1%} {e['ms']:9.2f} ms  x{e['count']:<4d} {e['name']}" for e in entries]
+    return "\n".join(lines)
+
+
 def _summary(times: Sequence[float], items: int) -> dict:
     ordered = sorted(times)
     return {
@@ -146,11 +187,13 @@ def benchmark_animation(
     iters: int = 3,
     warmup: int = 1,
     seed: int = 0,
+    profile_top: int = 0,
 ) -> dict:
     """Frames/s of :meth:`Animator.animate_frames` (absolute transfer) with ``paths`` applied.
 
     The source is encoded once, untimed; each timed iteration animates ``frames`` driving frames,
-    ``batch_size`` per network call. The fast paths are switched off again afterwards.
+    ``batch_size`` per network call. The fast paths are switched off again afterwards. With
+    ``profile_top``, one more iteration runs under the profiler and its ``top_operations`` are kept.
     """
     device = torch.device(device)
     paths = paths or FastPaths()
@@ -162,9 +205,10 @@ def benchmark_animation(
         source = animator.encode_source(synthetic_images(1, size, device, paths.channels_last, seed))
         driving = synthetic_images(frames, size, device, paths.channels_last, seed + 1)
         _reset_peak(device)
-        times = _timed(
-            lambda: animator.animate_frames(source, driving, mode="absolute"), device, iters, warmup
-        )
+        animate = lambda: animator.animate_frames(source, driving, mode="absolute")  # noqa: E731
+        times = _timed(animate, device, iters, warmup)
+        memory = peak_memory(device)
+        profile = top_operations(animate, device, profile_top) if profile_top else None
     finally:
         restore()
     summary = _summary(times, frames)
@@ -178,7 +222,8 @@ def benchmark_animation(
         **asdict(paths),
         **summary,
         "unit": "frames/s",
-        **peak_memory(device),
+        **memory,
+        **({"top_operations": profile} if profile is not None else {}),
     }
 
 
@@ -240,12 +285,14 @@ def benchmark_training(
     lr: float = 0.002,
     betas: tuple[float, float] = (0.0, 0.99),
     seed: int = 0,
+    profile_top: int = 0,
 ) -> dict:
     """Images/s of ``model.train_step`` (G and D updates, every loss of the model's loss set).
 
     Adam as in the paper (lr 0.002, betas (0, 0.99)) in an mmengine ``OptimWrapperDict``; bfloat16 runs
     under :class:`AutocastOptimWrapper`, float16 on CUDA under mmengine's ``AmpOptimWrapper``. The
     weights are changed by the steps. Peak memory covers the optimizer states (reset before warm-up).
+    With ``profile_top``, one more step runs under the profiler and its ``top_operations`` are kept.
     """
     device = torch.device(device)
     paths = paths or FastPaths()
@@ -264,8 +311,10 @@ def benchmark_training(
             "source": synthetic_images(batch_size, size, device, paths.channels_last, seed),
             "driving": synthetic_images(batch_size, size, device, paths.channels_last, seed + 1),
         }
-        times = _timed(lambda: model.train_step(data, optim), device, iters, warmup)
+        step = lambda: model.train_step(data, optim)  # noqa: E731
+        times = _timed(step, device, iters, warmup)
         memory = peak_memory(device)
+        profile = top_operations(step, device, profile_top) if profile_top else None
     finally:
         restore()
         model.eval()
@@ -279,6 +328,7 @@ def benchmark_training(
         **_summary(times, batch_size),
         "unit": "images/s",
         **memory,
+        **({"top_operations": profile} if profile is not None else {}),
     }
 
 
@@ -475,12 +525,14 @@ def run_benchmarks(
     warmup: int = 1,
     reference: bool = False,
     reference_frames: int | None = None,
+    profile_top: int = 0,
 ) -> dict:
     """Run the requested measurements and return a report (``environment``, ``results``, ratios).
 
     The reference (when asked for) runs on the plain model in the same process, once before and once
     after the animation (both throughputs are kept in ``throughput_runs``); the speedup of the animation
-    over it is ``speedup_vs_reference``.
+    over it is ``speedup_vs_reference``. ``profile_top`` > 0 adds each measurement's ``top_operations``
+    (one more iteration under PyTorch's profiler, after the timed ones).
     """
     device = torch.device(device)
     paths = paths or FastPaths()
@@ -506,7 +558,9 @@ def run_benchmarks(
     reference_frames = reference_frames or min(frames, 16)
     before = benchmark_reference(model, device, frames=reference_frames) if reference else None
     if "animate" in tasks:
-        record = benchmark_animation(model, device, paths, batch_size, frames, iters, warmup)
+        record = benchmark_animation(
+            model, device, paths, batch_size, frames, iters, warmup, profile_top=profile_top
+        )
         report["results"].append(record)
     if before is not None:
         # once before and once after the animation, so a drift in the machine's load shows and averages out
@@ -524,6 +578,8 @@ def run_benchmarks(
             record["speedup_vs_reference"] = report["speedup_vs_reference"]
     if "train" in tasks:
         report["results"].append(
-            benchmark_training(model, device, paths, train_batch_size or batch_size, iters, warmup)
+            benchmark_training(
+                model, device, paths, train_batch_size or batch_size, iters, warmup, profile_top=profile_top
+            )
         )
     return report

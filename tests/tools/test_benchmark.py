@@ -31,9 +31,10 @@ def test_animate_and_train_with_reference(tmp_path):
     result = _run(
         "benchmark.py", ROOT / "configs/lia/lia_synthetic_m20.py", "--task", "all", "--device", "cpu",
         "--frames", 8, "--iters", 2, "--batch-size", 4, "--train-batch-size", 2, "--reference",
-        "--reference-frames", 2, "--threads", 1, "--json", out, "--cfg-options", *TINY,
+        "--reference-frames", 2, "--threads", 1, "--profile", 4, "--json", out, "--cfg-options", *TINY,
     )  # fmt: skip
     assert "animation vs reference" in result.stdout
+    assert result.stdout.count("where one iteration of") == 2  # the animation and the training step
     report = json.loads(out.read_text())
     assert {"environment", "settings", "results", "reference", "speedup_vs_reference", "notes"} <= set(report)
     env = report["environment"]
@@ -47,6 +48,13 @@ def test_animate_and_train_with_reference(tmp_path):
         assert record["throughput"] > 0 and record["peak_memory_bytes"] > 0
         assert {"dtype", "channels_last", "fused_fir", "compile", "ms_per_iter_median"} <= set(record)
     assert report["speedup_vs_reference"] == pytest.approx(animation["throughput"] / reference["throughput"])
+    assert "top_operations" not in reference
+    for record in (animation, training):
+        operations = record["top_operations"]
+        assert 1 <= len(operations) <= 4
+        assert sum(op["share"] for op in operations) <= 1 + 1e-9
+        assert [op["ms"] for op in operations] == sorted((op["ms"] for op in operations), reverse=True)
+        assert any("conv" in op["name"] for op in operations), operations  # convolutions dominate
 
 
 def test_fast_paths_from_config_and_command_line(tmp_path):
@@ -86,3 +94,4 @@ def test_gpu_script_runs_on_cpu_at_a_tiny_size(tmp_path):
         len(trainings) == 4
     )  # float32, bf16 + channels_last, + fused_fir, + bf16 heads (compiled: not here)
     assert [r["precise_heads"] for r in trainings] == [True, True, True, False]
+    assert all(r["top_operations"] for r in report["results"] if not r.get("reference"))

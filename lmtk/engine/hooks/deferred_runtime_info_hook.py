@@ -31,13 +31,13 @@ class DeferredRuntimeInfoHook(RuntimeInfoHook):
         if interval is not None and interval < 1:
             raise ValueError(f"interval must be a positive number of iterations, got {interval}")
         self.interval = interval
+        self._flush_interval = interval or 1
         self._pending: list[dict] = []
 
     def before_train(self, runner) -> None:
         super().before_train(runner)
-        if self.interval is None:
-            loggers = [hook for hook in runner.hooks if isinstance(hook, LoggerHook)]
-            self.interval = loggers[0].interval if loggers else 1
+        loggers = [hook for hook in runner.hooks if isinstance(hook, LoggerHook)]
+        self._flush_interval = self.interval or (loggers[0].interval if loggers else 1)
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs: dict | None = None) -> None:
         if outputs is not None:
@@ -47,7 +47,7 @@ class DeferredRuntimeInfoHook(RuntimeInfoHook):
             # detached: a loss would otherwise keep its whole autograd graph alive until the flush
             self._pending.append({k: v.detach() if torch.is_tensor(v) else v for k, v in outputs.items()})
         if (
-            self.every_n_train_iters(runner, self.interval or 1)
+            self.every_n_train_iters(runner, self._flush_interval)
             or self.end_of_epoch(runner.train_dataloader, batch_idx)
             or self.is_last_train_iter(runner)
         ):
