@@ -368,11 +368,13 @@ def test_cuda_reduced_precision_blocks(dtype, fused):
 
 @needs_cuda
 @pytest.mark.slow
-def test_cuda_graphs_match_eager_float32(cuda_model, images):
-    """``compile="reduce-overhead"``: CUDA graphs replayed; an earlier output survives a later replay."""
+@pytest.mark.parametrize("freeze", [False, True])
+def test_cuda_graphs_match_eager_float32(cuda_model, images, freeze):
+    """``compile="reduce-overhead"`` (with or without frozen weights): CUDA graphs replayed; an earlier
+    output survives a later replay."""
     source, driving = (x.cuda() for x in images)
     reference = transfer(cuda_model, source, driving)
-    compile_model(cuda_model, "reduce-overhead")
+    compile_model(cuda_model, "reduce-overhead", freeze=freeze)
     try:
         with torch.inference_mode():
             outputs = [cuda_model.transfer(source, driving) for _ in range(3)]  # record, then replay
