@@ -23,7 +23,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from 
 
 import numpy as np  # noqa: E402
 
-from lmtk.cli import ArgumentParser, print_error  # noqa: E402
+from lmtk.cli import ArgumentParser, positive_int, print_error  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -36,9 +36,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--split", default="test", help="sub-folder of the data root (default test)")
     parser.add_argument("--output-dir", required=True, help="where the heatmap and tables go")
     parser.add_argument("--centre-per-video", action="store_true", help="correlate within-clip motion only")
-    parser.add_argument("--max-videos", type=int, help="use the first N clips")
-    parser.add_argument("--max-frames", type=int, help="frames per clip (default all)")
-    parser.add_argument("--batch-size", type=int, default=32, help="frames per network call")
+    parser.add_argument("--max-videos", type=positive_int, help="use the first N clips")
+    parser.add_argument("--max-frames", type=positive_int, help="frames per clip (default all)")
+    parser.add_argument("--batch-size", type=positive_int, default=32, help="frames per network call")
     parser.add_argument("--device", default="cpu")
     return parser.parse_args(argv)
 

@@ -12,7 +12,9 @@ itself when it has no such folder. A synthetic data root named by the config is 
 
 Without ``--metrics``, every default metric that can run does, and the others are reported as skipped
 with the reason (dlib not installed, AlexNet weights not in the torchvision cache ...). Metrics named with
-``--metrics`` must run: one that cannot stops the tool with an error line and exit status 1.
+``--metrics`` must run: one that cannot stops the tool with an error line and exit status 1. Options that
+would be ignored (``--skip-source-frame`` under transfer, ``--num-pairs``/``--seed`` under recon,
+``--fid-*`` without fid) are refused with an error line and exit status 2.
 
 Example::
 
@@ -81,7 +83,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--num-pairs", type=positive_int, help="transfer: number of pairs (default one per video)"
     )
-    parser.add_argument("--seed", type=int, default=0, help="transfer: seed of the random pairs")
+    parser.add_argument("--seed", type=int, help="transfer: seed of the random pairs (default 0)")
     parser.add_argument(
         "--skip-source-frame",
         action="store_true",
@@ -96,11 +98,42 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--lpips-weights", help="torchvision AlexNet state_dict for LPIPS (default: hub cache)"
     )
-    parser.add_argument("--fid-network", choices=("inception_v3", "r3d_18"), default="inception_v3")
+    parser.add_argument(
+        "--fid-network", choices=("inception_v3", "r3d_18"), help="FID features (default inception_v3)"
+    )
     parser.add_argument("--fid-weights", help="weights file of the FID network (default: hub cache)")
     add_fast_path_arguments(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    _check_unused_options(parser, args)
+    args.seed = 0 if args.seed is None else args.seed
+    args.fid_network = args.fid_network or "inception_v3"
+    return args
+
+
+def _options(names: list[str]) -> str:
+    return f"{' and '.join(names)} {'applies' if len(names) == 1 else 'apply'}"
+
+
+def _check_unused_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse options that the chosen protocol or metrics would ignore: the user meant something else."""
+    if args.protocol == "transfer" and args.skip_source_frame:
+        parser.error(
+            "--skip-source-frame applies to --protocol recon only (in transfer the source image is "
+            "not one of the driving frames)"
+        )
+    given = [
+        name for name, value in (("--num-pairs", args.num_pairs), ("--seed", args.seed)) if value is not None
+    ]
+    if args.protocol == "recon" and given:
+        parser.error(f"{_options(given)} to --protocol transfer only (add --protocol transfer)")
+    metrics = args.metrics or DEFAULT_METRICS
+    for metric, options in (("fid", ("fid_network", "fid_weights")), ("lpips", ("lpips_weights",))):
+        given = ["--" + option.replace("_", "-") for option in options if getattr(args, option) is not None]
+        if given and metric not in metrics:
+            parser.error(
+                f"{_options(given)} to the {metric} metric, which does not run (add {metric} to --metrics)"
+            )
 
 
 # ----------------------------------------------------------------------------------------- inputs

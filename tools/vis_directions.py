@@ -31,6 +31,17 @@ import torch  # noqa: E402
 from lmtk.cli import ArgumentParser, print_error  # noqa: E402
 
 
+def positive_float(text: str) -> float:
+    """An argparse type: a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
+    return value
+
+
 def parse_directions(text: str | None, count: int) -> list[int]:
     """``"0-4"``, ``"0,3,7"``, ``"2"`` or None (all) as direction indices, checked against ``count``."""
     if text is None or text == "all":
@@ -64,7 +75,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=9, help="alphas per direction (grid columns, default 9)")
     parser.add_argument("--output-dir", help="default work_dirs/vis_directions/<image name>")
     parser.add_argument("--format", choices=("mp4", "gif"), default="mp4", help="animation format")
-    parser.add_argument("--fps", type=float, default=12.0, help="animation frame rate")
+    parser.add_argument("--fps", type=positive_float, default=12.0, help="animation frame rate (default 12)")
     parser.add_argument("--no-animations", action="store_true", help="only the grid")
     parser.add_argument(
         "--resize", choices=("resize", "crop"), default="resize", help="how the image is fitted"

@@ -20,7 +20,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from lmtk.cli import ArgumentParser, print_error  # noqa: E402
+from lmtk.cli import ArgumentParser, positive_int, print_error  # noqa: E402
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 
@@ -33,7 +33,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--config", help="config whose model overrides the checkpoint's architecture")
     parser.add_argument("--images", required=True, nargs="+", help="image files and/or folders of images")
     parser.add_argument("--output", required=True, help="output PNG")
-    parser.add_argument("--max-images", type=int, help="use the first N images")
+    parser.add_argument("--max-images", type=positive_int, help="use the first N images")
     parser.add_argument(
         "--resize", choices=("resize", "crop"), default="resize", help="how images are fitted"
     )

@@ -282,22 +282,34 @@ def _per_video(metrics: Sequence[FrameMetric], starts: Sequence[int]) -> dict[st
 
 
 def transfer_pairs(num_videos: int, num_pairs: int | None = None, seed: int = 0) -> list[tuple[int, int]]:
-    """Seeded random ``(source, driving)`` video indices with source != driving.
+    """Seeded random distinct ``(source, driving)`` video indices with source != driving.
 
     Sources go through the videos in a random order (each video is a source once before any is used
-    twice); each driving video is drawn at random among the others. ``num_pairs`` None gives one pair
-    per video. The same arguments give the same pairs.
+    twice); each source's driving videos are drawn without replacement among the others, so no pair
+    repeats. ``num_pairs`` None gives one pair per video. The same arguments give the same pairs.
+
+    Raises:
+        ValueError: fewer than 2 videos, or more pairs asked for than the ``n·(n-1)`` that exist.
     """
     if num_videos < 2:
         raise ValueError(f"cross-identity transfer needs at least 2 videos, got {num_videos}")
-    rng = np.random.default_rng(seed)
+    available = num_videos * (num_videos - 1)
     count = num_videos if num_pairs is None else num_pairs
-    rounds = -(-count // num_videos)
-    sources = np.concatenate([rng.permutation(num_videos) for _ in range(rounds)])[:count]
-    pairs = []
-    for source in sources.tolist():
-        driving = int(rng.integers(num_videos - 1))
-        pairs.append((source, driving + (driving >= source)))
+    if count > available:
+        raise ValueError(
+            f"{count} transfer pairs asked for, but {num_videos} videos give only {available} distinct "
+            f"(source, driving) pairs: ask for at most {available} or give more videos"
+        )
+    rng = np.random.default_rng(seed)
+    drivings: dict[int, list[int]] = {}  # each source's unused driving videos, next one last
+    pairs: list[tuple[int, int]] = []
+    # everything is drawn when first needed, so asking for more pairs only appends to the list
+    while len(pairs) < count:
+        for source in rng.permutation(num_videos).tolist()[: count - len(pairs)]:
+            if source not in drivings:
+                others = rng.permutation(num_videos - 1).tolist()
+                drivings[source] = [i + (i >= source) for i in reversed(others)]
+            pairs.append((source, drivings[source].pop()))
     return pairs
 
 

@@ -53,9 +53,13 @@ def test_akd_recovers_a_known_shift_of_synthetic_frames(clip):
         metric.process(None, [same])
     assert akd.compute_metrics(akd.results)["akd"] == 0.0
     assert mkr.compute_metrics(mkr.results)["mkr"] == 0.0
-    akd.results.clear()
-    akd.process(None, [shifted])
-    assert akd.compute_metrics(akd.results)["akd"] == pytest.approx(np.sqrt(5), abs=0.05)
+    euclidean = AKD(extractor=extractor, euclidean=True)
+    for metric in (akd, euclidean):
+        metric.results.clear()
+        metric.process(None, [shifted])
+    # a (2, 1) pixel shift: mean absolute coordinate difference 1.5, Euclidean distance sqrt(5)
+    assert akd.compute_metrics(akd.results)["akd"] == pytest.approx(1.5, abs=0.05)
+    assert euclidean.compute_metrics(euclidean.results)["akd"] == pytest.approx(np.sqrt(5), abs=0.05)
 
 
 def test_synthetic_tracker_reports_features_that_are_gone(clip):
@@ -118,6 +122,7 @@ def test_aed_separates_identities(faces):
     jittered = np.clip(_shift(macron[None], 3, -2)[0].astype(int) + 8, 0, 255).astype(np.uint8)
     reference = extractor(macron)
     assert reference.vector.shape == (128,) and reference.detected
-    same = identity_distance(extractor(jittered), reference)
-    other = identity_distance(extractor(monroe), reference)
-    assert same < 0.3 < other
+    same = identity_distance(extractor(jittered), reference, squared=False)
+    other = identity_distance(extractor(monroe), reference, squared=False)
+    assert same < 0.3 < other  # dlib's same-person threshold is 0.6 (plain distance)
+    assert identity_distance(extractor(monroe), reference) == pytest.approx(other**2)

@@ -6,7 +6,7 @@ import torch
 from evaluation_helpers import MeanColourIdentity, ShiftExtractor, marked_frames
 from mmengine.evaluator import Evaluator
 
-from lmtk.evaluation.extractors import Keypoints
+from lmtk.evaluation.extractors import IdentityEmbedding, Keypoints
 from lmtk.evaluation.metrics import (
     AED,
     AKD,
@@ -18,6 +18,7 @@ from lmtk.evaluation.metrics import (
     build_lpips_network,
     feature_statistics,
     frechet_distance,
+    identity_distance,
     l1_distance,
     lpips_distance,
     missing_keypoint_rate,
@@ -98,18 +99,54 @@ def test_akd_of_a_video_against_itself_is_zero_and_a_known_shift_is_recovered():
     metric.process(None, [{"fake": real, "real": real}])
     assert metric.compute_metrics(metric.results) == {"akd": 0.0, "akd_frames": 4}
 
-    metric = AKD(extractor=extractor)
-    metric.process(None, [{"fake": marked_frames(4, shifts=[(3, 4)] * 4), "real": real}])
-    assert metric.compute_metrics(metric.results)["akd"] == pytest.approx(5.0)
+    # mean absolute coordinate difference by default, the Euclidean distance on request
+    shifted = [{"fake": marked_frames(4, shifts=[(3, 4)] * 4), "real": real}]
+    metric, euclidean = AKD(extractor=extractor), AKD(extractor=extractor, euclidean=True)
+    for each in (metric, euclidean):
+        each.process(None, shifted)
+    assert metric.compute_metrics(metric.results)["akd"] == pytest.approx(3.5)
+    assert euclidean.compute_metrics(euclidean.results)["akd"] == pytest.approx(5.0)
 
 
 def test_akd_function_uses_only_keypoints_detected_in_both():
     real = Keypoints(np.zeros((2, 2)), detected=[True, False])
     fake = Keypoints(np.array([[6.0, 8.0], [100.0, 100.0]]))
-    assert average_keypoint_distance([fake, None], [real, real]) == 10.0
+    assert average_keypoint_distance([fake, None], [real, real]) == 7.0
+    assert average_keypoint_distance([fake, None], [real, real], euclidean=True) == 10.0
     guessed = Keypoints(fake.points, detected=False)  # a fallback guess counts only on request
     assert np.isnan(average_keypoint_distance([guessed], [real]))
-    assert average_keypoint_distance([guessed], [real], include_undetected=True) == 10.0
+    assert average_keypoint_distance([guessed], [real], include_undetected=True) == 7.0
+
+
+def _fomm_keypoint_scores(gt, prediction):
+    """FOMM's pose-evaluation ``cmp_with_missing.py`` on ``(T, K, 2)`` arrays, -1 marking a missing point."""
+    scores, missing = [], []
+    for truth, predicted in zip(gt, prediction):
+        missing_gt, missing_prediction = truth[:, 0] == -1, predicted[:, 0] == -1
+        present = ~missing_gt & ~missing_prediction
+        present_gt = len(truth) - missing_gt.sum()
+        if present_gt:
+            missing.append((~missing_gt & missing_prediction).sum() / present_gt)
+        if present.sum():
+            scores.append(np.mean(np.abs(truth[present] - predicted[present]).astype(float)))
+    return np.mean(scores), np.mean(missing)
+
+
+def test_akd_and_mkr_follow_the_published_evaluation_code():
+    rng = np.random.default_rng(0)
+    gt, prediction = rng.uniform(0, 64, (2, 6, 18, 2))
+    gt[0, 2:] = -1  # frame 0: only two real keypoints
+    prediction[0, :2] = -1  # ... both lost
+    prediction[3, 5:] = -1
+    prediction[4] = -1  # a lost face
+    real = [Keypoints(np.clip(f, 0, None), detected=f[:, 0] != -1) for f in gt]
+    fake = [Keypoints(np.clip(f, 0, None), detected=f[:, 0] != -1) for f in prediction]
+    akd, mkr = _fomm_keypoint_scores(gt, prediction)
+    assert average_keypoint_distance(fake, real) == pytest.approx(akd)
+    assert missing_keypoint_rate(fake, real) == pytest.approx(mkr)
+    # the pooled rate weighs frames by their keypoints: frame 0's two lost points count for little
+    pooled = (2 + 13 + 18) / (2 + 5 * 18)
+    assert missing_keypoint_rate(fake, real, pooled=True) == pytest.approx(pooled) != pytest.approx(mkr)
 
 
 def test_mkr_counts_frames_where_the_generated_video_loses_the_keypoints():
@@ -119,13 +156,42 @@ def test_mkr_counts_frames_where_the_generated_video_loses_the_keypoints():
     akd, mkr = AKD(extractor=extractor), MKR(extractor=extractor)
     for metric in (akd, mkr):
         metric.process(None, [{"fake": fake, "real": real, "video": "v"}])
-    assert mkr.compute_metrics(mkr.results) == {"mkr": 0.25, "mkr_keypoints": 12, "mkr_frames_lost": 1}
+    assert mkr.compute_metrics(mkr.results) == {
+        "mkr": 0.25,
+        "mkr_pooled": 0.25,
+        "mkr_frames": 4,
+        "mkr_keypoints": 12,
+        "mkr_frames_lost": 1,
+    }
     # the lost frame is not a distance
     assert akd.compute_metrics(akd.results) == {"akd": 0.0, "akd_frames": 3}
     # keypoints the real frame lacks are not missing in the generated one
     assert np.isnan(missing_keypoint_rate([None], [None]))
     undetected = Keypoints(np.zeros((3, 2)), detected=False)
     assert np.isnan(missing_keypoint_rate([Keypoints(np.zeros((3, 2)))], [undetected]))
+
+
+class FirstKeypointsOnly(ShiftExtractor):
+    """:class:`ShiftExtractor` whose frames with red value ``n > 0`` have only their first ``n``
+    keypoints detected."""
+
+    def detect(self, image):
+        keypoints = super().detect(image)
+        count = int(image[0, 0, 0])
+        if keypoints is None or not count:
+            return keypoints
+        return Keypoints(keypoints.points, detected=np.arange(len(keypoints)) < count)
+
+
+def test_mkr_metric_averages_frame_rates_and_reports_the_pooled_rate():
+    real = marked_frames(3, shifts=[(1, 0), (0, 0), (0, 0)])  # 1, 3 and 3 real keypoints
+    fake = marked_frames(3, lost={0})
+    mkr = MKR(extractor=FirstKeypointsOnly())
+    mkr.process(None, [{"fake": fake, "real": real}])
+    result = mkr.compute_metrics(mkr.results)
+    assert result["mkr"] == pytest.approx(1 / 3)  # frame rates 1, 0 and 0
+    assert result["mkr_pooled"] == pytest.approx(1 / 7) and result["mkr_keypoints"] == 7
+    assert result["mkr_frames"] == 3 and result["mkr_frames_lost"] == 1
 
 
 def test_aed_with_a_fake_identity_extractor():
@@ -136,10 +202,14 @@ def test_aed_with_a_fake_identity_extractor():
     metric.process(None, [{"fake": lighter, "real": grey}, {"fake": grey, "real": black}])
     result = metric.compute_metrics(metric.results)
     assert result["aed_frames"] == 2  # frames with no real face do not count
-    assert result["aed"] == pytest.approx(np.sqrt(3 * 4.0**2))
-    squared = AED(extractor=MeanColourIdentity(), squared=True)
-    squared.process(None, [{"fake": lighter[0], "real": grey[0]}])
-    assert squared.compute_metrics(squared.results)["aed"] == pytest.approx(48.0)
+    # the squared distance by default, as the published evaluation code: np.sum(np.abs(a - b) ** 2)
+    assert result["aed"] == pytest.approx(np.sum(np.abs(np.full(3, 104.0) - 100.0) ** 2))
+    plain = AED(extractor=MeanColourIdentity(), squared=False)
+    plain.process(None, [{"fake": lighter[0], "real": grey[0]}])
+    assert plain.compute_metrics(plain.results)["aed"] == pytest.approx(np.sqrt(48.0))
+    embedding = IdentityEmbedding(np.array([3.0, 4.0]))
+    assert identity_distance(embedding, IdentityEmbedding(np.zeros(2))) == 25.0
+    assert identity_distance(embedding, IdentityEmbedding(np.zeros(2)), squared=False) == 5.0
 
 
 def test_frechet_distance_of_known_gaussians():

@@ -68,3 +68,12 @@ def test_transfer_pairs_are_seeded_and_never_pair_a_video_with_itself():
     assert all(a != b for a, b in pairs) and {a for a, _ in pairs} == set(range(5))
     with pytest.raises(ValueError, match="at least 2"):
         transfer_pairs(1)
+
+
+def test_transfer_pairs_never_repeat_and_refuse_more_than_exist():
+    pairs = transfer_pairs(3, num_pairs=6, seed=0)
+    assert sorted(pairs) == [(a, b) for a in range(3) for b in range(3) if a != b]
+    assert len(set(transfer_pairs(4, num_pairs=12, seed=5))) == 12
+    assert transfer_pairs(5, num_pairs=7, seed=3) == transfer_pairs(5, num_pairs=20, seed=3)[:7]
+    with pytest.raises(ValueError, match=r"4 transfer pairs asked for, but 2 videos give only 2"):
+        transfer_pairs(2, num_pairs=4)

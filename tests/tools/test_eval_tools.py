@@ -206,3 +206,45 @@ def test_test_tool_fast_path_options(files, capsys):
     plain, fast, bf16 = (_metrics_json(files / name)["metrics"]["l1"] for name in ("plain", "fast", "bf16"))
     assert abs(fast - plain) < 1e-5 * plain  # the same function in float32
     assert bf16 != plain and abs(bf16 - plain) < 0.02 * plain  # bf16 really ran, and agrees
+
+
+@pytest.mark.parametrize(
+    "tool, argv, message",
+    [
+        ("test", ["--protocol", "transfer", "--skip-source-frame"], "--skip-source-frame applies to"),
+        ("test", ["--num-pairs", "3"], "--num-pairs applies to --protocol transfer only"),
+        ("test", ["--seed", "1", "--num-pairs", "3"], "--num-pairs and --seed apply to --protocol transfer"),
+        ("test", ["--fid-network", "r3d_18"], "--fid-network applies to the fid metric"),
+        ("test", ["--metrics", "l1", "--fid-weights", "w.pth"], "add fid to --metrics"),
+        ("test", ["--metrics", "l1", "--lpips-weights", "w.pth"], "add lpips to --metrics"),
+        ("vis_reference", ["--max-images", "0"], "--max-images: expected a positive integer"),
+        ("analyze_directions", ["--max-videos", "0"], "--max-videos: expected a positive integer"),
+        ("analyze_directions", ["--max-frames", "-2"], "--max-frames: expected a positive integer"),
+        ("analyze_directions", ["--batch-size", "0"], "--batch-size: expected a positive integer"),
+        ("vis_directions", ["--fps", "0"], "--fps: expected a positive number"),
+        ("vis_directions", ["--fps", "inf"], "--fps: expected a positive number"),
+    ],
+)
+def test_options_that_cannot_work_are_refused_when_parsed(tool, argv, message, capsys):
+    required = {
+        "test": [CONFIG, "model.pt"],
+        "vis_reference": ["--checkpoint", "m.pt", "--images", "a.png", "--output", "o.png"],
+        "analyze_directions": ["--checkpoint", "m.pt", "--data-root", "d", "--output-dir", "o"],
+        "vis_directions": ["--checkpoint", "m.pt", "--image", "a.png"],
+    }[tool]
+    with pytest.raises(SystemExit) as exit_info:
+        _tool(tool).parse_args([*required, *argv])
+    assert exit_info.value.code == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("error:") and message in line
+
+
+def test_test_tool_options_of_the_chosen_protocol_are_accepted():
+    tool = _tool("test")
+    args = tool.parse_args([CONFIG, "model.pt"])
+    assert args.seed == 0 and args.fid_network == "inception_v3" and args.num_pairs is None
+    args = tool.parse_args([CONFIG, "m.pt", "--protocol", "transfer", "--num-pairs", "4", "--seed", "2"])
+    assert (args.num_pairs, args.seed) == (4, 2)
+    args = tool.parse_args([CONFIG, "m.pt", "--metrics", "l1", "fid", "--fid-network", "r3d_18"])
+    assert args.fid_network == "r3d_18"
+    assert tool.parse_args([CONFIG, "m.pt", "--skip-source-frame"]).skip_source_frame

@@ -1,7 +1,10 @@
 """``lmtk.AED.v1``: average Euclidean distance between identity embeddings of generated and real frames.
 
-Per frame pair, ``||e(fake) - e(real)||_2`` with ``e`` an identity extractor (default
-``lmtk.DlibFace.v1``, 128-d dlib embeddings; the paper used OpenFace). Frame pairs count when a face was
+Per frame pair, the squared distance ``||e(fake) - e(real)||_2^2`` with ``e`` an identity extractor
+(default ``lmtk.DlibFace.v1``, 128-d dlib embeddings; the paper used OpenFace), averaged over frame pairs.
+Squared, because the published evaluation code of FOMM, whose numbers the paper's table compares with,
+averages ``np.sum(np.abs(a - b) ** 2)`` (pose-evaluation ``cmp.py``; the paper's text says "MSE");
+``squared=False`` averages plain distances instead. Frame pairs count when a face was
 *detected* in the real frame (it defines the identity to keep); the generated frame may fall back to the
 extractor's guessed face box, so a generated face the detector no longer sees is penalised, not skipped.
 In cross-identity transfer ``real`` is the source image: AED then measures how well the source's
@@ -10,6 +13,8 @@ identity survives the driving motion.
 Example:
     >>> same = IdentityEmbedding(np.zeros(4))
     >>> identity_distance(IdentityEmbedding(np.array([3.0, 4, 0, 0])), same)
+    25.0
+    >>> identity_distance(IdentityEmbedding(np.array([3.0, 4, 0, 0])), same, squared=False)
     5.0
 """
 
@@ -29,10 +34,10 @@ __all__ = ["AED", "identity_distance"]
 
 
 def identity_distance(
-    fake: IdentityEmbedding | None, real: IdentityEmbedding | None, squared: bool = False
+    fake: IdentityEmbedding | None, real: IdentityEmbedding | None, squared: bool = True
 ) -> float | None:
-    """L2 (or squared L2) distance of two embeddings; None when the real face was not detected or the
-    generated frame gave no embedding at all."""
+    """Squared L2 distance of two embeddings (``squared=False``: the L2 distance); None when the real
+    face was not detected or the generated frame gave no embedding at all."""
     if real is None or fake is None or not real.detected:
         return None
     distance = float(np.linalg.norm(fake.vector - real.vector))
@@ -45,8 +50,8 @@ class AED(FrameMetric):
 
     Args:
         extractor: identity extractor or config (default ``lmtk.DlibFace.v1``).
-        squared: average squared distances (the paper's text says "MSE"; FOMM's evaluation, whose
-            numbers the table compares with, averages plain L2 distances, the default).
+        squared: average squared L2 distances, as FOMM's published evaluation code does (the
+            default); False averages plain L2 distances.
     """
 
     name = "aed"
@@ -54,7 +59,7 @@ class AED(FrameMetric):
     empty_reason = "no face was detected in any real frame"
 
     def __init__(
-        self, extractor: IdentityExtractor | Mapping = None, squared: bool = False, **kwargs: Any
+        self, extractor: IdentityExtractor | Mapping = None, squared: bool = True, **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
         if extractor is None:
