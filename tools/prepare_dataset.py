@@ -4,7 +4,8 @@ Example:
     python tools/prepare_dataset.py --input ~/phone_videos --output data/mine --size 256 --workers 4
 
 Videos without a usable face are skipped and listed in ROOT/report.txt; the run still ends with status 0
-(a warning says when no clip at all was made). Bad arguments, missing inputs or a missing dlib end it
+(a warning says when no clip at all was made). A second run into the same ROOT adds its clips to the
+manifest (a warning says when the earlier clips were made with other settings). Bad arguments, missing inputs or a missing dlib end it
 with status 2 and one ``error:`` line on stderr.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 from typing import NoReturn
 
@@ -105,15 +107,22 @@ def main(argv: list[str] | None = None) -> int:
             split=args.split,
             pad=args.pad,
         )
-        manifest = prepare.prepare_dataset(
-            args.input, args.output, options, workers=args.workers, progress=not args.no_progress
-        )
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", prepare.PrepareWarning)
+            manifest = prepare.prepare_dataset(
+                args.input, args.output, options, workers=args.workers, progress=not args.no_progress
+            )
     except (ValueError, OSError, ImportError) as error:
         print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    for warning in caught:
+        if issubclass(warning.category, prepare.PrepareWarning):
+            print(f"warning: {warning.message}", file=sys.stderr)
+        else:
+            warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)
     splits = manifest["splits"]
     print(
         f"wrote {len(manifest['clips'])} clips ({len(splits['train'])} train, {len(splits['test'])} test) "

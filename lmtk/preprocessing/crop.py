@@ -3,7 +3,9 @@
 Coordinates are source pixels with the top-left corner of the top-left pixel at ``(0, 0)``, so a box
 ``Box(0, 0, W, H)`` covers the whole ``W×H`` image and pixel ``(x, y)`` spans ``[x, x + 1)``.
 A box may reach outside the image: :func:`crop_to_box` pads the missing part (edge pixels or black)
-and :func:`paste_back` only writes the part inside the image.
+and :func:`paste_back` only writes the part inside the image. A box of None stands for the whole image
+(what :func:`~lmtk.preprocessing.face_detection.face_box_for_image` gives when it finds no face), so
+the same code handles images with and without a face.
 
 Example:
     >>> image = np.zeros((480, 640, 3), np.uint8)
@@ -15,6 +17,8 @@ Example:
     (128, 128, 3)
     >>> paste_back(image, crop, box).shape
     (480, 640, 3)
+    >>> crop_to_box(image, None, 128).shape  # None: the whole image, resized
+    (128, 128, 3)
 """
 
 from __future__ import annotations
@@ -160,18 +164,27 @@ def _check_image(image: np.ndarray, name: str = "image") -> None:
         )
 
 
+def _whole_if_none(box: Box | None, height: int, width: int) -> Box:
+    if box is None:
+        return Box(0.0, 0.0, float(width), float(height))
+    if not isinstance(box, Box):
+        raise TypeError(f"box must be a Box or None (the whole image), got {type(box).__name__}")
+    return box
+
+
 def _window(box: Box, height: int, width: int) -> tuple[tuple[int, int, int, int], tuple[int, int, int, int]]:
     """The whole-pixel box and its part inside the image, both as (x0, y0, x1, y1)."""
     x0, y0, x1, y1 = box.to_int()
     return (x0, y0, x1, y1), (max(x0, 0), max(y0, 0), min(x1, width), min(y1, height))
 
 
-def crop_to_box(image: np.ndarray, box: Box, size: int, pad: str = "edge") -> np.ndarray:
+def crop_to_box(image: np.ndarray, box: Box | None, size: int, pad: str = "edge") -> np.ndarray:
     """Cut ``box`` out of ``image`` and resize it to ``size × size`` (area averaging when shrinking).
 
     Args:
         image: ``(H, W, 3)`` uint8.
-        box: the square to cut, in pixels; it may reach outside the image.
+        box: the square to cut, in pixels; it may reach outside the image. None: the whole image
+            (resized to a square, so a non-square image is stretched).
         size: output side in pixels.
         pad: how to fill the part of the box outside the image: ``"edge"`` repeats the border pixels,
             ``"constant"`` fills black.
@@ -183,6 +196,7 @@ def crop_to_box(image: np.ndarray, box: Box, size: int, pad: str = "edge") -> np
     if pad not in PAD_MODES:
         raise ValueError(f"pad must be one of {', '.join(PAD_MODES)}, got {pad!r}")
     height, width = image.shape[:2]
+    box = _whole_if_none(box, height, width)
     (x0, y0, x1, y1), (ix0, iy0, ix1, iy1) = _window(box, height, width)
     if ix1 <= ix0 or iy1 <= iy0:
         if pad == "constant":
@@ -207,12 +221,12 @@ class CroppedVideo:
 
     Args:
         reader: the video.
-        box: the crop box in the video's pixels.
+        box: the crop box in the video's pixels; None: the whole frame (resized).
         size: output side in pixels.
         pad: see :func:`crop_to_box`.
     """
 
-    def __init__(self, reader: Any, box: Box, size: int, pad: str = "edge") -> None:
+    def __init__(self, reader: Any, box: Box | None, size: int, pad: str = "edge") -> None:
         self.reader, self.box, self.crop_size, self.pad = reader, box, int(size), pad
         self.path = getattr(reader, "path", None)
 
@@ -255,7 +269,7 @@ def feather_mask(height: int, width: int, feather: float) -> np.ndarray:
     return np.minimum.outer(ramp(height), ramp(width)).astype(np.float32)
 
 
-def paste_back(original: np.ndarray, crop: np.ndarray, box: Box, feather: float = 0.1) -> np.ndarray:
+def paste_back(original: np.ndarray, crop: np.ndarray, box: Box | None, feather: float = 0.1) -> np.ndarray:
     """Put a generated ``crop`` of ``box`` back into the ``original`` image, blended at the seam.
 
     The crop is resized to the box, and mixed with the original through :func:`feather_mask`, so the
@@ -264,7 +278,8 @@ def paste_back(original: np.ndarray, crop: np.ndarray, box: Box, feather: float 
     Args:
         original: ``(H, W, 3)`` uint8, the image the box was cut from (not modified).
         crop: ``(S, S, 3)`` uint8, e.g. a generated frame of the model size.
-        box: the box the crop stands for (as given to :func:`crop_to_box`).
+        box: the box the crop stands for (as given to :func:`crop_to_box`); None: the whole image,
+            so the crop is resized to the original's size.
         feather: width of the blending band, as a fraction of the box side.
 
     Returns:
@@ -273,6 +288,7 @@ def paste_back(original: np.ndarray, crop: np.ndarray, box: Box, feather: float 
     _check_image(original, "original")
     _check_image(crop, "crop")
     height, width = original.shape[:2]
+    box = _whole_if_none(box, height, width)
     (x0, y0, x1, y1), (ix0, iy0, ix1, iy1) = _window(box, height, width)
     result = original.copy()
     if ix1 <= ix0 or iy1 <= iy0:

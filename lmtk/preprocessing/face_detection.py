@@ -153,7 +153,8 @@ def face_box_for_image(
     shift: float = 0.1,
     detector: FaceDetector | None = None,
 ) -> Box | None:
-    """The crop box around the largest face of an image (e.g. an animation source), or None.
+    """The crop box around the largest face of an image (e.g. an animation source), or None without a
+    face (which :func:`~lmtk.preprocessing.crop.crop_to_box` and ``paste_back`` read as the whole image).
 
     Args:
         image: ``(H, W, 3)`` uint8 RGB.

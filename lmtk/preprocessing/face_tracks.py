@@ -305,7 +305,8 @@ def face_box_for_video(
     detector: Any = None,
     sigma: float = 5.0,
 ) -> Box | None:
-    """One square crop box for a whole video, holding its main face in every frame; None without a face.
+    """One square crop box for a whole video, holding its main face in every frame; None without a face
+    (which :class:`~lmtk.preprocessing.crop.CroppedVideo` reads as the whole frame).
 
     The main face is the one followed over the most key frames. The box is the square around everything
     its smoothed track covers, widened by ``margin`` face sizes on each side and moved down by

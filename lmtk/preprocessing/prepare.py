@@ -11,6 +11,9 @@ every clip with one fixed square box and resize it to the model size (:mod:`.cro
 
 Clip names start with the source name and a ``#``, so ``group_by_identity`` treats the clips of one
 source as one identity. Videos without a usable face are skipped with a reason; the run goes on.
+A run into a folder that holds an earlier run's manifest adds to it: the entries of the sources
+processed again are replaced, the others kept (a :class:`PrepareWarning` says when they were made with
+other settings).
 
 Example:
     >>> manifest = prepare_dataset(["phone_videos/"], "data/mine", size=256)  # doctest: +SKIP
@@ -27,6 +30,7 @@ import multiprocessing
 import os
 import re
 import shutil
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -49,6 +53,7 @@ __all__ = [
     "MANIFEST_NAME",
     "REPORT_NAME",
     "PrepareOptions",
+    "PrepareWarning",
     "collect_videos",
     "prepare_dataset",
     "process_video",
@@ -61,9 +66,15 @@ MANIFEST_NAME = "manifest.json"
 REPORT_NAME = "report.txt"
 SPLITS = ("train", "test")
 TOOL_NAME = "lmtk.prepare_dataset"
+# the earlier manifest while a run rewrites the dataset (manifest.json is absent until the run ends)
+PREVIOUS_NAME = ".manifest.previous.json"
 
 # Frames cropped and held in memory per clip are capped by max_frames; decoding goes this many at a time.
 _DECODE_CHUNK = 16
+
+
+class PrepareWarning(UserWarning):
+    """Something about a run worth knowing that did not stop it (e.g. clips made with other settings)."""
 
 
 @dataclass(frozen=True)
@@ -324,13 +335,14 @@ def _write_text(path: Path, text: str) -> None:
     os.replace(temporary, path)
 
 
-def _report(manifest: dict[str, Any]) -> str:
+def _report(manifest: dict[str, Any], notes: Sequence[str] = ()) -> str:
     counts = {split: len(names) for split, names in manifest["splits"].items()}
     made = len({clip["source"] for clip in manifest["clips"]})
     lines = [
         f"{len(manifest['clips'])} clips ({counts['train']} train, {counts['test']} test) from {made} of "
         f"{made + len(manifest['skipped'])} videos, {manifest['size']} px, layout {manifest['layout']}"
     ]
+    lines += [f"warning: {note}" for note in notes]
     for clip in manifest["clips"]:
         lines.append(
             f"{clip['name']} ({clip['split']}): {clip['source']} frames {clip['start_frame']}-"
@@ -338,6 +350,86 @@ def _report(manifest: dict[str, Any]) -> str:
         )
     lines += [f"skipped {entry['source']}: {entry['reason']}" for entry in manifest["skipped"]]
     return "\n".join(lines) + "\n"
+
+
+def _read_previous(path: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """The manifest of an earlier run (moved to ``path``) or None, and a note when it is unusable."""
+    if not path.is_file():
+        return None, None
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        problem = f"{type(error).__name__}: {error}"
+    else:
+        if isinstance(manifest, dict) and isinstance(manifest.get("clips"), list):
+            return manifest, None
+        problem = "it has no clip list"
+    note = (
+        f"the manifest of an earlier run is not readable ({problem}); the new one lists only this run's clips"
+    )
+    return None, note
+
+
+def _inside(output: Path, relative: str) -> Path | None:
+    """``output / relative`` when it lies in one of the split folders (a manifest entry's clip path)."""
+    path = (output / relative).resolve()
+    splits = [(output / split).resolve() for split in SPLITS]
+    return path if any(folder in path.parents for folder in splits) else None
+
+
+def _merge(
+    previous: dict[str, Any] | None,
+    results: list[dict[str, Any]],
+    options: PrepareOptions,
+    output: Path,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]:
+    """The manifest's clips and skipped entries: this run's, and the earlier run's of other sources.
+
+    An earlier entry is replaced when its source or its source name (the part of a clip name before
+    ``#``) was processed in this run; a replaced clip that this run did not overwrite (its source now
+    has another name) is deleted. Earlier clips whose files are gone are left out. Returns
+    ``(clips, skipped, notes)``, notes saying what to know.
+    """
+    clips = [clip for result in results for clip in result["clips"]]
+    skipped = [
+        {"source": r["source"], "name": r["name"], "reason": r["reason"]} for r in results if r["reason"]
+    ]
+    if previous is None:
+        return clips, skipped, []
+    sources = {result["source"] for result in results}
+    names = {result["name"] for result in results}
+
+    def replaced(entry: dict[str, Any]) -> bool:
+        name = str(entry.get("name", "")).split("#")[0]
+        return entry.get("source") in sources or name in names
+
+    kept = []
+    for clip in previous["clips"]:
+        if not replaced(clip):
+            if clip.get("path") and (output / clip["path"]).exists():  # not deleted by hand since
+                kept.append(clip)
+        elif clip["name"].split("#")[0] not in names and (path := _inside(output, clip.get("path", ""))):
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink(missing_ok=True)
+    kept_skipped = [entry for entry in previous.get("skipped", []) if not replaced(entry)]
+    notes = []
+    earlier = previous.get("options") or {}
+    changed = [
+        f"{key} {earlier[key]} -> {value}"
+        for key, value in asdict(options).items()
+        if key in earlier and earlier[key] != value
+    ]
+    if kept and changed:
+        notes.append(
+            f"{len(kept)} {'clip' if len(kept) == 1 else 'clips'} of an earlier run, kept in the "
+            f"manifest, made with other settings ({', '.join(changed)}); rerun their videos or use a new "
+            "output folder for one consistent dataset"
+        )
+    clips = sorted(kept + clips, key=lambda clip: clip["name"])
+    skipped = sorted(kept_skipped + skipped, key=lambda entry: entry["source"])
+    return clips, skipped, notes
 
 
 def prepare_dataset(
@@ -352,13 +444,19 @@ def prepare_dataset(
 
     Args:
         inputs: video files, frame folders, or folders of them.
-        output: the dataset root (created). Clips of the same sources from an earlier run are replaced.
+        output: the dataset root (created). Clips of the same sources from an earlier run are replaced;
+            the manifest keeps the earlier run's entries of other sources.
         options: a :class:`PrepareOptions`; or give its fields as keyword arguments.
         workers: processes working on separate videos (1: this process).
         progress: show a tqdm progress bar over the videos.
 
     Returns:
-        the manifest (also written to ``output/manifest.json``).
+        the manifest (also written to ``output/manifest.json``): this run's clips and those kept from
+        earlier runs.
+
+    Warns:
+        PrepareWarning: clips kept from an earlier run were made with other settings, or the earlier
+            manifest could not be read.
 
     Raises:
         FileNotFoundError, ValueError: bad inputs or options (see :func:`collect_videos`).
@@ -372,7 +470,10 @@ def prepare_dataset(
     _check_dlib()
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
-    (output / MANIFEST_NAME).unlink(missing_ok=True)  # the dataset is not complete while it is rewritten
+    if (output / MANIFEST_NAME).is_file():
+        # the dataset is not complete while it is rewritten; an interrupted run leaves the copy to read
+        os.replace(output / MANIFEST_NAME, output / PREVIOUS_NAME)
+    previous, unreadable = _read_previous(output / PREVIOUS_NAME)
     names = source_names(videos)
     jobs = [
         (path, name, split_for(name, options.split), output, options) for path, name in zip(videos, names)
@@ -393,7 +494,10 @@ def prepare_dataset(
                 bar.set_postfix(clips=sum(len(r["clips"]) for r in results), refresh=False)
                 bar.update(1)
     results.sort(key=lambda result: result["name"])
-    clips = [clip for result in results for clip in result["clips"]]
+    clips, skipped, notes = _merge(previous, results, options, output)
+    notes = [unreadable, *notes] if unreadable else notes
+    for note in notes:
+        warnings.warn(note, PrepareWarning, stacklevel=2)
     manifest = {
         "tool": TOOL_NAME,
         "lmtk_version": __version__,
@@ -401,9 +505,10 @@ def prepare_dataset(
         "layout": options.layout,
         "options": asdict(options),
         "clips": clips,
-        "skipped": [{"source": r["source"], "reason": r["reason"]} for r in results if r["reason"]],
+        "skipped": skipped,
         "splits": {split: [clip["name"] for clip in clips if clip["split"] == split] for split in SPLITS},
     }
-    _write_text(output / REPORT_NAME, _report(manifest))
+    _write_text(output / REPORT_NAME, _report(manifest, notes))
     _write_text(output / MANIFEST_NAME, json.dumps(manifest, indent=1))
+    (output / PREVIOUS_NAME).unlink(missing_ok=True)
     return manifest

@@ -140,3 +140,28 @@ def test_cropped_video_reads_crops_lazily():
     assert frames.shape == (2, 32, 32, 3) and video.reader.asked == [[3, 1]]
     np.testing.assert_array_equal(frames[0], crop_to_box(_smooth_image(seed=3), box, 32))
     assert video.get_frames([]).shape == (0, 32, 32, 3)
+
+
+def test_no_box_means_the_whole_image():
+    # what face_box_for_image gives without a face: the documented example must run unchanged
+    image = _smooth_image()  # 120 x 160: not square
+    whole = Box(0, 0, 160, 120)
+    crop = crop_to_box(image, None, 48)
+    np.testing.assert_array_equal(crop, crop_to_box(image, whole, 48))
+    assert crop.shape == (48, 48, 3)
+    pasted = paste_back(image, crop, None, feather=0.1)
+    np.testing.assert_array_equal(pasted, paste_back(image, crop, whole, feather=0.1))
+    assert pasted.shape == image.shape and not np.array_equal(pasted, image)
+
+    class Reader:
+        fps, path = 25.0, None
+
+        def __len__(self):
+            return 1
+
+        def get_frames(self, indices):
+            return np.stack([image for _ in indices])
+
+    np.testing.assert_array_equal(CroppedVideo(Reader(), None, 48).get_frames([0])[0], crop)
+    with pytest.raises(TypeError, match="Box or None"):
+        crop_to_box(image, (0, 0, 10, 10), 48)
