@@ -106,6 +106,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--paste-back needs --crop-source")
     if args.paste_back and args.side_by_side:
         parser.error("--paste-back and --side-by-side cannot be combined")
+    # fast-path options that would do nothing here (no config adds to them in this tool)
+    if args.freeze and not args.compile:
+        parser.error("--freeze only acts on compiled graphs: add --compile")
+    if args.fused_upsample is not None and args.fused_fir not in ("all", "up"):
+        parser.error("--fused-upsample only acts on folded upsampling: add --fused-fir all or --fused-fir up")
+    if args.low_precision_heads and args.dtype == "float32":
+        parser.error("--low-precision-heads only acts under --dtype bfloat16 or float16")
     return args
 
 
@@ -133,9 +140,17 @@ def _check_paths(args: argparse.Namespace) -> Path:
 
 def run(args: argparse.Namespace) -> Path:
     output = _check_paths(args)
-    # read the inputs first: a bad image or video fails fast, before the model loads
+    # read the inputs and open the output first: a bad image, video or output path (a folder, a suffix
+    # that holds no video) fails fast, before the model loads
     image = load_image(args.source)
     fps = video_frame_rate(args.driving)
+    audio = None if args.no_audio else args.driving
+    with VideoWriter(output, fps, audio_from=audio, crf=args.crf) as writer:
+        _animate_into(writer, args, image)
+    return output
+
+
+def _animate_into(writer: VideoWriter, args: argparse.Namespace, image: np.ndarray) -> None:
     animator = Animator(
         args.checkpoint,
         config=args.config,
@@ -168,15 +183,12 @@ def run(args: argparse.Namespace) -> Path:
     frames = animator.animate(
         source, reader, mode=args.mode, start_frame=start_frame, with_driving=True, progress=not args.quiet
     )
-    audio = None if args.no_audio else args.driving
-    with VideoWriter(output, fps, audio_from=audio, crf=args.crf) as writer:
-        for driving, result in frames:
-            if args.side_by_side:
-                result = np.concatenate([source.image, driving, result], axis=1)
-            elif args.paste_back and source_box is not None:
-                result = _even(paste_back(image, result, source_box))
-            writer.write(result)
-    return output
+    for driving, result in frames:
+        if args.side_by_side:
+            result = np.concatenate([source.image, driving, result], axis=1)
+        elif args.paste_back and source_box is not None:
+            result = _even(paste_back(image, result, source_box))
+        writer.write(result)
 
 
 def _even(image: np.ndarray) -> np.ndarray:
@@ -188,7 +200,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         output = run(args)
-    except (FileNotFoundError, ValueError, TypeError, RegistryError, av.FFmpegError) as error:
+    except (
+        FileNotFoundError,
+        IsADirectoryError,
+        ValueError,
+        TypeError,
+        RegistryError,
+        av.FFmpegError,
+    ) as error:
         # expected failures (bad inputs, bad options, a checkpoint of another model): one line, no traceback
         print_error(error)
         return 1

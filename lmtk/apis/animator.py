@@ -22,6 +22,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import queue
 import sys
@@ -241,7 +242,7 @@ class Animator:
                     ) from error
         elif isinstance(source, torch.Tensor):
             tensor = source if source.dim() == 4 else source.unsqueeze(0)
-            self.model._check_images("source", tensor)
+            self._check_tensor("source", tensor)
             if tensor.shape[0] != 1:
                 raise ValueError(f"one source image at a time, got a batch of {tensor.shape[0]}")
             return to_uint8(tensor)[0]
@@ -251,13 +252,24 @@ class Animator:
             )
         return fit_image(image, self.size, self.resize)
 
+    def _check_tensor(self, name: str, images: torch.Tensor) -> None:
+        """``images`` must be ``(B, 3, S, S)`` and float: an integer tensor is not read as pixel values."""
+        self.model._check_images(name, images)
+        if not images.is_floating_point():
+            raise ValueError(
+                f"{name} is a {str(images.dtype).removeprefix('torch.')} tensor, but a tensor is read as an "
+                f"image in [-1, 1]; pass a numpy uint8 array or a float tensor in [-1, 1]"
+            )
+
     def encode_source(self, source) -> EncodedSource:
         """Encode a source once: a path, PIL image, ``(H, W, 3)`` array (any size) or ``(1, 3, S, S)`` tensor.
 
-        An :class:`EncodedSource` is returned unchanged, so it can be reused across calls.
+        An :class:`EncodedSource` is returned as is, so it can be reused across calls; one encoded by
+        another animator is moved to this one's device, and tensors in another low precision are cast to
+        this animator's dtype (float32 here: a bfloat16 source then runs in a float32 animator).
         """
         if isinstance(source, EncodedSource):
-            return source
+            return self._adopt(source)
         image = self._source_image(source)
         if isinstance(source, torch.Tensor):
             tensor = (source if source.dim() == 4 else source.unsqueeze(0)).to(self.device, torch.float32)
@@ -269,6 +281,24 @@ class Animator:
             magnitudes = net.magnitudes(code)
             path = net.path(magnitudes)
         return EncodedSource(image, code, list(features), magnitudes, path)
+
+    def _adopt(self, source: EncodedSource) -> EncodedSource:
+        """``source`` on this animator's device, each tensor in float32 or this animator's dtype."""
+
+        def fit(tensor: torch.Tensor) -> torch.Tensor:
+            # float32 and this animator's dtype are what its own encode_source makes; autocast takes both
+            dtype = tensor.dtype if tensor.dtype in (torch.float32, self.dtype) else self.dtype
+            return tensor.to(self.device, dtype)
+
+        if all(fit(t) is t for t in (source.code, source.magnitudes, source.path, *source.features)):
+            return source
+        return dataclasses.replace(
+            source,
+            code=fit(source.code),
+            features=[fit(f) for f in source.features],
+            magnitudes=fit(source.magnitudes),
+            path=fit(source.path),
+        )
 
     def open_driving(self, driving):
         """A reader for a video file, a frame folder, an ``(N, H, W, 3)`` uint8 array, or a reader.
@@ -412,7 +442,7 @@ class Animator:
         if output not in OUTPUTS:
             raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
         reader = self.open_driving(driving)
-        if start_frame != "auto":
+        if mode == "relative" and start_frame != "auto":
             self._resolve_start(None, reader, start_frame)
         source = self.encode_source(source)
         return self._animate(source, reader, mode, start_frame, output, with_driving, progress)
@@ -447,7 +477,7 @@ class Animator:
         Args:
             source: as for :meth:`animate`.
             driving: ``(N, 3, S, S)`` float tensor in [-1, 1] at model size, or ``(N, H, W, 3)`` uint8 frames
-                of any size (brought to the model size).
+                of any size (brought to the model size). No frames give an empty result.
             mode: ``"relative"`` or ``"absolute"``.
             driving_first: relative mode's reference: an index into ``driving`` (default 0) or a
                 ``(1, 3, S, S)`` frame.
@@ -457,10 +487,17 @@ class Animator:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         if output not in OUTPUTS:
             raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
+        if isinstance(driving_first, bool) or not (
+            driving_first is None or isinstance(driving_first, int | np.integer | torch.Tensor)
+        ):
+            raise ValueError(
+                f"driving_first must be a frame index or a (1, 3, S, S) tensor, got {driving_first!r}"
+            )
         if isinstance(driving, np.ndarray):
-            frames = np.stack([fit_image(f, self.size, self.resize) for f in ArrayVideo(driving).frames])
+            frames = [fit_image(f, self.size, self.resize) for f in ArrayVideo(driving).frames]
+            frames = np.stack(frames) if frames else np.empty((0, self.size, self.size, 3), np.uint8)
             driving = _frames_to_tensor(frames, self.device)
-        self.model._check_images("driving", driving)
+        self._check_tensor("driving", driving)
         driving = driving.to(self.device, torch.float32)
         source = self.encode_source(source)
         first = None
@@ -473,7 +510,7 @@ class Animator:
                     reference = driving[index : index + 1]
                 else:
                     reference = driving_first if driving_first.dim() == 4 else driving_first.unsqueeze(0)
-                    self.model._check_images("driving_first", reference)
+                    self._check_tensor("driving_first", reference)
                 first = self._motion(reference.to(self.device, torch.float32))
             results = [
                 self._decode(source, driving[i : i + self.batch_size], first).float()
@@ -488,10 +525,23 @@ def _check_device(device: str | torch.device) -> torch.device:
         device = torch.device(device)
     except RuntimeError as error:
         raise ValueError(f"unknown device {str(device)!r}: {error}") from error
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("CUDA is not available on this machine; use --device cpu")
-    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
-        raise ValueError(f"{device} does not exist; this machine has {torch.cuda.device_count()} GPU(s)")
+    if device.type == "cpu":
+        return device
+    if device.type == "meta":
+        raise ValueError("the meta device holds no data, so nothing can be animated on it; use --device cpu")
+    backend = getattr(torch, device.type, None)  # torch.cuda, torch.mps, torch.xpu ...
+    if hasattr(backend, "is_available") and not backend.is_available():
+        raise ValueError(f"{device.type.upper()} is not available on this machine; use --device cpu")
+    count = backend.device_count() if hasattr(backend, "device_count") else None
+    if count is not None and device.index is not None and device.index >= count:
+        raise ValueError(f"{device} does not exist; this machine has {count} {device.type} device(s)")
+    try:
+        torch.empty(0, device=device)  # device types without an availability check
+    except (RuntimeError, NotImplementedError, AssertionError, ImportError) as error:
+        reason = (str(error).strip() or type(error).__name__).splitlines()[0].split(". ")[0]
+        raise ValueError(
+            f"cannot use device {device} on this machine ({reason}); use --device cpu"
+        ) from error
     return device
 
 

@@ -8,8 +8,8 @@
   with CUDA graphs under ``mode="reduce-overhead"`` and inductor's freezing for inference.
 
 :func:`apply_fast_paths` switches them on in place and returns a ``restore()``; a config's
-``fast_paths = dict(...)`` entry is read by ``tools/train.py``, ``tools/animate.py`` and
-``tools/benchmark.py`` (:meth:`FastPaths.from_config`).
+``fast_paths = dict(...)`` entry is read by ``tools/train.py`` and ``tools/benchmark.py``
+(:meth:`FastPaths.from_config`); ``tools/animate.py`` takes them as command-line options only.
 
 Example:
     >>> from lmtk.registry import build

@@ -31,7 +31,12 @@ def _read_config(path: str | os.PathLike) -> Config:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"config not found: {path}")
-    return Config.fromfile(str(path))
+    try:
+        return Config.fromfile(str(path))
+    except SyntaxError as error:
+        raise ValueError(
+            f"cannot read config {path}: syntax error at line {error.lineno}: {error.msg}"
+        ) from error
 
 
 def _model_cfg(cfg: Config | Mapping, with_loss: bool) -> dict:
@@ -86,7 +91,12 @@ def load_model(
         >>> out = model.transfer(source, driving, mode="absolute")  # doctest: +SKIP
     """
     path = Path(path)
-    if path.suffix in _CONFIG_SUFFIXES and config is None:
+    if path.suffix in _CONFIG_SUFFIXES:
+        if config is not None:
+            raise CheckpointError(
+                f"{path} is a config, not a checkpoint: load it alone for a model with fresh weights, or load "
+                f"a trained checkpoint with it as the config"
+            )
         return _build(_model_cfg(_read_config(path), with_loss), device)
     checkpoint = load_checkpoint_file(path)
     if (

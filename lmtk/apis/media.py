@@ -188,7 +188,8 @@ class _AudioTrack:
 
     Packets are pulled lazily by :meth:`mux_until`, so audio is interleaved with the video as it is written
     and nothing is held in memory. Times are shifted so the source's video start is time 0 (keeping
-    lip sync) and audio past the end of the written video is dropped.
+    lip sync) and audio starting at or after the end of the written video is dropped, so the audio ends
+    at most one packet (tens of milliseconds) after the video.
     """
 
     def __init__(self, source: Path, container, copy: bool = True) -> None:
@@ -210,6 +211,7 @@ class _AudioTrack:
                 self.samples = 0
             self.container = container
             self.packets = self.input.demux(self.in_stream)
+            self.pending = None
             self.done = False
         except BaseException:
             self.input.close()
@@ -220,13 +222,14 @@ class _AudioTrack:
             return None
         return float(packet.pts * packet.time_base) - self.offset
 
-    def mux_until(self, seconds: float) -> None:
-        """Write the audio that starts before ``seconds`` (of output time)."""
+    def _next_packet(self):
+        """The next audio packet from the first video frame on, or None at the end of the source."""
         while not self.done:
             packet = next(self.packets, None)
-            if packet is None or packet.size == 0:  # an empty packet flushes the demuxer
-                if packet is None:
-                    self.done = True
+            if packet is None:
+                self.done = True
+                return None
+            if packet.size == 0:  # an empty packet flushes the demuxer
                 continue
             start = self._time(packet)
             if start is None:
@@ -234,6 +237,23 @@ class _AudioTrack:
             duration = float(packet.duration * packet.time_base) if packet.duration else 0.0
             if start + duration <= 0:
                 continue  # audio from before the first video frame
+            return packet
+        return None
+
+    def mux_until(self, seconds: float) -> None:
+        """Write the audio that starts before ``seconds`` (of output time).
+
+        The first packet starting at or after ``seconds`` is kept for the next call, so the audio never
+        runs more than one packet past the video written so far.
+        """
+        while True:
+            packet = self.pending if self.pending is not None else self._next_packet()
+            self.pending = None
+            if packet is None:
+                return
+            if self._time(packet) >= seconds:
+                self.pending = packet
+                return
             if self.copy:
                 shift = round(self.offset / packet.time_base)
                 packet.pts -= shift
@@ -243,8 +263,6 @@ class _AudioTrack:
                 self.container.mux(packet)
             else:
                 self._encode(packet)
-            if start >= seconds:
-                return
 
     def _encode(self, packet) -> None:
         if self.resampler is None:
@@ -266,7 +284,7 @@ class _AudioTrack:
             self.container.mux(self.stream.encode(frame))
 
     def finish(self, duration: float) -> None:
-        """Write the audio up to ``duration`` seconds, flush the encoder and close the input."""
+        """Write the audio that starts before ``duration`` seconds, flush the encoder and close the input."""
         try:
             self.mux_until(duration)
             if not self.copy:
@@ -297,6 +315,11 @@ class VideoWriter:
         codec: video encoder; by default the first available of libx264, h264, mpeg4.
         crf: constant rate factor for x264 (lower is better; 18 is visually lossless).
         preset: x264 speed preset.
+
+    Raises:
+        FileNotFoundError: the destination folder does not exist.
+        IsADirectoryError: ``path`` is a folder.
+        ValueError: ``path``'s suffix names no container that holds the video codec (``.png``, none ...).
     """
 
     def __init__(
@@ -312,6 +335,10 @@ class VideoWriter:
         self.path = Path(path)
         if not self.path.parent.is_dir():
             raise FileNotFoundError(f"output folder not found: {self.path.parent}")
+        if self.path.is_dir():
+            raise IsADirectoryError(
+                f"the output {self.path} is a folder; give a file name such as {self.path / 'out.mp4'}"
+            )
         self.fps = Fraction(fps).limit_denominator(100000)
         if self.fps <= 0:
             raise ValueError(f"fps must be positive, got {fps}")
@@ -328,7 +355,12 @@ class VideoWriter:
         self._audio: _AudioTrack | None = None
         try:
             options = {"movflags": "+faststart"} if self.path.suffix.lower() in (".mp4", ".mov") else {}
-            self._container = av.open(str(self.tmp_path), "w", options=options)
+            try:
+                self._container = av.open(str(self.tmp_path), "w", options=options)
+            except ValueError as error:  # PyAV: "Could not determine output format"
+                raise ValueError(f"cannot write {self.path}: {self._unsuitable()}") from error
+            if self.codec not in self._container.supported_codecs:
+                raise ValueError(f"cannot write {self.path}: {self._unsuitable()}")
             if audio_from is not None and has_audio(audio_from):
                 self._audio = _AudioTrack(Path(audio_from), self._container, copy_audio)
         except BaseException as error:
@@ -336,6 +368,10 @@ class VideoWriter:
             if isinstance(error, av.FFmpegError):
                 raise ValueError(f"cannot write {self.path}: {error}") from error
             raise
+
+    def _unsuitable(self) -> str:
+        suffix = f"a {self.path.suffix} file" if self.path.suffix else "a name without a suffix"
+        return f"{suffix} cannot hold {self.codec} video; use a video suffix such as .mp4"
 
     def _open_stream(self, height: int, width: int) -> None:
         if self.codec in ("libx264", "h264") and (height % 2 or width % 2):

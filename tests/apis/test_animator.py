@@ -287,3 +287,69 @@ def test_read_only_frames_animate_without_warnings(model, clip):
         warnings.simplefilter("error")
         animated = np.stack(list(animator.animate(frozen_source, frozen, mode="absolute")))
     np.testing.assert_array_equal(animated, np.stack(list(animator.animate(source, frames, mode="absolute"))))
+
+
+def test_integer_tensors_are_rejected(model, clip):
+    """A uint8 tensor holds 0..255, not [-1, 1]: reading it as an image would give garbage silently."""
+    source, frames, source_t, frames_t = clip
+    animator = Animator(model, batch_size=8)
+    as_uint8 = torch.from_numpy(frames).permute(0, 3, 1, 2).contiguous()
+    with pytest.raises(ValueError, match="driving is a uint8 tensor.*numpy uint8 array or a float tensor"):
+        animator.animate_frames(source, as_uint8, mode="absolute")
+    with pytest.raises(ValueError, match="source is a uint8 tensor"):
+        animator.encode_source(as_uint8[:1])
+    with pytest.raises(ValueError, match="driving_first is a int64 tensor"):
+        animator.animate_frames(
+            source, frames_t, driving_first=torch.zeros(1, 3, SIZE, SIZE, dtype=torch.long)
+        )
+    assert animator.animate_frames(source_t.double(), frames_t[:2].half(), mode="absolute").shape[0] == 2
+
+
+def test_absolute_mode_ignores_the_start_frame(model, clip):
+    source, frames, _, _ = clip
+    animator = Animator(model, batch_size=8)
+    ignored = np.stack(list(animator.animate(source, frames, mode="absolute", start_frame=NUM_FRAMES + 5)))
+    np.testing.assert_array_equal(ignored, np.stack(list(animator.animate(source, frames, mode="absolute"))))
+    with pytest.raises(ValueError, match="out of range"):
+        animator.animate(source, frames, mode="relative", start_frame=NUM_FRAMES)
+
+
+def test_encoded_source_moves_between_dtypes(model, clip):
+    source, frames, _, _ = clip
+    low = Animator(model, dtype="bfloat16", batch_size=8)
+    encoded = low.encode_source(source)
+    assert encoded.code.dtype == torch.bfloat16
+    assert low.encode_source(encoded) is encoded  # its own source comes back as it is
+    full = Animator(model, batch_size=8)
+    adopted = full.encode_source(encoded)
+    assert all(t.dtype == torch.float32 for t in (adopted.code, adopted.path, *adopted.features))
+    reused = full.animate_frames(encoded, frames[:4], mode="relative")
+    fresh = full.animate_frames(source, frames[:4], mode="relative")
+    assert (reused - fresh).abs().mean() < 0.05  # bfloat16 rounding of the source's code and features
+
+
+def test_animate_frames_edge_inputs(model, clip):
+    source, frames, _, frames_t = clip
+    animator = Animator(model, batch_size=8)
+    # no frames: the same empty result from an array as from a tensor
+    for driving in (frames[:0], frames_t[:0]):
+        assert animator.animate_frames(source, driving, mode="absolute").shape == (0, 3, SIZE, SIZE)
+    assert animator.animate_frames(source, frames[:0], mode="absolute", output="numpy").shape == (
+        0,
+        SIZE,
+        SIZE,
+        3,
+    )
+    with pytest.raises(ValueError, match="driving_first must be a frame index.*got True"):
+        animator.animate_frames(source, frames, driving_first=True)
+    with pytest.raises(ValueError, match="driving_first must be a frame index"):
+        animator.animate_frames(source, frames, driving_first="2")
+
+
+@pytest.mark.parametrize("device", ["mps", "xpu", "meta"])
+def test_unavailable_devices_are_one_clear_error(model, device):
+    backend = getattr(torch, device, None)
+    if hasattr(backend, "is_available") and backend.is_available():
+        pytest.skip(f"{device} is available here")
+    with pytest.raises(ValueError, match="use --device cpu"):
+        Animator(model, device=device)

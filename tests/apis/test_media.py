@@ -121,3 +121,29 @@ def test_writer_failure_leaves_nothing(tmp_path):
     with pytest.raises(ValueError, match="no frames"):
         VideoWriter(tmp_path / "empty.mp4", 25).close()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4"]
+
+
+def _audio_span(path) -> tuple[float, float]:
+    """Where the audio ends and its longest packet, in seconds."""
+    with av.open(str(path)) as container:
+        stream = container.streams.audio[0]
+        ends = [
+            (float(p.pts * p.time_base), float((p.pts + p.duration) * p.time_base))
+            for p in container.demux(stream)
+            if p.size and p.pts is not None
+        ]
+    return max(end for _, end in ends), max(end - start for start, end in ends)
+
+
+@pytest.mark.parametrize("num_frames", [1, 10, 50])
+def test_writer_audio_stops_with_the_video(shared_data, tmp_path, num_frames):
+    driving = shared_data / "vox" / "driving2.mp4"  # 25 fps, AAC audio in 64 ms packets
+    fps = video_frame_rate(driving)
+    for copy in (True, False):
+        out = tmp_path / f"out_{copy}.mp4"
+        with VideoWriter(out, fps, audio_from=driving, copy_audio=copy) as writer:
+            for i in range(num_frames):
+                writer.write(np.full((16, 16, 3), i, np.uint8))
+        end, packet = _audio_span(out)
+        duration = num_frames / fps
+        assert duration <= end <= duration + packet + 1e-6, (copy, end, duration)

@@ -212,3 +212,65 @@ def test_fast_path_options_give_the_same_video(shared_data, checkpoints, tmp_pat
     with pytest.raises(SystemExit) as exit_info:
         tool.main([*common, "--output", str(tmp_path / "x.mp4"), "--fused-fir", "sideways"])
     assert exit_info.value.code == 2 and "invalid choice: 'sideways'" in capsys.readouterr().err
+
+
+def test_bad_outputs_fail_before_the_model_loads(
+    shared_data, checkpoints, tmp_path, tool, capsys, monkeypatch
+):
+    def no_model(*args, **kwargs):
+        raise AssertionError("the model was loaded before the output was checked")
+
+    monkeypatch.setattr(tool, "Animator", no_model)
+    (tmp_path / "folder.mp4").mkdir()
+    base = [
+        "--checkpoint", str(checkpoints / "published32.pt"), "--source", str(shared_data / "vox" / "macron.png"),
+        "--driving", str(shared_data / "vox" / "driving2.mp4"), "--quiet",
+    ]  # fmt: skip
+    _expect_error(
+        tool, capsys, [*base, "--output", str(tmp_path / "folder.mp4"), "--no-audio"], "is a folder"
+    )
+    for name in ("out.png", "out_nosuffix"):
+        for audio in ([], ["--no-audio"]):
+            _expect_error(tool, capsys, [*base, "--output", str(tmp_path / name), *audio], "such as .mp4")
+    capsys.readouterr()
+    assert tool.main([*base, "--output", str(tmp_path / "out.png")]) == 1
+    assert str(tmp_path / "out.png") in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder.mp4"]
+
+
+def test_bad_devices_and_configs_are_one_line(shared_data, checkpoints, tmp_path, tool, capsys):
+    io = [
+        "--source", str(shared_data / "vox" / "macron.png"), "--driving", str(shared_data / "vox" / "driving2.mp4"),
+        "--output", str(tmp_path / "out.mp4"), "--quiet",
+    ]  # fmt: skip
+    published = ["--checkpoint", str(checkpoints / "published32.pt")]
+    for device in ("mps", "xpu"):
+        if not getattr(torch, device).is_available():
+            _expect_error(tool, capsys, [*published, *io, "--device", device], "is not available")
+    broken = tmp_path / "broken.py"
+    broken.write_text("model = dict(type=\n")
+    _expect_error(tool, capsys, ["--checkpoint", str(broken), *io], "syntax error at line 1")
+    _expect_error(tool, capsys, [*published, "--config", str(broken), *io], "syntax error at line 1")
+    config = str(checkpoints / "tiny32.py")
+    _expect_error(
+        tool, capsys, ["--checkpoint", config, "--config", config, *io], "is a config, not a checkpoint"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.py"]
+
+
+@pytest.mark.parametrize(
+    "options, match, needed",
+    [
+        (["--freeze"], "--freeze only acts on compiled graphs", ["--compile"]),
+        (["--fused-upsample", "phase"], "--fused-upsample only acts on folded upsampling", ["--fused-fir"]),
+        (["--fused-fir", "down", "--fused-upsample", "phase"], "--fused-upsample only acts", ["--fused-fir", "up"]),
+        (["--low-precision-heads"], "only acts under --dtype bfloat16 or float16", ["--dtype", "bfloat16"]),
+    ],
+)  # fmt: skip
+def test_fast_path_options_that_do_nothing_are_refused(tool, capsys, options, match, needed):
+    argv = ["--checkpoint", "c.pt", "--source", "s.png", "--driving", "d.mp4", "--output", "o.mp4", *options]
+    with pytest.raises(SystemExit) as exit_info:
+        tool.parse_args(argv)
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.startswith("error:") and match in err
+    tool.parse_args([*argv, *needed])  # with what they act on, they are accepted
