@@ -5,11 +5,13 @@ transforms in mmcv's ``TRANSFORMS``.
 """
 
 from . import (  # noqa: F401
+    resumable_sampler,
     synthetic,  # noqa: F401
     transforms,
     video_pair,
     video_reader,
 )
+from .resumable_sampler import Draw, ResumableInfiniteSampler, seeded
 from .transforms import PairedColorJitter, PairedRandomFlip, PairedResize, frame_to_tensor, resize_image
 from .video_pair import VideoPairDataset, video_identity
 from .video_reader import (
@@ -26,15 +28,18 @@ __all__ = [
     "FRAME_EXTENSIONS",
     "VIDEO_EXTENSIONS",
     "DecordVideoReader",
+    "Draw",
     "FrameFolderReader",
     "PairedColorJitter",
     "PairedRandomFlip",
     "PairedResize",
+    "ResumableInfiniteSampler",
     "VideoPairDataset",
     "VideoReader",
     "find_videos",
     "frame_to_tensor",
     "open_video",
     "resize_image",
+    "seeded",
     "video_identity",
 ]

@@ -31,6 +31,7 @@ from mmengine.logging import print_log
 from lmtk.registry import datasets
 
 from .frame_cache import FrameCache
+from .resumable_sampler import Draw, seeded
 from .transforms import frame_to_tensor, resize_image, to_size
 from .video_reader import (
     FRAME_EXTENSIONS,
@@ -92,8 +93,10 @@ class VideoPairDataset(torch.utils.data.Dataset):
     Each item is a dict: ``source``, ``driving``: ``(3, H, W)`` float32 RGB in [-1, 1]; ``video``: the
     file or folder name; ``frame_indices``: ``(source_index, driving_index)``, two distinct frames.
 
-    Random draws use ``np.random``; with a plain ``DataLoader`` pass a ``worker_init_fn`` that seeds
-    numpy per worker (mmengine's runner does this).
+    An index may be a :class:`~.resumable_sampler.Draw` (what ``ResumableInfiniteSampler`` yields):
+    the item's random choices (video of an identity, frames, augmentations) are then made under the
+    draw's seed, so they depend on the draw alone. With a plain int they come from ``np.random``; with a
+    plain ``DataLoader`` pass a ``worker_init_fn`` that seeds numpy per worker (mmengine's runner does).
     """
 
     def __init__(
@@ -209,7 +212,13 @@ class VideoPairDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return self.repeats * self.num_items
 
-    def __getitem__(self, index: int) -> dict:
+    def __getitem__(self, index: int | Draw) -> dict:
+        if isinstance(index, Draw):  # from ResumableInfiniteSampler: the draw's own random choices
+            with seeded(index.seed):
+                return self._item(index.index)
+        return self._item(index)
+
+    def _item(self, index: int) -> dict:
         if not -len(self) <= index < len(self):
             raise IndexError(f"index {index} out of range for a dataset of {len(self)} items")
         videos = self._items[index % self.num_items]

@@ -7,7 +7,9 @@ import logging
 from mmengine.logging import print_log
 from mmengine.registry import LOOPS
 from mmengine.runner import IterBasedTrainLoop
+from mmengine.runner.loops import _InfiniteDataloaderIterator
 
+from ..datasets.resumable_sampler import ResumableInfiniteSampler
 from .hooks.rng_state_hook import restore_rng_state
 
 __all__ = ["ExactResumeIterBasedTrainLoop"]
@@ -15,24 +17,20 @@ __all__ = ["ExactResumeIterBasedTrainLoop"]
 
 @LOOPS.register_module()
 class ExactResumeIterBasedTrainLoop(IterBasedTrainLoop):
-    """mmengine's ``IterBasedTrainLoop`` that restores the RNG states saved by ``RNGStateHook``.
+    """mmengine's ``IterBasedTrainLoop`` that resumes at the exact batch and random state it stopped at.
 
-    On resume, mmengine re-seeds and replays the data loader up to the resumed iteration so the
-    sampler is where it was. The random states must be put back after that replay and before the next
-    batch is drawn, which no hook point allows; so this loop does it between the two.
+    With a ``ResumableInfiniteSampler`` (lmtk's dataset configs) the sampler starts at the resumed
+    iteration's draw directly: nothing before it is loaded. With another sampler, the data loader is
+    replayed up to the resumed iteration, as mmengine does, which loads every earlier batch again (a
+    warning says so). Then the RNG states saved by ``RNGStateHook`` are put back, before the next batch
+    is drawn, which no hook point allows; so this loop does it between the two.
     """
 
     def run(self):
         self.runner.call_hook("before_train")
         self.runner.call_hook("before_train_epoch")
         if self._iter > 0:
-            print_log(
-                f"Advance dataloader {self._iter} steps to skip data that has already been trained",
-                logger="current",
-                level=logging.WARNING,
-            )
-            for _ in range(self._iter):
-                next(self.dataloader_iterator)
+            self._skip_trained_batches()
             state = getattr(self.runner, "resumed_rng_state", None)
             if state is not None:
                 restore_rng_state(state)
@@ -50,3 +48,20 @@ class ExactResumeIterBasedTrainLoop(IterBasedTrainLoop):
         self.runner.call_hook("after_train_epoch")
         self.runner.call_hook("after_train")
         return self.runner.model
+
+    def _skip_trained_batches(self) -> None:
+        sampler = getattr(self.dataloader, "sampler", None)
+        if isinstance(sampler, ResumableInfiniteSampler):
+            sampler.start_at(self._iter * self.dataloader.batch_size)
+            # a new iterator: the current one has already queued batches from the stream's start
+            self.dataloader_iterator = _InfiniteDataloaderIterator(self.dataloader)
+            print_log(f"Resumed the data stream at iteration {self._iter}", logger="current")
+            return
+        print_log(
+            f"Loading the {self._iter} batches already trained on again to reach the resumed position "
+            f"({type(sampler).__name__} cannot start part-way; ResumableInfiniteSampler can)",
+            logger="current",
+            level=logging.WARNING,
+        )
+        for _ in range(self._iter):
+            next(self.dataloader_iterator)

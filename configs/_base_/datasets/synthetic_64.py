@@ -6,7 +6,7 @@ train_dataloader = dict(
     num_workers=2,
     persistent_workers=True,
     pin_memory=False,
-    sampler=dict(type="InfiniteSampler", shuffle=True),
+    sampler=dict(type="ResumableInfiniteSampler", shuffle=True),
     collate_fn=dict(type="default_collate"),
     dataset=dict(
         type="lmtk.SyntheticVideoPairs.v1",

@@ -10,7 +10,7 @@ train_dataloader = dict(
     num_workers=8,
     persistent_workers=True,
     pin_memory=True,
-    sampler=dict(type="InfiniteSampler", shuffle=True),
+    sampler=dict(type="ResumableInfiniteSampler", shuffle=True),
     collate_fn=dict(type="default_collate"),
     dataset=dict(
         type="lmtk.VideoPairDataset.v1",

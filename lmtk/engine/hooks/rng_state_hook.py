@@ -32,7 +32,7 @@ class RNGStateHook(Hook):
     """Stores the Python, NumPy, torch (and CUDA) RNG states in each checkpoint's meta.
 
     On resume it hands them to the runner as ``resumed_rng_state``; ``ExactResumeIterBasedTrainLoop``
-    restores them after the data loader has been replayed to the resumed iteration.
+    restores them once the data stream is at the resumed iteration.
     """
 
     priority = "VERY_LOW"

@@ -13,16 +13,22 @@ from mmengine.registry import HOOKS
 from PIL import Image
 from torchvision.utils import make_grid
 
+from ...datasets.resumable_sampler import Draw, ResumableInfiniteSampler
+
 __all__ = ["SampleGridHook"]
 
 
 @HOOKS.register_module()
 class SampleGridHook(Hook):
-    """Every ``interval`` iterations, save a grid for the first ``num_samples`` pairs of a fixed batch.
+    """Every ``interval`` iterations, save a grid for ``num_samples`` fixed pairs.
 
     Rows are samples; columns are source, driving, reconstruction (absolute transfer) and the
     reference image x_r. PNGs go to ``<work_dir>/samples/iter_<n>.png``; the grid also goes to the
     runner's visualizer, so TensorBoard shows it when a TensorBoard backend is configured.
+
+    The pairs are drawn once, spread over the dataset with fixed seeds, when the training data comes
+    from a ``ResumableInfiniteSampler``: a resumed run shows the same pairs. With another sampler they
+    are the first pairs of the first batch the run sees.
 
     Args:
         interval: iterations between grids.
@@ -35,6 +41,14 @@ class SampleGridHook(Hook):
         self.interval = interval
         self.num_samples = num_samples
         self._batch: dict | None = None
+
+    def before_train(self, runner) -> None:
+        dataloader = runner.train_dataloader
+        if isinstance(getattr(dataloader, "sampler", None), ResumableInfiniteSampler):
+            dataset = dataloader.dataset
+            count = min(self.num_samples, len(dataset))
+            items = [dataset[Draw(i * len(dataset) // count, seed=i)] for i in range(count)]
+            self._batch = {k: torch.stack([item[k] for item in items]) for k in ("source", "driving")}
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
         if self._batch is None and data_batch is not None:
