@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import os.path as osp
+import re
 import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from a checkout without install
@@ -80,8 +81,11 @@ def build_config(args: argparse.Namespace):
         FastPaths.from_config(fast_paths)  # a bad value fails here, in one line
         cfg.fast_paths = fast_paths
     if args.resume == "auto":
+        _check_latest_checkpoint(cfg.work_dir)
         cfg.resume, cfg.load_from = True, None
     elif args.resume:
+        if "://" not in args.resume and not osp.isfile(args.resume):
+            raise FileNotFoundError(f"checkpoint to resume not found: {args.resume}")
         cfg.resume, cfg.load_from = True, args.resume
     import torch
 
@@ -89,6 +93,31 @@ def build_config(args: argparse.Namespace):
     if dist_cfg.get("backend") == "nccl" and not torch.cuda.is_available():
         dist_cfg["backend"] = "gloo"
     return cfg
+
+
+def _check_latest_checkpoint(work_dir: str) -> None:
+    """``--resume`` without a path needs the checkpoint that ``WORK_DIR/last_checkpoint`` names."""
+    record = osp.join(work_dir, "last_checkpoint")
+    latest = ""
+    if osp.isfile(record):
+        with open(record) as file:
+            latest = file.read().strip()
+    if not latest:
+        raise FileNotFoundError(
+            f"--resume found no checkpoint to resume in {work_dir} (it has no last_checkpoint file); "
+            "name the run's folder with --work-dir DIR or the checkpoint with --resume PATH"
+        )
+    if "://" not in latest and not osp.isfile(latest):
+        raise FileNotFoundError(
+            f"--resume: {record} names {latest}, which does not exist; pass a checkpoint with --resume PATH"
+        )
+
+
+def _is_user_error(error: Exception) -> bool:
+    """Whether ``error`` is a mistake in the command line or config, which one line explains."""
+    if isinstance(error, TypeError):  # a config entry the component does not take, or one it needs
+        return re.search(r"unexpected keyword argument|missing \d+ required", str(error)) is not None
+    return True
 
 
 def _init_cpu_distributed(cfg) -> None:
@@ -106,6 +135,7 @@ def _init_cpu_distributed(cfg) -> None:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    runner = None
     try:
         cfg = build_config(args)
         import lmtk.engine  # noqa: F401 - registers hooks and the optimizer constructor
@@ -113,10 +143,13 @@ def main(argv=None) -> int:
 
         _init_cpu_distributed(cfg)
         runner = LMTKRunner.from_cfg(cfg)
-    except (FileNotFoundError, ValueError, KeyError) as error:
+        runner.train()  # builds the dataset and resumes before the first iteration
+    except (FileNotFoundError, ValueError, KeyError, TypeError) as error:
+        # once training runs, such an error is a bug and its traceback is wanted
+        if getattr(runner, "training_started", False) or not _is_user_error(error):
+            raise
         print(f"error: {error}", file=sys.stderr)
         return 1
-    runner.train()
     return 0
 
 

@@ -18,6 +18,8 @@ class LIAOptimWrapperConstructor:
     Each entry is an ordinary mmengine optim-wrapper config plus an optional ``reg_interval``: with
     regularisation every ``k`` steps, StyleGAN2 multiplies the learning rate by ``k / (k + 1)`` and
     raises each beta to that power, and the published LIA trains with ``k = 4`` for G and ``16`` for D.
+    A ``paramwise_cfg`` beside the entries applies to every network; one inside an entry replaces it
+    for that network.
 
     Example config::
 
@@ -56,7 +58,8 @@ class LIAOptimWrapperConstructor:
                     f"optim_wrapper names '{name}', but the model has no such module "
                     f"(it has: {', '.join(n for n, _ in module.named_children())})"
                 )
-            paramwise = cfg.pop("paramwise_cfg", None) if isinstance(cfg, dict) else None
-            constructor = DefaultOptimWrapperConstructor(self.scaled(cfg), paramwise)
+            cfg = copy.deepcopy(cfg)  # the constructor may be called again
+            paramwise = cfg.pop("paramwise_cfg", self.paramwise_cfg) if isinstance(cfg, dict) else None
+            constructor = DefaultOptimWrapperConstructor(self.scaled(cfg), copy.deepcopy(paramwise))
             wrappers[name] = constructor(getattr(module, name))
         return OptimWrapperDict(**wrappers)

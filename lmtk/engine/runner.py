@@ -8,6 +8,8 @@ import os
 import os.path as osp
 
 import torch
+from mmengine.dist import is_main_process
+from mmengine.hooks import CheckpointHook
 from mmengine.runner import Runner
 
 from ..apis.fast_paths import FastPaths, apply_fast_paths, mixed_precision_optim_wrappers
@@ -45,6 +47,53 @@ def _resolve_max_iters(cfg, max_iters: int):
     return cfg
 
 
+_LENGTH_KEYS = ("end", "T_max", "total_iters")  # a scheduler's length, set when it is built
+
+
+def _follows_max_iters(cfg) -> bool:
+    return isinstance(cfg, dict) and any(cfg.get(key) == "max_iters" for key in ("end", "T_max"))
+
+
+def _scheduler_configs(cfg, name: str | None) -> list:
+    """The scheduler configs that mmengine builds for the optimizer ``name`` (None: the only one)."""
+    if name is not None and isinstance(cfg, dict) and "type" not in cfg:
+        cfg = cfg[name]
+    return list(cfg) if isinstance(cfg, list | tuple) else [cfg]
+
+
+class _DeferredRemoval:
+    """A CheckpointHook's file backend whose removals wait until the next checkpoint is in place.
+
+    The hook deletes the oldest checkpoint before it writes the new one: with ``max_keep_ckpts=1`` a
+    failed write would leave none, and ``last_checkpoint`` would name the deleted file.
+    """
+
+    def __init__(self, backend) -> None:
+        self.backend = backend
+        self.pending: list[str] = []
+
+    def remove(self, path) -> None:
+        self.pending.append(str(path))
+
+    rmtree = remove
+
+    def flush(self, keep: str) -> None:
+        """Remove the checkpoints put off so far, except ``keep`` (a name reused for each checkpoint)."""
+        while self.pending:
+            path = self.pending.pop(0)
+            if osp.abspath(path) == osp.abspath(keep):
+                continue
+            if self.backend.isfile(path):
+                self.backend.remove(path)
+            elif self.backend.isdir(path):
+                self.backend.rmtree(path)
+
+    def __getattr__(self, name):
+        if name == "backend":  # not set yet (a copy being made)
+            raise AttributeError(name)
+        return getattr(self.backend, name)
+
+
 def _is_lmtk(cfg) -> bool:
     return isinstance(cfg, dict) and isinstance(cfg.get("type"), str) and kind_of(cfg["type"]) is not None
 
@@ -53,15 +102,24 @@ class LMTKRunner(Runner):
     """A Runner whose model and dataset configs may name lmtk components (``lmtk.LIA.v1``).
 
     Everything else (hooks, optimizers, schedulers, loops) is mmengine's. Checkpoints are written to a
-    temporary file and renamed, so the latest checkpoint is never a partial file. A parameter
-    scheduler's ``end`` or ``T_max`` may be ``"max_iters"``, the training length, so a schedule that
-    ends with training (a cosine decay to zero) follows ``--cfg-options train_cfg.max_iters=...``.
+    temporary file and renamed, and the checkpoints that ``max_keep_ckpts`` drops are removed only after
+    that, so the latest checkpoint is never a partial or a deleted file. A parameter scheduler's ``end``
+    or ``T_max`` may be ``"max_iters"``, the training length, so a schedule that ends with training (a
+    cosine decay to zero) follows ``--cfg-options train_cfg.max_iters=...``, also when the run is resumed
+    with another length. Training stops before its first iteration when the dataset's image size is not
+    the model's. ``training_started`` tells errors of the set-up (dataset, checkpoint) from later ones.
 
     A config's ``fast_paths = dict(dtype="bfloat16", channels_last=True, fused_fir="all", compile="default")``
     (:class:`~lmtk.apis.fast_paths.FastPaths`) is switched on for training: the model-side paths when the
     model is built, the dtype through the optim wrappers (bf16: :class:`AutocastOptimWrapper`, fp16:
     ``AmpOptimWrapper``). None of them changes a parameter or the checkpoint format.
     """
+
+    training_started = False
+
+    def __init__(self, *args, **kwargs) -> None:
+        self._length_from_max_iters: list[tuple[object, dict]] = []
+        super().__init__(*args, **kwargs)
 
     @property
     def fast_paths(self) -> FastPaths:
@@ -70,9 +128,28 @@ class LMTKRunner(Runner):
 
     def build_param_scheduler(self, scheduler):
         max_iters = getattr(self.train_loop, "max_iters", None)
-        if max_iters is not None:
-            scheduler = _resolve_max_iters(scheduler, max_iters)
-        return super().build_param_scheduler(scheduler)
+        if max_iters is None:
+            return super().build_param_scheduler(scheduler)
+        built = super().build_param_scheduler(_resolve_max_iters(scheduler, max_iters))
+        for name, schedulers in built.items() if isinstance(built, dict) else [(None, built)]:
+            for cfg, made in zip(_scheduler_configs(scheduler, name), schedulers, strict=True):
+                if _follows_max_iters(cfg):  # its length as built now, which a resumed state must not undo
+                    length = {k: made.__dict__[k] for k in _LENGTH_KEYS if k in made.__dict__}
+                    self._length_from_max_iters.append((made, length))
+        return built
+
+    def build_train_loop(self, loop):
+        loop = super().build_train_loop(loop)
+        model = getattr(self.model, "module", self.model)
+        model_size = getattr(model, "size", None)
+        data_size = getattr(loop.dataloader.dataset, "size", None)
+        if isinstance(model_size, int) and data_size is not None and tuple(data_size) != (model_size,) * 2:
+            shown = data_size[0] if data_size[0] == data_size[1] else tuple(data_size)
+            raise ValueError(
+                f"train_dataloader.dataset.size={shown} but model.size={model_size}: the model takes "
+                f"{model_size}x{model_size} images; give both the same size"
+            )
+        return loop
 
     def build_model(self, model):
         paths = self.fast_paths  # checked before the (slow) model build
@@ -104,7 +181,19 @@ class LMTKRunner(Runner):
 
     def resume(self, *args, **kwargs):
         with _full_unpickling():
-            return super().resume(*args, **kwargs)
+            super().resume(*args, **kwargs)
+        for scheduler, length in self._length_from_max_iters:
+            scheduler.__dict__.update(length)
+
+    def call_hook(self, fn_name: str, **kwargs) -> None:
+        if fn_name == "before_train":
+            self.training_started = True
+        super().call_hook(fn_name, **kwargs)
+        if fn_name == "before_train":  # where CheckpointHook makes its file backend
+            for hook in self.hooks:
+                backend = getattr(hook, "file_backend", None)
+                if isinstance(hook, CheckpointHook) and not isinstance(backend, _DeferredRemoval | None):
+                    hook.file_backend = _DeferredRemoval(backend)
 
     def load_checkpoint(self, *args, **kwargs):
         with _full_unpickling():
@@ -112,12 +201,20 @@ class LMTKRunner(Runner):
 
     def save_checkpoint(self, out_dir: str, filename: str, *args, **kwargs) -> None:
         flush_deferred_logs(self)  # the checkpoint keeps the message hub: every logged value belongs in it
-        temporary = osp.join(out_dir, f".{filename}.partial")
+        final = osp.join(out_dir, filename)
+        temporary = osp.join(osp.dirname(final), f".{osp.basename(final)}.partial")
+        # only the main process writes: another one would touch its unfinished file
+        main = is_main_process()
+        if main:
+            os.makedirs(osp.dirname(final), exist_ok=True)
         try:
-            super().save_checkpoint(out_dir, osp.basename(temporary), *args, **kwargs)
+            super().save_checkpoint(out_dir, osp.relpath(temporary, out_dir), *args, **kwargs)
         except BaseException:
-            if osp.exists(temporary):
+            if main and osp.exists(temporary):
                 os.remove(temporary)
             raise
-        if osp.exists(temporary):  # only rank 0 writes
-            os.replace(temporary, osp.join(out_dir, filename))
+        if main:
+            os.replace(temporary, final)
+            for hook in self.hooks:
+                if isinstance(getattr(hook, "file_backend", None), _DeferredRemoval):
+                    hook.file_backend.flush(keep=final)

@@ -42,9 +42,9 @@ class RecordLosses(Hook):
         self.records.append({k: float(v) for k, v in outputs.items()})
 
 
-def make_runner(video_root, work_dir, name, max_iters=4, resume=False, extra_hooks=()):
+def make_runner(video_root, work_dir, name, max_iters=4, resume=False, extra_hooks=(), options=None):
     cfg = Config.fromfile(str(REPO / "configs/lia/lia_vox_m20.py"))
-    cfg.merge_from_dict(tiny_options(video_root, work_dir, max_iters))
+    cfg.merge_from_dict({**tiny_options(video_root, work_dir, max_iters), **(options or {})})
     cfg.custom_hooks = list(cfg.custom_hooks) + list(extra_hooks)
     cfg.experiment_name = name
     cfg.resume = resume
@@ -132,6 +132,84 @@ def test_checkpoint_is_never_partial(video_root, tmp_path, monkeypatch):
     assert "state_dict" in state and state["meta"]["iter"] == 2
 
 
+def dying_second_write(monkeypatch) -> None:
+    """The second checkpoint write fails half-way, as on a full disk."""
+    from mmengine.fileio.backends.local_backend import LocalBackend
+
+    real_put = LocalBackend.put
+    calls = {"n": 0}
+
+    def dying_put(self, obj, filepath):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            real_put(self, obj[: len(obj) // 2], filepath)
+            raise OSError("disk full")
+        return real_put(self, obj, filepath)
+
+    monkeypatch.setattr(LocalBackend, "put", dying_put)
+
+
+def checkpoint_files(folder) -> list[str]:
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.pth*") if p.is_file())
+
+
+def test_a_failed_write_keeps_the_only_checkpoint(video_root, tmp_path, monkeypatch):
+    """With ``max_keep_ckpts=1`` the old checkpoint goes only once the new one is in place."""
+    runner = make_runner(
+        video_root, tmp_path, "keep1", options={"default_hooks.checkpoint.max_keep_ckpts": 1}
+    )
+    dying_second_write(monkeypatch)
+    with pytest.raises(OSError, match="disk full"):
+        runner.train()
+    assert checkpoint_files(tmp_path) == ["iter_2.pth"]
+    last = (tmp_path / "last_checkpoint").read_text().strip()
+    assert last == str(tmp_path / "iter_2.pth")
+    assert torch.load(last, map_location="cpu", weights_only=False)["meta"]["iter"] == 2
+
+
+@pytest.mark.parametrize("template", ["iter_{}.pth", "latest.pth"])
+def test_max_keep_ckpts_removes_the_old_checkpoint_after_the_new_one(video_root, tmp_path, template):
+    runner = make_runner(
+        video_root,
+        tmp_path,
+        "keep1ok",
+        options={
+            "default_hooks.checkpoint.max_keep_ckpts": 1,
+            "default_hooks.checkpoint.filename_tmpl": template,
+        },
+    )
+    runner.train()
+    name = template.format(4)
+    assert checkpoint_files(tmp_path) == [name]
+    assert (tmp_path / "last_checkpoint").read_text().strip() == str(tmp_path / name)
+    assert torch.load(tmp_path / name, map_location="cpu", weights_only=False)["meta"]["iter"] == 4
+
+
+def test_checkpoint_template_with_a_folder(video_root, tmp_path):
+    runner = make_runner(
+        video_root,
+        tmp_path,
+        "subfolder",
+        max_iters=2,
+        options={"default_hooks.checkpoint.filename_tmpl": "ckpt/iter_{}.pth"},
+    )
+    runner.train()
+    assert checkpoint_files(tmp_path) == ["ckpt/iter_2.pth"]
+    assert (tmp_path / "last_checkpoint").read_text().strip() == str(tmp_path / "ckpt" / "iter_2.pth")
+
+
+def test_only_the_main_process_renames_the_checkpoint(video_root, tmp_path):
+    from unittest import mock
+
+    runner = make_runner(video_root, tmp_path, "ranks", max_iters=1)
+    runner.train()
+    partial = tmp_path / ".iter_9.pth.partial"
+    partial.write_bytes(b"half a checkpoint")  # the main process is still writing it
+    with mock.patch("mmengine.dist.utils.get_rank", return_value=1):
+        runner.save_checkpoint(str(tmp_path), "iter_9.pth")
+    assert partial.read_bytes() == b"half a checkpoint" and not (tmp_path / "iter_9.pth").exists()
+
+
 @pytest.mark.slow
 def test_two_gloo_processes_keep_identical_weights(video_root, tmp_path):
     config = tmp_path / "ddp.py"
@@ -213,6 +291,29 @@ def test_scheduler_end_follows_max_iters(video_root, tmp_path):
     schedule = runner.param_schedulers["generator"][0]
     assert (schedule.end, schedule.T_max) == (4, 4)
     assert len(rates) == 4 and all(a > b for a, b in zip(rates, rates[1:]))
+
+
+def test_resumed_schedule_follows_the_new_max_iters(video_root, tmp_path):
+    """Resuming with a larger ``train_cfg.max_iters`` stretches an ``end="max_iters"`` schedule."""
+    schedule = [
+        dict(type="CosineAnnealingLR", by_epoch=False, begin=0, end="max_iters", T_max="max_iters"),
+        dict(type="LinearLR", by_epoch=False, start_factor=1.0, end_factor=0.5, end="max_iters"),
+    ]
+    options = {"param_scheduler": schedule}
+    make_runner(video_root, tmp_path, "short", max_iters=4, options=options).train()
+    runner = make_runner(video_root, tmp_path, "longer", max_iters=8, resume=True, options=options)
+    rates = []
+
+    class RecordRate(Hook):
+        def before_train_iter(self, runner, batch_idx, data_batch=None):
+            rates.append(runner.optim_wrapper["generator"].get_lr()["lr"][0])
+
+    runner.register_hook(RecordRate())
+    runner.train()
+    cosine, linear = runner.param_schedulers["generator"]
+    assert (cosine.end, cosine.T_max) == (8, 8)
+    assert (linear.end, linear.total_iters) == (8, 7)
+    assert len(rates) == 4 and all(a > b > 0 for a, b in zip(rates, rates[1:])), rates
 
 
 def test_fast_paths_from_the_config_train_and_keep_the_checkpoint_format(video_root, tmp_path):

@@ -13,8 +13,6 @@ from .writer import make_synthetic_dataset, synthetic_dataset_ready
 
 __all__ = ["synthetic_video_pairs"]
 
-_IDENTITY_KEYS = ("size", "seed", "num_frames", "layout")
-
 
 @datasets.register("lmtk.SyntheticVideoPairs.v1")
 def synthetic_video_pairs(
@@ -27,7 +25,8 @@ def synthetic_video_pairs(
     """A :class:`VideoPairDataset` over synthetic clips in ``data_root``, written there first if needed.
 
     Args:
-        data_root: dataset folder; reused when its manifest matches ``generate``.
+        data_root: dataset folder; reused when its manifest matches every option in ``generate``,
+            rendered again otherwise.
         split: ``"train"`` or ``"test"``.
         size: frame size given to the model.
         generate: arguments of :func:`make_synthetic_dataset` (``num_train``, ``num_test``,
@@ -36,7 +35,7 @@ def synthetic_video_pairs(
     """
     generate = dict(generate or {})
     generate.setdefault("size", size)
-    expected = {k: generate[k] for k in _IDENTITY_KEYS if k in generate}
+    expected = {k: v for k, v in generate.items() if k != "progress"}
     if not synthetic_dataset_ready(data_root, **expected):
         if get_rank() == 0:  # one process renders; the others wait for it
             make_synthetic_dataset(data_root, **generate)

@@ -287,6 +287,7 @@ def make_synthetic_dataset(
         "fps": fps,
         "layout": layout,
         "clips_per_identity": clips_per_identity,
+        "crf": crf,
         "keypoint_names": list(KEYPOINT_NAMES),
         "motion_factors": list(MOTION_FACTORS),
         "splits": splits,
@@ -303,20 +304,32 @@ def read_manifest(root: str | os.PathLike) -> dict[str, Any] | None:
         return None
 
 
+def _manifest_value(manifest: dict[str, Any], key: str) -> Any:
+    """The manifest's value of a :func:`make_synthetic_dataset` argument."""
+    if key in ("num_train", "num_test"):
+        split = manifest.get("splits", {}).get(key.removeprefix("num_"))
+        return len(split) if isinstance(split, list) else None
+    return manifest.get(key)
+
+
 def synthetic_dataset_ready(root: str | os.PathLike, check_files: bool = True, **expected: Any) -> bool:
     """Whether ``root`` holds a complete dataset of this generator version.
 
     Args:
         root: dataset folder.
         check_files: also check that every listed clip and annotation exists.
-        **expected: manifest values the dataset must have, e.g. ``size=64, layout="video"``.
+        **expected: :func:`make_synthetic_dataset` arguments the dataset must have been written with,
+            e.g. ``size=64, layout="video", num_train=96``; ``crf`` is compared for the video layout
+            only (PNG frames are lossless).
     """
     manifest = read_manifest(root)
     if not isinstance(manifest, dict) or manifest.get("generator") != GENERATOR_NAME:
         return False
     if manifest.get("generator_version") != GENERATOR_VERSION:
         return False
-    if any(manifest.get(key) != value for key, value in expected.items()):
+    if manifest.get("layout") != "video":
+        expected.pop("crf", None)
+    if any(_manifest_value(manifest, key) != value for key, value in expected.items()):
         return False
     if not check_files:
         return True
