@@ -143,7 +143,10 @@ class VideoPairDataset(torch.utils.data.Dataset):
     @staticmethod
     def _resolve_root(data_root: Path, split: str | None) -> Path:
         if not data_root.is_dir():
-            raise FileNotFoundError(f"Dataset folder not found: {data_root}")
+            raise FileNotFoundError(
+                f"Dataset folder not found: {data_root} (point the config at your data, e.g. "
+                "--cfg-options train_dataloader.dataset.data_root=DIR)"
+            )
         if split is not None and (data_root / split).is_dir():
             return data_root / split
         return data_root
