@@ -4,29 +4,11 @@ import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.hooks import Hook
-from mmengine.registry import HOOKS
 from PIL import Image
-from training_helpers import REPO, tiny_options
+from training_helpers import REPO, Interrupted, tiny_options
 
 from lmtk.datasets import ResumableInfiniteSampler, VideoPairDataset
 from lmtk.engine import LMTKRunner
-
-
-class Stop(Exception):
-    pass
-
-
-@HOOKS.register_module(force=True)
-class StopAfterIter(Hook):
-    priority = "LOWEST"
-
-    def __init__(self, at: int) -> None:
-        self.at = at
-
-    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
-        if runner.iter + 1 == self.at:
-            raise Stop
 
 
 def runner_for(video_root, work_dir, name, workers=0, resume=False, stop_at=None):
@@ -35,7 +17,7 @@ def runner_for(video_root, work_dir, name, workers=0, resume=False, stop_at=None
     cfg.train_dataloader.num_workers = workers
     cfg.train_dataloader.persistent_workers = workers > 0
     if stop_at:
-        cfg.custom_hooks = [*cfg.custom_hooks, dict(type="StopAfterIter", at=stop_at)]
+        cfg.custom_hooks = [*cfg.custom_hooks, dict(type="InterruptAtIter", at=stop_at)]
     cfg.experiment_name, cfg.resume = name, resume
     return LMTKRunner.from_cfg(cfg)
 
@@ -47,7 +29,7 @@ def weights(runner) -> dict:
 def test_resume_loads_no_batch_before_the_resumed_iteration(video_root, tmp_path, monkeypatch):
     stopped = runner_for(video_root, tmp_path, "first", stop_at=5)  # checkpoint at 4, crash in 5
     assert isinstance(stopped.train_dataloader.sampler, ResumableInfiniteSampler)
-    with pytest.raises(Stop):
+    with pytest.raises(Interrupted):
         stopped.train()
     loaded = []
     item = VideoPairDataset._item
@@ -64,7 +46,7 @@ def test_resume_loads_no_batch_before_the_resumed_iteration(video_root, tmp_path
 def test_resumed_run_with_workers_matches_an_uninterrupted_one(video_root, tmp_path):
     straight = runner_for(video_root, tmp_path / "straight", "straight", workers=2)
     straight.train()
-    with pytest.raises(Stop):
+    with pytest.raises(Interrupted):
         runner_for(video_root, tmp_path / "resumed", "stopped", workers=2, stop_at=5).train()
     resumed = runner_for(video_root, tmp_path / "resumed", "resumed", workers=2, resume=True)
     resumed.train()

@@ -9,28 +9,10 @@ import torch
 from mmengine.config import Config
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
-from training_helpers import REPO, tiny_options
+from training_helpers import REPO, Interrupted, tiny_options
 
 import lmtk.engine  # noqa: F401 - registers hooks and the optimizer constructor
 from lmtk.engine import LMTKRunner
-
-
-class Interrupted(Exception):
-    pass
-
-
-@HOOKS.register_module(force=True)
-class InterruptAtIter(Hook):
-    """Simulates a crash (a pre-empted job) right after iteration ``at``'s checkpoint."""
-
-    priority = "LOWEST"
-
-    def __init__(self, at: int) -> None:
-        self.at = at
-
-    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
-        if runner.iter + 1 == self.at:
-            raise Interrupted
 
 
 @HOOKS.register_module(force=True)
@@ -273,6 +255,14 @@ def test_missing_config_is_a_clear_error(tmp_path):
     assert "error: config not found" in result.stderr and "Traceback" not in result.stderr
 
 
+class RecordGeneratorRate(Hook):
+    def __init__(self, rates: list) -> None:
+        self.rates = rates
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None):
+        self.rates.append(runner.optim_wrapper["generator"].get_lr()["lr"][0])
+
+
 def test_scheduler_end_follows_max_iters(video_root, tmp_path):
     """A cosine schedule given ``end="max_iters"`` decays to zero over an overridden run length."""
     runner = make_runner(video_root, tmp_path, "cosine", max_iters=4)
@@ -281,12 +271,7 @@ def test_scheduler_end_follows_max_iters(video_root, tmp_path):
     ]
     runner.param_schedulers = runner.cfg.param_scheduler
     rates = []
-
-    class RecordRate(Hook):
-        def before_train_iter(self, runner, batch_idx, data_batch=None):
-            rates.append(runner.optim_wrapper["generator"].get_lr()["lr"][0])
-
-    runner.register_hook(RecordRate())
+    runner.register_hook(RecordGeneratorRate(rates))
     runner.train()
     schedule = runner.param_schedulers["generator"][0]
     assert (schedule.end, schedule.T_max) == (4, 4)
@@ -303,12 +288,7 @@ def test_resumed_schedule_follows_the_new_max_iters(video_root, tmp_path):
     make_runner(video_root, tmp_path, "short", max_iters=4, options=options).train()
     runner = make_runner(video_root, tmp_path, "longer", max_iters=8, resume=True, options=options)
     rates = []
-
-    class RecordRate(Hook):
-        def before_train_iter(self, runner, batch_idx, data_batch=None):
-            rates.append(runner.optim_wrapper["generator"].get_lr()["lr"][0])
-
-    runner.register_hook(RecordRate())
+    runner.register_hook(RecordGeneratorRate(rates))
     runner.train()
     cosine, linear = runner.param_schedulers["generator"]
     assert (cosine.end, cosine.T_max) == (8, 8)

@@ -4,6 +4,8 @@ from pathlib import Path
 
 import av
 import numpy as np
+from mmengine.hooks import Hook
+from mmengine.registry import HOOKS
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -53,3 +55,21 @@ def tiny_options(data_root: Path, work_dir: Path, max_iters: int = 4) -> dict:
         "custom_hooks.0.interval": 2,
         "env_cfg.cudnn_benchmark": False,
     }
+
+
+class Interrupted(Exception):
+    pass
+
+
+@HOOKS.register_module(force=True)
+class InterruptAtIter(Hook):
+    """Simulates a crash (a pre-empted job) right after iteration ``at``'s checkpoint."""
+
+    priority = "LOWEST"
+
+    def __init__(self, at: int) -> None:
+        self.at = at
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        if runner.iter + 1 == self.at:
+            raise Interrupted
