@@ -164,7 +164,7 @@ def _video_folder(args: argparse.Namespace, cfg) -> Path:
     generate = dataset.get("generate")
     if args.data_root is None and generate:
         generate = {**dict(generate), "size": dict(generate).get("size", dataset.get("size", 64))}
-        expected = {k: generate[k] for k in ("size", "seed", "num_frames", "layout") if k in generate}
+        expected = {k: v for k, v in generate.items() if k != "progress"}  # as the training dataset does
         if not synthetic_dataset_ready(root, **expected):
             print(f"rendering the config's synthetic dataset into {root}", file=sys.stderr)
             make_synthetic_dataset(root, progress=not args.quiet, **generate)

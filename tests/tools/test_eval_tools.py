@@ -248,3 +248,21 @@ def test_test_tool_options_of_the_chosen_protocol_are_accepted():
     args = tool.parse_args([CONFIG, "m.pt", "--metrics", "l1", "fid", "--fid-network", "r3d_18"])
     assert args.fid_network == "r3d_18"
     assert tool.parse_args([CONFIG, "m.pt", "--skip-source-frame"]).skip_source_frame
+
+
+def test_test_tool_renders_again_when_the_configs_synthetic_set_changed(tmp_path, monkeypatch):
+    import argparse
+
+    import lmtk.datasets.synthetic as synthetic
+
+    generate = dict(num_train=0, num_test=2, num_frames=8, size=64, seed=0, layout="video")
+    synthetic.make_synthetic_dataset(tmp_path, progress=False, **generate)
+    rendered = []
+    monkeypatch.setattr(synthetic, "make_synthetic_dataset", lambda root, **kw: rendered.append(kw))
+    args = argparse.Namespace(data_root=None, split="test", quiet=True)
+    cfg = {"test_dataloader": {"dataset": {"data_root": str(tmp_path), "generate": generate}}}
+    assert _tool("test")._video_folder(args, cfg) == tmp_path / "test"
+    assert rendered == []  # the folder matches the config: reused
+    cfg["test_dataloader"]["dataset"]["generate"] = {**generate, "num_test": 3}
+    _tool("test")._video_folder(args, cfg)
+    assert len(rendered) == 1 and rendered[0]["num_test"] == 3
