@@ -5,8 +5,8 @@ Example:
 
 Videos without a usable face are skipped and listed in ROOT/report.txt; the run still ends with status 0
 (a warning says when no clip at all was made). A second run into the same ROOT adds its clips to the
-manifest (a warning says when the earlier clips were made with other settings). Bad arguments, missing inputs or a missing dlib end it
-with status 2 and one ``error:`` line on stderr.
+manifest (a warning says when the earlier clips were made with other settings). Bad arguments, missing
+inputs or a missing dlib end it with status 2 and one ``error:`` line on stderr.
 """
 
 from __future__ import annotations
