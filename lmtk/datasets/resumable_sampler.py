@@ -43,11 +43,12 @@ class Draw(NamedTuple):
 @contextlib.contextmanager
 def seeded(seed: int) -> Iterator[None]:
     """Python's, NumPy's and torch's global CPU generators seeded with ``seed`` inside the block, and
-    put back as they were after it (the caller's own random stream is not disturbed)."""
+    put back as they were after it (the caller's own random stream is not disturbed). The GPU's
+    generators are left alone (``torch.manual_seed`` would reseed them too)."""
     saved = random.getstate(), np.random.get_state(), torch.get_rng_state()
     random.seed(seed)
     np.random.seed(seed)
-    torch.manual_seed(seed)
+    torch.default_generator.manual_seed(seed)
     try:
         yield
     finally:

@@ -53,7 +53,9 @@ def test_ranks_share_one_stream_in_turn(monkeypatch):
         assert take(sampler, 4) == stream[rank + 4 :: 2]
 
 
-def test_seeded_block_leaves_the_callers_generators_alone():
+def test_seeded_block_leaves_the_callers_generators_alone(monkeypatch):
+    reseeded = []
+    monkeypatch.setattr(torch.cuda, "manual_seed_all", reseeded.append)
     np.random.seed(5), random.seed(5), torch.manual_seed(5)
     expected = np.random.rand(), random.random(), torch.rand(()).item()
     np.random.seed(5), random.seed(5), torch.manual_seed(5)
@@ -62,6 +64,7 @@ def test_seeded_block_leaves_the_callers_generators_alone():
     with seeded(11):
         assert (np.random.rand(), random.random(), torch.rand(()).item()) == inside
     assert (np.random.rand(), random.random(), torch.rand(()).item()) == expected
+    assert reseeded == [5, 5]  # only this test's own torch.manual_seed calls: the GPU's stream is not touched
 
 
 def test_an_item_depends_on_its_draw_only(video_dir):
