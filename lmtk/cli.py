@@ -8,6 +8,7 @@ import sys
 __all__ = [
     "ArgumentParser",
     "add_fast_path_arguments",
+    "check_inert_fast_paths",
     "fast_path_overrides",
     "frame_index",
     "positive_float",
@@ -101,6 +102,32 @@ def add_fast_path_arguments(
             help="with --compile: weights as constants (inference; prepacked convolutions on a CPU)",
         )  # fmt: skip
     return group
+
+
+# what an option that would change nothing says, for the fields of FastPaths.inert_settings
+_INERT_OPTION_ERRORS = {
+    "freeze": "--freeze only acts on compiled graphs: add --compile",
+    "fused_upsample": "--fused-upsample only acts on folded upsampling: add --fused-fir all or --fused-fir up",
+    "precise_heads": "--low-precision-heads only acts under --dtype bfloat16 or float16",
+}
+
+
+def check_inert_fast_paths(paths, given: dict, training: bool = False) -> list[str]:
+    """Settings of ``paths`` (a :class:`~lmtk.apis.fast_paths.FastPaths`) that would change nothing.
+
+    One given on the command line (a field in ``given``, from :func:`fast_path_overrides`) raises a
+    ``ValueError`` that names the option and its fix; one a config set comes back as a note.
+    """
+    notes = []
+    for field, reason in paths.inert_settings(training).items():
+        if field in given:
+            if training and field == "freeze":
+                raise ValueError(f"--freeze {reason}")
+            raise ValueError(_INERT_OPTION_ERRORS[field])
+        notes.append(
+            f"the config's fast_paths {field}={getattr(paths, field)!r} {reason}; it changes nothing here"
+        )
+    return notes
 
 
 def fast_path_overrides(args: argparse.Namespace) -> dict:

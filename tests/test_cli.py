@@ -62,3 +62,18 @@ def test_list_empty_kind_says_none(capsys):
         pytest.skip("every kind has components")
     assert main(["list", empty[0]]) == 0
     assert capsys.readouterr().out.splitlines() == [f"{empty[0]}:", "  (none)"]
+
+
+def test_inert_fast_path_options_fail_and_config_ones_are_noted():
+    from lmtk.apis.fast_paths import FastPaths
+    from lmtk.cli import check_inert_fast_paths
+
+    paths = FastPaths(fused_upsample="phase", precise_heads=False)
+    with pytest.raises(ValueError, match="--fused-upsample only acts on folded upsampling"):
+        check_inert_fast_paths(paths, {"fused_upsample": "phase"})
+    notes = check_inert_fast_paths(paths, {"dtype": "float32"})
+    assert len(notes) == 2 and all("changes nothing" in note for note in notes)
+    assert "precise_heads=False" in notes[1]
+    with pytest.raises(ValueError, match="--freeze is for inference only"):
+        check_inert_fast_paths(FastPaths(compile="default", freeze=True), {"freeze": True}, training=True)
+    assert check_inert_fast_paths(FastPaths(compile="default", freeze=True), {"freeze": True}) == []

@@ -32,6 +32,7 @@ from lmtk.apis.media import FIT_MODES, load_image  # noqa: E402
 from lmtk.cli import (  # noqa: E402
     ArgumentParser,
     add_fast_path_arguments,
+    check_inert_fast_paths,
     fast_path_overrides,
     frame_index,
     positive_int,
@@ -106,13 +107,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--paste-back needs --crop-source")
     if args.paste_back and args.side_by_side:
         parser.error("--paste-back and --side-by-side cannot be combined")
-    # fast-path options that would do nothing here (no config adds to them in this tool)
-    if args.freeze and not args.compile:
-        parser.error("--freeze only acts on compiled graphs: add --compile")
-    if args.fused_upsample is not None and args.fused_fir not in ("all", "up"):
-        parser.error("--fused-upsample only acts on folded upsampling: add --fused-fir all or --fused-fir up")
-    if args.low_precision_heads and args.dtype == "float32":
-        parser.error("--low-precision-heads only acts under --dtype bfloat16 or float16")
+    try:  # fast-path options that would change nothing (no config adds to them in this tool)
+        check_inert_fast_paths(FastPaths(**fast_path_overrides(args)), fast_path_overrides(args))
+    except ValueError as error:
+        parser.error(str(error))
     return args
 
 

@@ -34,7 +34,13 @@ from lmtk.apis.benchmark import (  # noqa: E402
     run_benchmarks,
 )
 from lmtk.apis.fast_paths import FastPaths  # noqa: E402
-from lmtk.cli import add_fast_path_arguments, fast_path_overrides, positive_int  # noqa: E402
+from lmtk.cli import (  # noqa: E402
+    add_fast_path_arguments,
+    check_inert_fast_paths,
+    fast_path_overrides,
+    positive_int,
+    print_error,
+)
 
 TASKS = {"animate": ("animate",), "train": ("train",), "all": ("animate", "train")}
 
@@ -76,10 +82,15 @@ def main(argv=None) -> dict:
     if args.cudnn_benchmark:
         torch.backends.cudnn.benchmark = True
     tasks = TASKS[args.task]
-    model, fast_cfg, notes = load_benchmark_model(
-        args.model, training="train" in tasks, cfg_options=args.cfg_options
-    )
-    paths = FastPaths.from_config(fast_cfg, **fast_path_overrides(args))
+    try:
+        model, fast_cfg, notes = load_benchmark_model(
+            args.model, training="train" in tasks, cfg_options=args.cfg_options
+        )
+        paths = FastPaths.from_config(fast_cfg, **fast_path_overrides(args))
+        notes += check_inert_fast_paths(paths, fast_path_overrides(args), training="animate" not in tasks)
+    except (FileNotFoundError, ValueError) as error:
+        print_error(error)
+        raise SystemExit(2) from None
     report = run_benchmarks(
         model,
         args.device,

@@ -60,7 +60,7 @@ def build_config(args: argparse.Namespace):
     from mmengine.config import Config
 
     from lmtk.apis.fast_paths import FastPaths
-    from lmtk.cli import fast_path_overrides
+    from lmtk.cli import check_inert_fast_paths, fast_path_overrides
 
     if not osp.isfile(args.config):
         raise FileNotFoundError(f"config not found: {args.config}")
@@ -78,7 +78,9 @@ def build_config(args: argparse.Namespace):
         args.dtype = "float16"
     fast_paths = {**cfg.get("fast_paths", {}), **fast_path_overrides(args)}
     if fast_paths:
-        FastPaths.from_config(fast_paths)  # a bad value fails here, in one line
+        paths = FastPaths.from_config(fast_paths)  # a bad value fails here, in one line
+        for note in check_inert_fast_paths(paths, fast_path_overrides(args), training=True):
+            print(f"note: {note}", file=sys.stderr)
         cfg.fast_paths = fast_paths
     if args.resume == "auto":
         _check_latest_checkpoint(cfg.work_dir)

@@ -110,6 +110,25 @@ class FastPaths:
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 
+    def inert_settings(self, training: bool = False) -> dict[str, str]:
+        """The fields set to something that changes nothing in this combination, each with the reason
+        (tools reject them when given on the command line and note them when a config sets them).
+
+        Example:
+            >>> FastPaths(freeze=True).inert_settings()
+            {'freeze': 'only acts on compiled graphs: add compile'}
+        """
+        inert = {}
+        if self.freeze and training:
+            inert["freeze"] = "is for inference only: training never freezes the weights"
+        elif self.freeze and not self.compile:
+            inert["freeze"] = "only acts on compiled graphs: add compile"
+        if self.fused_upsample != "transpose" and self.fused_fir not in ("all", "up"):
+            inert["fused_upsample"] = "only acts on folded upsampling: add fused_fir all or up"
+        if not self.precise_heads and self.dtype == "float32":
+            inert["precise_heads"] = "only acts under a dtype of bfloat16 or float16"
+        return inert
+
     def describe(self) -> str:
         parts = [self.dtype]
         if self.channels_last:

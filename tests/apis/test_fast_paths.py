@@ -248,6 +248,24 @@ def test_fast_paths_options():
         compile_model(torch.nn.Module(), freeze=True, training=True)
 
 
+def test_inert_settings_are_named():
+    assert FastPaths().inert_settings() == {}
+    assert (
+        FastPaths(compile="default", freeze=True, fused_fir="up", fused_upsample="phase").inert_settings()
+        == {}
+    )
+    assert FastPaths(dtype="bfloat16", precise_heads=False).inert_settings() == {}
+    assert set(
+        FastPaths(freeze=True, fused_fir="down", fused_upsample="phase", precise_heads=False).inert_settings()
+    ) == {
+        "freeze",
+        "fused_upsample",
+        "precise_heads",
+    }
+    trained = FastPaths(compile="default", freeze=True).inert_settings(training=True)
+    assert "inference only" in trained["freeze"]
+
+
 def test_benchmarks_run_and_leave_the_model_plain(model, images):
     reference = transfer(model, *images)
     paths = FastPaths(dtype="bfloat16", channels_last=True, fused_fir="all")

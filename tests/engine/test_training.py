@@ -333,6 +333,8 @@ def test_train_tool_reads_fast_path_options(tmp_path):
     assert "fast_paths" not in train_tool.build_config(train_tool.parse_args([config]))
     with pytest.raises(ValueError, match="contradicts"):
         train_tool.build_config(train_tool.parse_args([config, "--amp", "--dtype", "bfloat16"]))
+    with pytest.raises(ValueError, match="--low-precision-heads only acts under --dtype bfloat16"):
+        train_tool.build_config(train_tool.parse_args([config, "--low-precision-heads"]))
     result = subprocess.run(
         [sys.executable, str(REPO / "tools/train.py"), config, "--cfg-options", "fast_paths.fused=1"],
         capture_output=True,

@@ -78,6 +78,20 @@ def test_fast_paths_from_config_and_command_line(tmp_path):
     assert "bfloat16 + channels_last + fused_fir=all/phase" in record["name"]
 
 
+def test_an_option_that_changes_nothing_is_refused(tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "tools/benchmark.py"), ROOT / "configs/lia/lia_synthetic_m20.py",
+         "--device", "cpu", "--freeze", "--cfg-options", *TINY],
+        capture_output=True, text=True, env=env, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert (
+        result.stderr.strip().splitlines()[-1]
+        == "error: --freeze only acts on compiled graphs: add --compile"
+    )
+
+
 def test_gpu_script_runs_on_cpu_at_a_tiny_size(tmp_path):
     result = _run(
         "gpu_benchmark.py", "--device", "cpu", "--tiny", "--no-compile", "--out", tmp_path,
