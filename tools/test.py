@@ -40,6 +40,7 @@ import torch  # noqa: E402
 from lmtk.cli import (  # noqa: E402
     ArgumentParser,
     add_fast_path_arguments,
+    check_inert_fast_paths,
     fast_path_overrides,
     positive_int,
     print_error,
@@ -127,6 +128,12 @@ def _check_unused_options(parser: argparse.ArgumentParser, args: argparse.Namesp
     ]
     if args.protocol == "recon" and given:
         parser.error(f"{_options(given)} to --protocol transfer only (add --protocol transfer)")
+    from lmtk.apis.fast_paths import FastPaths
+
+    try:
+        check_inert_fast_paths(FastPaths(**fast_path_overrides(args)), fast_path_overrides(args))
+    except ValueError as error:
+        parser.error(str(error))
     metrics = args.metrics or DEFAULT_METRICS
     for metric, options in (("fid", ("fid_network", "fid_weights")), ("lpips", ("lpips_weights",))):
         given = ["--" + option.replace("_", "-") for option in options if getattr(args, option) is not None]
@@ -137,14 +144,6 @@ def _check_unused_options(parser: argparse.ArgumentParser, args: argparse.Namesp
 
 
 # ----------------------------------------------------------------------------------------- inputs
-def _read_config(path: str):
-    from mmengine.config import Config
-
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"config not found: {path}")
-    return Config.fromfile(path)
-
-
 def _dataset_cfg(cfg) -> dict:
     for key in ("test_dataloader", "val_dataloader", "train_dataloader"):
         loader = cfg.get(key)
@@ -263,10 +262,11 @@ def build_metrics(args: argparse.Namespace, videos: list[Path]) -> tuple[list, d
 # -------------------------------------------------------------------------------------------- run
 def run(args: argparse.Namespace):
     from lmtk.apis.fast_paths import FastPaths, apply_fast_paths
+    from lmtk.config_file import read_config
     from lmtk.datasets.video_reader import find_videos
     from lmtk.evaluation.protocols import evaluate_reconstruction, evaluate_transfer
 
-    cfg = _read_config(args.config)
+    cfg = read_config(args.config)
     folder = _video_folder(args, cfg)
     videos = find_videos(folder)[: args.max_videos]
     if not videos:

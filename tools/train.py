@@ -57,14 +57,11 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def build_config(args: argparse.Namespace):
-    from mmengine.config import Config
-
     from lmtk.apis.fast_paths import FastPaths
     from lmtk.cli import check_inert_fast_paths, fast_path_overrides
+    from lmtk.config_file import read_config
 
-    if not osp.isfile(args.config):
-        raise FileNotFoundError(f"config not found: {args.config}")
-    cfg = Config.fromfile(args.config)
+    cfg = read_config(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     cfg.launcher = args.launcher

@@ -481,12 +481,12 @@ def load_benchmark_model(
     file is replaced by random weights (the cost is the same), and a checkpoint without a loss set or a
     discriminator gets the default ones.
     """
-    from mmengine.config import Config
+    from ..config_file import read_config
 
     path = Path(path)
     notes: list[str] = []
     if path.suffix == ".py":
-        cfg = Config.fromfile(str(path))
+        cfg = read_config(path)
         if cfg_options:
             cfg.merge_from_dict(dict(cfg_options))
         model_cfg = copy.deepcopy(cfg.model.to_dict() if hasattr(cfg.model, "to_dict") else dict(cfg.model))

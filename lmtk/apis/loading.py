@@ -19,24 +19,13 @@ from ..checkpoint import (
     load_checkpoint_file,
     published_model_config,
 )
+from ..config_file import read_config
 from ..registry import build
 from ..version import __version__
 
 __all__ = ["load_model", "model_config_of", "save_model"]
 
 _CONFIG_SUFFIXES = (".py", ".json", ".yaml", ".yml")
-
-
-def _read_config(path: str | os.PathLike) -> Config:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"config not found: {path}")
-    try:
-        return Config.fromfile(str(path))
-    except SyntaxError as error:
-        raise ValueError(
-            f"cannot read config {path}: syntax error at line {error.lineno}: {error.msg}"
-        ) from error
 
 
 def _model_cfg(cfg: Config | Mapping, with_loss: bool) -> dict:
@@ -97,7 +86,7 @@ def load_model(
                 f"{path} is a config, not a checkpoint: load it alone for a model with fresh weights, or load "
                 f"a trained checkpoint with it as the config"
             )
-        return _build(_model_cfg(_read_config(path), with_loss), device)
+        return _build(_model_cfg(read_config(path), with_loss), device)
     checkpoint = load_checkpoint_file(path)
     if (
         isinstance(checkpoint, Mapping)
@@ -109,7 +98,7 @@ def load_model(
         model_cfg = published_model_config(checkpoint)
         if config is not None:
             model_cfg = _model_cfg(
-                _read_config(config) if not isinstance(config, Mapping) else config, with_loss
+                read_config(config) if not isinstance(config, Mapping) else config, with_loss
             )
         model = _build(model_cfg, "cpu")
         state, extras = from_published(checkpoint, model.state_dict())
@@ -122,7 +111,7 @@ def load_model(
             f"(a dict with 'gen')"
         )
     if config is not None:
-        cfg = _read_config(config) if not isinstance(config, Mapping) else Config(dict(config))
+        cfg = read_config(config) if not isinstance(config, Mapping) else Config(dict(config))
     else:
         text = checkpoint.get("meta", {}).get("cfg")
         if not text:

@@ -249,13 +249,18 @@ def test_bad_devices_and_configs_are_one_line(shared_data, checkpoints, tmp_path
             _expect_error(tool, capsys, [*published, *io, "--device", device], "is not available")
     broken = tmp_path / "broken.py"
     broken.write_text("model = dict(type=\n")
-    _expect_error(tool, capsys, ["--checkpoint", str(broken), *io], "syntax error at line 1")
-    _expect_error(tool, capsys, [*published, "--config", str(broken), *io], "syntax error at line 1")
+    _expect_error(tool, capsys, ["--checkpoint", str(broken), *io], "line 1: syntax error")
+    _expect_error(tool, capsys, [*published, "--config", str(broken), *io], "line 1: syntax error")
+    undefined = tmp_path / "undefined.py"
+    undefined.write_text("size = 32\nmodel = dict(type='lmtk.LIA.v1', size=sise)\n")
+    _expect_error(
+        tool, capsys, [*published, "--config", str(undefined), *io], "line 2: NameError: name 'sise'"
+    )
     config = str(checkpoints / "tiny32.py")
     _expect_error(
         tool, capsys, ["--checkpoint", config, "--config", config, *io], "is a config, not a checkpoint"
     )
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.py"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.py", "undefined.py"]
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,65 @@
+"""Reading a config file, with a mistake in it reported as one line that names the file and line."""
+
+from __future__ import annotations
+
+import os
+import traceback
+from pathlib import Path
+
+from mmengine.config import Config
+
+__all__ = ["read_config"]
+
+
+def read_config(path: str | os.PathLike) -> Config:
+    """``Config.fromfile(path)``; a missing file is a ``FileNotFoundError``, and a config whose code fails
+    (a syntax error, an undefined name, a missing ``_base_``) a ``ValueError`` that says where.
+
+    Example:
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     bad = Path(folder, "bad.py")
+        ...     _ = bad.write_text("size = 64\\nmodel = dict(size=sise)\\n")
+        ...     try:
+        ...         read_config(bad)
+        ...     except ValueError as error:
+        ...         print(str(error).replace(folder, "DIR"))
+        cannot read config DIR/bad.py: line 2: NameError: name 'sise' is not defined
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"config not found: {path}")
+    try:
+        return Config.fromfile(str(path))
+    except SyntaxError as error:
+        named = error.filename and not error.filename.startswith("<") and Path(error.filename) != path
+        where = f"{error.filename}, " if named else ""  # mmengine parses the file as "<unknown>"
+        raise ValueError(
+            f"cannot read config {path}: {where}line {error.lineno}: syntax error: {error.msg}"
+        ) from error
+    except Exception as error:  # a config is code: whatever it raises is the config's mistake
+        raise ValueError(
+            f"cannot read config {path}: {_where(error, path)}{type(error).__name__}: {error}"
+        ) from error
+
+
+def _where(error: BaseException, path: Path) -> str:
+    """``line N: `` of the deepest frame in a config file (``FILE, line N: `` when a base config's)."""
+    import mmengine
+
+    library = Path(mmengine.__file__).parent
+    frames = [
+        frame
+        for frame in traceback.extract_tb(error.__traceback__)
+        if frame.filename.endswith(".py")
+        and library not in Path(frame.filename).parents
+        and Path(frame.filename).name != Path(__file__).name
+    ]
+    if not frames:
+        return ""
+    frame = frames[-1]
+    return (
+        f"line {frame.lineno}: "
+        if Path(frame.filename) == path
+        else f"{frame.filename}, line {frame.lineno}: "
+    )

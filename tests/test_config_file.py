@@ -1,0 +1,43 @@
+"""read_config: a config's mistake is one line that names the file, the line and the error."""
+
+import pytest
+
+from lmtk.config_file import read_config
+
+
+def test_a_good_config_reads(tmp_path):
+    (tmp_path / "base.py").write_text("size = 32\n")
+    (tmp_path / "child.py").write_text("_base_ = ['base.py']\nlatent = 64\n")
+    cfg = read_config(tmp_path / "child.py")
+    assert (cfg.size, cfg.latent) == (32, 64)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("a = 1\nmodel = dict(size=sise)\n", "line 2: NameError: name 'sise' is not defined"),
+        ("model = dict(size=\n", "line 1: syntax error"),
+        ("x = 1 / 0\n", "line 1: ZeroDivisionError"),
+    ],
+)
+def test_a_mistake_names_file_line_and_error(tmp_path, text, message):
+    config = tmp_path / "bad.py"
+    config.write_text(text)
+    with pytest.raises(ValueError) as raised:
+        read_config(config)
+    assert str(raised.value).startswith(f"cannot read config {config}: {message}")
+
+
+def test_a_mistake_in_a_base_config_names_the_base(tmp_path):
+    (tmp_path / "base.py").write_text("size = 32\nwidth = widht\n")
+    (tmp_path / "child.py").write_text("_base_ = ['base.py']\n")
+    with pytest.raises(ValueError, match=r"base\.py, line 2: NameError: name 'widht'"):
+        read_config(tmp_path / "child.py")
+
+
+def test_a_missing_config_or_base(tmp_path):
+    with pytest.raises(FileNotFoundError, match="config not found"):
+        read_config(tmp_path / "nowhere.py")
+    (tmp_path / "child.py").write_text("_base_ = ['missing.py']\n")
+    with pytest.raises(ValueError, match="missing.py"):
+        read_config(tmp_path / "child.py")
