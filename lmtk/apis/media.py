@@ -18,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+import io
 import os
 import tempfile
 from fractions import Fraction
@@ -183,6 +184,27 @@ def _video_codec(name: str | None) -> str:
     raise ValueError(f"no usable video encoder in this PyAV build (tried {', '.join(candidates)})")
 
 
+def _accepts_copy(source: Path, container) -> bool:
+    """Whether ``container``'s format can hold a copy of ``source``'s first audio stream.
+
+    ``supported_codecs`` is not enough: the mp4 muxer lists PCM but refuses some channel layouts, and
+    the mov muxer lists Opus but takes it only in MP4. Both fail late (header or trailer), so one packet
+    is written into an in-memory file of the same format.
+    """
+    try:
+        with av.open(str(source)) as input, av.open(io.BytesIO(), "w", format=container.format.name) as probe:
+            stream = input.streams.audio[0]
+            out = probe.add_stream_from_template(stream)
+            for packet in input.demux(stream):
+                if packet.size and packet.pts is not None:
+                    packet.stream = out
+                    probe.mux(packet)
+                    break
+        return True
+    except (av.FFmpegError, ValueError):
+        return False
+
+
 class _AudioTrack:
     """Copies (or re-encodes to AAC) the first audio stream of ``source`` into ``container``.
 
@@ -200,7 +222,7 @@ class _AudioTrack:
             start = video[0].start_time if video and video[0].start_time is not None else 0
             self.offset = float(start * video[0].time_base) if video else 0.0
             codec = self.in_stream.codec_context.name
-            self.copy = copy and codec in container.supported_codecs
+            self.copy = copy and codec in container.supported_codecs and _accepts_copy(source, container)
             if self.copy:
                 self.stream = container.add_stream_from_template(self.in_stream)
             else:

@@ -106,6 +106,50 @@ def test_writer_exact_rate_and_audio(tmp_path):
     ]  # fmt: skip
 
 
+def _clip_with_stereo_audio(path, codec):
+    with av.open(str(path), "w") as container:
+        video = container.add_stream("libx264", rate=25)
+        video.width, video.height, video.pix_fmt = 32, 32, "yuv420p"
+        audio = container.add_stream(codec, rate=48000)
+        audio.layout = "stereo"
+        for i in range(10):
+            frame = av.VideoFrame.from_ndarray(np.full((32, 32, 3), i * 8, np.uint8), format="rgb24")
+            container.mux(video.encode(frame))
+        container.mux(video.encode(None))
+        fmt = audio.codec_context.format
+        for start in range(0, 48000 * 10 // 25, 960):
+            zeros = np.zeros(
+                (2, 960) if fmt.is_planar else (1, 1920),
+                fmt.name.rstrip("p").replace("s16", "int16").replace("flt", "float32"),
+            )
+            frame = av.AudioFrame.from_ndarray(zeros, format=fmt.name, layout="stereo")
+            frame.sample_rate, frame.pts = 48000, start
+            container.mux(audio.encode(frame))
+        container.mux(audio.encode(None))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("codec", "source", "output", "written"),
+    [
+        ("pcm_s16le", "in.mkv", "out.mp4", "aac"),  # mp4 lists PCM but refuses stereo PCM from matroska
+        ("libopus", "in.mkv", "out.mov", "aac"),  # mov lists Opus but takes it only in MP4
+        ("libopus", "in.mkv", "out.mp4", "opus"),  # accepted: copied
+    ],
+)
+def test_writer_reencodes_audio_the_container_refuses(tmp_path, codec, source, output, written):
+    if codec not in av.codecs_available:
+        pytest.skip(f"no {codec} encoder in this PyAV build")
+    source = _clip_with_stereo_audio(tmp_path / source, codec)
+    with VideoWriter(tmp_path / output, 25, audio_from=source) as writer:
+        for _ in range(10):
+            writer.write(np.zeros((16, 16, 3), np.uint8))
+    with av.open(str(tmp_path / output)) as container:
+        assert container.streams.audio[0].codec_context.name == written
+        assert sum(1 for _ in container.decode(audio=0)) > 0
+    assert _streams(tmp_path / output)[0] == 10
+
+
 def test_writer_failure_leaves_nothing(tmp_path):
     out = tmp_path / "out.mp4"
     out.write_bytes(b"previous result")
