@@ -8,6 +8,7 @@ import sys
 __all__ = [
     "ArgumentParser",
     "add_fast_path_arguments",
+    "available_device",
     "check_inert_fast_paths",
     "fast_path_overrides",
     "frame_index",
@@ -55,6 +56,21 @@ def frame_index(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected a frame index >= 0, got {value}")
     return value
+
+
+def available_device(text: str) -> str:
+    """An argparse type: a device this machine has (``cpu``, ``cuda``, ``cuda:1``, ...), returned as given.
+
+    Checked when parsed so that a missing GPU is one line naming the fix, not a traceback from deep in
+    model loading.
+    """
+    from lmtk.apis.animator import _check_device
+
+    try:
+        _check_device(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return text
 
 
 def print_error(error: BaseException) -> None:

@@ -23,7 +23,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from 
 
 import numpy as np  # noqa: E402
 
-from lmtk.cli import ArgumentParser, positive_int, print_error  # noqa: E402
+from lmtk.cli import ArgumentParser, available_device, positive_int, print_error  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -39,7 +39,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-videos", type=positive_int, help="use the first N clips")
     parser.add_argument("--max-frames", type=positive_int, help="frames per clip (default all)")
     parser.add_argument("--batch-size", type=positive_int, default=32, help="frames per network call")
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--device", type=available_device, default="cpu")
     return parser.parse_args(argv)
 
 

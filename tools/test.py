@@ -40,6 +40,7 @@ import torch  # noqa: E402
 from lmtk.cli import (  # noqa: E402
     ArgumentParser,
     add_fast_path_arguments,
+    available_device,
     check_inert_fast_paths,
     fast_path_overrides,
     positive_int,
@@ -79,7 +80,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--save-videos", action="store_true", help="write the generated videos to the work dir"
     )
-    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default cpu)")
+    parser.add_argument(
+        "--device", type=available_device, default="cpu", help="cpu, cuda, cuda:1, ... (default cpu)"
+    )
     parser.add_argument("--batch-size", type=positive_int, default=16, help="frames per network call")
     parser.add_argument(
         "--num-pairs", type=positive_int, help="transfer: number of pairs (default one per video)"

@@ -28,7 +28,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from lmtk.cli import ArgumentParser, positive_float, print_error  # noqa: E402
+from lmtk.cli import ArgumentParser, available_device, positive_float, print_error  # noqa: E402
 
 
 def parse_directions(text: str | None, count: int) -> list[int]:
@@ -69,7 +69,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--resize", choices=("resize", "crop"), default="resize", help="how the image is fitted"
     )
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--device", type=available_device, default="cpu")
     args = parser.parse_args(argv)
     if args.steps < 2:
         parser.error(f"--steps must be at least 2, got {args.steps}")

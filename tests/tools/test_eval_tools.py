@@ -223,6 +223,11 @@ def test_test_tool_fast_path_options(files, capsys):
         ("analyze_directions", ["--batch-size", "0"], "--batch-size: expected a positive integer"),
         ("vis_directions", ["--fps", "0"], "--fps: expected a positive number"),
         ("vis_directions", ["--fps", "inf"], "--fps: expected a positive number"),
+        # a device this machine lacks: one line naming the fix, not a traceback from model loading
+        ("test", ["--device", "cuda:99"], "--device: "),
+        ("vis_directions", ["--device", "cuda:99"], "--device: "),
+        ("vis_reference", ["--device", "cuda:99"], "--device: "),
+        ("analyze_directions", ["--device", "cuda:99"], "--device: "),
     ],
 )
 def test_options_that_cannot_work_are_refused_when_parsed(tool, argv, message, capsys):
