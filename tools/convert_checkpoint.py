@@ -9,7 +9,6 @@ the model config so ``lmtk.load_model`` rebuilds the architecture.
 
 from __future__ import annotations
 
-import argparse
 import os.path as osp
 import sys
 
@@ -17,7 +16,9 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from 
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description="Convert LIA checkpoints between published and lmtk formats")
+    from lmtk.cli import ArgumentParser
+
+    parser = ArgumentParser(description="Convert LIA checkpoints between published and lmtk formats")
     parser.add_argument("input", help="a published LIA checkpoint or an lmtk checkpoint")
     parser.add_argument("output", help="where to write the converted checkpoint")
     parser.add_argument(
@@ -25,6 +26,10 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--config", help="model config for an lmtk checkpoint that stores none")
     args = parser.parse_args(argv)
+    if osp.isdir(args.output):
+        parser.error(
+            f"the output {args.output} is a folder; give a file name such as {osp.join(args.output, 'model.pth')}"
+        )
 
     import lmtk
     from lmtk.checkpoint import CheckpointError, atomic_save, to_published

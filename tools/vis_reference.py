@@ -38,7 +38,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--resize", choices=("resize", "crop"), default="resize", help="how images are fitted"
     )
     parser.add_argument("--device", type=available_device, default="cpu")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    # checked before the model loads: Pillow would only fail at the end, with "unknown file extension"
+    output = Path(args.output)
+    if output.is_dir():
+        parser.error(f"--output {output} is a folder; give a file name such as {output / 'reference.png'}")
+    from PIL import Image
+
+    if Image.registered_extensions().get(output.suffix.lower()) not in Image.SAVE:
+        parser.error(
+            f"--output {output}: Pillow cannot write a {output.suffix or 'suffix-less'} file; use .png"
+        )
+    return args
 
 
 def list_images(items: list[str]) -> list[Path]:
