@@ -328,7 +328,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
-    print(f"protocol: {result.protocol}, videos: {len(result.per_video)}")
+    unit = "pairs" if result.protocol == "transfer" else "videos"  # transfer rows are pairs, not videos
+    print(f"protocol: {result.protocol}, {unit}: {len(result.per_video)}")
     print(result.format_table())
     print(f"wrote {json_path} and {csv_path}")
     return 0

@@ -128,6 +128,13 @@ def test_test_tool_transfer_protocol(files, capsys):
     assert len(list((files / "transfer" / "videos").glob("*_by_*.mp4"))) >= 1
 
 
+def test_test_tool_transfer_counts_pairs(files, capsys):
+    args = [CONFIG, files / "tiny.pt", "--data-root", files / "synthetic", "--work-dir", files / "pairs"]
+    args += ["--protocol", "transfer", "--metrics", "l1", "--max-frames", "2", "--num-pairs", "1"]
+    assert _tool("test").main([*map(str, args), "--quiet"]) == 0
+    assert "protocol: transfer, pairs: 1\n" in capsys.readouterr().out
+
+
 def test_test_tool_face_metrics_on_real_clips(files, shared_data, capsys):
     pytest.importorskip("dlib", reason="dlib is not installed (pip install dlib-bin face-recognition-models)")
     work_dir = files / "vox"
