@@ -93,7 +93,33 @@ def list_components(kind: str | None = None) -> dict[str, list[str]]:
     if kind is not None and kind not in KINDS:
         raise RegistryError(f"Unknown registry kind '{kind}'. Available kinds: {', '.join(KINDS)}")
     kinds = [kind] if kind else list(KINDS)
-    return {k: sorted(KINDS[k].get_all()) for k in kinds}
+    return {k: sorted(_names(KINDS[k])) for k in kinds}
+
+
+def _names(registry: catalogue.Registry) -> set[str]:
+    """Built-in and plugin names, without importing any plugin: one that fails to import must not hide
+    the others (catalogue's ``get_all`` imports every entry point of the kind)."""
+    plugins = {entry_point.name for entry_point in registry._get_entry_points()}
+    return plugins | {
+        keys[-1] for keys in catalogue.REGISTRY if tuple(keys[:-1]) == tuple(registry.namespace)
+    }
+
+
+def _load(registry: catalogue.Registry, name: str) -> Any:
+    """The object registered under ``name``; a plugin that fails to import is one error naming it."""
+    for entry_point in registry._get_entry_points():
+        if entry_point.name == name:
+            try:
+                return entry_point.load()
+            except Exception as error:
+                dist = getattr(entry_point.dist, "name", None)
+                package = f" (package {dist})" if dist else ""
+                raise RegistryError(
+                    f"Cannot load plugin component '{name}'{package}: entry point {entry_point.value} "
+                    f"in group {registry.entry_point_namespace} failed with {type(error).__name__}: "
+                    f"{error}. Fix or reinstall the plugin, or uninstall it."
+                ) from error
+    return registry.get(name)
 
 
 def kind_of(name: str) -> str | None:
@@ -111,15 +137,15 @@ def get(name: str, kind: str | None = None) -> Any:
         if kind not in KINDS:
             raise RegistryError(f"Unknown registry kind '{kind}'. Available kinds: {', '.join(KINDS)}")
         registry = KINDS[kind]
-        if name in registry.get_all():
-            return registry.get(name)
-        available = ", ".join(sorted(registry.get_all())) or "none"
+        if name in _names(registry):
+            return _load(registry, name)
+        available = ", ".join(sorted(_names(registry))) or "none"
         raise RegistryError(f"Unknown {kind} name '{name}'. Available {kind}: {available}")
     found = kind_of(name)
     if found is None:
         listing = "; ".join(f"{k}: {', '.join(v) or 'none'}" for k, v in list_components().items())
         raise RegistryError(f"Unknown component name '{name}'. Available names by kind: {listing}")
-    return KINDS[found].get(name)
+    return _load(KINDS[found], name)
 
 
 def _is_lmtk_config(value: Mapping) -> bool:

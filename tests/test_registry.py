@@ -152,3 +152,34 @@ def test_lmtk_namespace_typed_dicts_must_exist():
 
     with pytest.raises(RegistryError, match="lmtk.Missing.v1"):
         build(dict(type=collect, part=dict(type="lmtk.Missing.v1")))
+
+
+@pytest.fixture
+def broken_plugin(monkeypatch):
+    """An installed plugin encoder whose module fails to import."""
+    import importlib.metadata
+
+    import catalogue
+
+    broken = importlib.metadata.EntryPoint(
+        "broken.Encoder.v1", "lmtk_no_such_plugin_module:Encoder", "lmtk_encoders"
+    )
+    available = [*catalogue.AVAILABLE_ENTRY_POINTS.select(group="lmtk_encoders"), broken]
+    monkeypatch.setattr(catalogue, "AVAILABLE_ENTRY_POINTS", importlib.metadata.EntryPoints(available))
+    return broken.name
+
+
+def test_broken_plugin_is_listed_and_does_not_hide_other_components(broken_plugin):
+    assert broken_plugin in list_components("encoders")["encoders"]
+    assert broken_plugin in list_components()["encoders"]
+    assert kind_of("lmtk.GramSchmidtBasis.v1") == "motion_bases"
+    assert get("lmtk.LIAEncoder.v1", "encoders") is get("lmtk.LIAEncoder.v1")
+
+
+@pytest.mark.parametrize("kind", ["encoders", None])
+def test_broken_plugin_fails_with_one_line_naming_it(broken_plugin, kind):
+    with pytest.raises(RegistryError) as caught:
+        build(dict(type=broken_plugin), kind)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert f"'{broken_plugin}'" in message and "lmtk_no_such_plugin_module" in message
