@@ -140,7 +140,15 @@ def get(name: str, kind: str | None = None) -> Any:
         if name in _names(registry):
             return _load(registry, name)
         available = ", ".join(sorted(_names(registry))) or "none"
-        raise RegistryError(f"Unknown {kind} name '{name}'. Available {kind}: {available}")
+        other = kind_of(name)
+        # a plugin declared in the wrong entry-point group shows up in `lmtk list` under another kind
+        hint = (
+            f" ('{name}' is one of the {other}, entry-point group lmtk_{other}; a {kind} component "
+            f"belongs in lmtk_{kind})"
+            if other
+            else ""
+        )
+        raise RegistryError(f"Unknown {kind} name '{name}'.{hint} Available {kind}: {available}")
     found = kind_of(name)
     if found is None:
         listing = "; ".join(f"{k}: {', '.join(v) or 'none'}" for k, v in list_components().items())

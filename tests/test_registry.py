@@ -75,6 +75,12 @@ def test_name_of_another_kind_is_unknown_for_this_kind():
         build(dict(type="lmtk.FlowWarper.v1"), "encoders")
 
 
+def test_name_of_another_kind_says_which_kind_it_is():
+    # a plugin whose entry point sits in the wrong group: the error names the group it is in
+    with pytest.raises(RegistryError, match="is one of the warpers, entry-point group lmtk_warpers"):
+        build(dict(type="lmtk.FlowWarper.v1"), "encoders")
+
+
 @pytest.mark.parametrize("call", [lambda: list_components("bogus"), lambda: get("x", "bogus")])
 def test_unknown_kind_lists_kinds(call):
     with pytest.raises(RegistryError) as info:
