@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 __all__ = [
     "ArgumentParser",
@@ -12,6 +13,7 @@ __all__ = [
     "check_inert_fast_paths",
     "fast_path_overrides",
     "frame_index",
+    "output_folder",
     "positive_float",
     "positive_int",
     "print_error",
@@ -70,6 +72,21 @@ def available_device(text: str) -> str:
         _check_device(text)
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
+    return text
+
+
+def output_folder(text: str) -> str:
+    """An argparse type: a folder to write into, which may not exist yet but is not (inside) a file.
+
+    Checked when parsed: ``mkdir`` would otherwise fail with a traceback after the model has run.
+    """
+    path = Path(text)
+    for existing in (path, *path.parents):
+        if existing.exists():
+            if not existing.is_dir():
+                what = "is a file" if existing == path else f"is inside {existing}, which is a file"
+                raise argparse.ArgumentTypeError(f"{text} {what}; give a folder")
+            break
     return text
 
 

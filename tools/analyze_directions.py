@@ -23,7 +23,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from 
 
 import numpy as np  # noqa: E402
 
-from lmtk.cli import ArgumentParser, available_device, positive_int, print_error  # noqa: E402
+from lmtk.cli import ArgumentParser, available_device, output_folder, positive_int, print_error  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -34,7 +34,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--config", help="config whose model overrides the checkpoint's architecture")
     parser.add_argument("--data-root", required=True, help="synthetic dataset folder")
     parser.add_argument("--split", default="test", help="sub-folder of the data root (default test)")
-    parser.add_argument("--output-dir", required=True, help="where the heatmap and tables go")
+    parser.add_argument(
+        "--output-dir", type=output_folder, required=True, help="where the heatmap and tables go"
+    )
     parser.add_argument("--centre-per-video", action="store_true", help="correlate within-clip motion only")
     parser.add_argument("--max-videos", type=positive_int, help="use the first N clips")
     parser.add_argument("--max-frames", type=positive_int, help="frames per clip (default all)")

@@ -43,6 +43,7 @@ from lmtk.cli import (  # noqa: E402
     available_device,
     check_inert_fast_paths,
     fast_path_overrides,
+    output_folder,
     positive_int,
     print_error,
 )
@@ -76,7 +77,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="auto",
         help="AKD/MKR keypoints: synthetic ground truth when the videos have it (auto), else dlib68",
     )
-    parser.add_argument("--work-dir", help="output folder (default work_dirs/<config>/test_<protocol>)")
+    parser.add_argument(
+        "--work-dir", type=output_folder, help="output folder (default work_dirs/<config>/test_<protocol>)"
+    )
     parser.add_argument(
         "--save-videos", action="store_true", help="write the generated videos to the work dir"
     )

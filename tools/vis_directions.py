@@ -28,7 +28,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from lmtk.cli import ArgumentParser, available_device, positive_float, print_error  # noqa: E402
+from lmtk.cli import ArgumentParser, available_device, output_folder, positive_float, print_error  # noqa: E402
 
 
 def parse_directions(text: str | None, count: int) -> list[int]:
@@ -62,7 +62,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--directions", help="which directions: 0-19, 0,3,5 or all (default all)")
     parser.add_argument("--range", nargs=2, type=float, default=(-3.0, 3.0), metavar=("LOW", "HIGH"))
     parser.add_argument("--steps", type=int, default=9, help="alphas per direction (grid columns, default 9)")
-    parser.add_argument("--output-dir", help="default work_dirs/vis_directions/<image name>")
+    parser.add_argument(
+        "--output-dir", type=output_folder, help="default work_dirs/vis_directions/<image name>"
+    )
     parser.add_argument("--format", choices=("mp4", "gif"), default="mp4", help="animation format")
     parser.add_argument("--fps", type=positive_float, default=12.0, help="animation frame rate (default 12)")
     parser.add_argument("--no-animations", action="store_true", help="only the grid")

@@ -238,6 +238,10 @@ def test_test_tool_fast_path_options(files, capsys):
         ("vis_directions", ["--device", "cuda:99"], "--device: "),
         ("vis_reference", ["--device", "cuda:99"], "--device: "),
         ("analyze_directions", ["--device", "cuda:99"], "--device: "),
+        # an output folder that is a file: refused before the model runs, not a FileExistsError
+        ("test", ["--work-dir", __file__], "is a file; give a folder"),
+        ("vis_directions", ["--output-dir", f"{__file__}/sub"], "which is a file; give a folder"),
+        ("analyze_directions", ["--output-dir", __file__], "is a file; give a folder"),
     ],
 )
 def test_options_that_cannot_work_are_refused_when_parsed(tool, argv, message, capsys):
