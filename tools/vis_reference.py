@@ -31,7 +31,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--checkpoint", required=True, help="lmtk or published LIA checkpoint (or a config)")
     parser.add_argument("--config", help="config whose model overrides the checkpoint's architecture")
-    parser.add_argument("--images", required=True, nargs="+", help="image files and/or folders of images")
+    parser.add_argument(
+        "--images",
+        required=True,
+        nargs="+",
+        help="image files and/or folders of images (a video gives its first frame)",
+    )
     parser.add_argument("--output", required=True, help="output PNG")
     parser.add_argument("--max-images", type=positive_int, help="use the first N images")
     parser.add_argument(
@@ -53,17 +58,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def list_images(items: list[str]) -> list[Path]:
-    """Image files named directly, then those of each folder (sorted by name)."""
+    """Image files named directly, then those of each folder (sorted by name).
+
+    Videos count as images (their first frame), in folders too: a dataset split is a folder of clips.
+    """
+    from lmtk.datasets.video_reader import VIDEO_EXTENSIONS
+
+    sources = IMAGE_EXTENSIONS + VIDEO_EXTENSIONS
     paths: list[Path] = []
     for item in map(Path, items):
         if item.is_dir():
-            paths.extend(sorted(p for p in item.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS))
+            paths.extend(sorted(p for p in item.iterdir() if p.suffix.lower() in sources))
         elif item.is_file():
             paths.append(item)
         else:
             raise FileNotFoundError(f"image or folder not found: {item}")
     if not paths:
-        raise FileNotFoundError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in {' '.join(items)}")
+        raise FileNotFoundError(f"no images or videos ({', '.join(sources)}) in {' '.join(items)}")
     return paths
 
 

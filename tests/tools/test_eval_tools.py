@@ -190,6 +190,14 @@ def test_vis_reference_writes_sources_over_references(files, capsys):
     assert Image.open(output).size == (3 * 64, 2 * 64)
 
 
+def test_vis_reference_takes_a_folder_of_clips(files):
+    # the synthetic split is a folder of videos (and their .json annotations)
+    output = files / "reference_split.png"
+    args = ["--checkpoint", files / "tiny.pt", "--images", files / "synthetic" / "test", "--output", output]
+    assert _tool("vis_reference").main(list(map(str, args))) == 0
+    assert Image.open(output).size == (2 * 64, 2 * 64)
+
+
 def test_analyze_directions_writes_heatmap_and_tables(files, capsys):
     output = files / "analysis"
     args = ["--checkpoint", files / "tiny.pt", "--data-root", files / "synthetic", "--output-dir", output]
