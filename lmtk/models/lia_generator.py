@@ -19,6 +19,24 @@ from .motion_mlp import MotionMLP
 __all__ = ["LIAGenerator"]
 
 
+# what LIAGenerator reads from each part (docs/plugins.md); a plugin lacking one fails here, not mid-run
+_INTERFACES = {
+    "encoder": ("latent_dim", "size", "feature_channels"),
+    "generator": ("latent_dim", "size", "feature_channels"),
+    "motion basis": ("latent_dim", "num_magnitudes", "directions"),
+}
+
+
+def _check_interface(role: str, module: object) -> None:
+    missing = [name for name in _INTERFACES[role] if not hasattr(module, name)]
+    if missing:
+        raise ValueError(
+            f"{role} {type(module).__module__}.{type(module).__qualname__} has no {', '.join(missing)}; "
+            f"a{'n' if role == 'encoder' else ''} {role} needs {', '.join(_INTERFACES[role])} "
+            f"(docs/plugins.md)"
+        )
+
+
 class LIAGenerator(nn.Module):
     """Encoder E, motion MLP, motion basis D_m and flow generator G.
 
@@ -43,6 +61,12 @@ class LIAGenerator(nn.Module):
         self.encoder = build(encoder, "encoders")
         self.synthesis = build(generator, "generators")
         self.motion_basis = build(motion_basis, "motion_bases")
+        for role, module in (
+            ("encoder", self.encoder),
+            ("generator", self.synthesis),
+            ("motion basis", self.motion_basis),
+        ):
+            _check_interface(role, module)
         latent_dim = self.encoder.latent_dim
         if self.synthesis.latent_dim != latent_dim or self.motion_basis.latent_dim != latent_dim:
             raise ValueError(

@@ -196,3 +196,16 @@ def test_forward_modes(model):
         model(_images(1, 0), _images(1, 1), mode="bogus")
     with pytest.raises(ValueError, match="source and driving"):
         model(_images(1, 0))
+
+
+class _BasisWithoutMagnitudes(torch.nn.Module):
+    latent_dim = LATENT
+
+    def directions(self) -> torch.Tensor:
+        return torch.eye(LATENT, 4)
+
+
+def test_part_missing_its_interface_is_one_error_naming_what_is_missing():
+    # a plugin basis that forgot `num_magnitudes` failed with an AttributeError from inside torch
+    with pytest.raises(ValueError, match=r"motion basis .*_BasisWithoutMagnitudes has no num_magnitudes"):
+        build(_config(motion_basis=_BasisWithoutMagnitudes()))
