@@ -9,6 +9,7 @@ import ast
 import configparser
 import importlib.metadata
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -195,3 +196,17 @@ def test_name_is_unknown_without_the_plugin():
     assert result.returncode == 0, result.stderr
     assert f"'{NAME}'" in result.stdout
     assert "lmtk.GramSchmidtBasis.v1" in result.stdout and "lmtk.DirectPath.v1" in result.stdout
+
+
+@pytest.mark.parametrize("doc", [REPO / "docs" / "plugins.md", PLUGIN / "README.md"])
+def test_documented_config_inherits_from_outside_the_repository(doc, tmp_path):
+    from lmtk.config_file import read_config
+
+    blocks = re.findall(r"```python\n(.*?)```", doc.read_text(), flags=re.S)
+    (example,) = [block for block in blocks if "_base_" in block]
+    config = tmp_path / "my_config.py"
+    config.write_text(example.replace("/path/to/lmtk", str(REPO)))
+    model = read_config(config).model
+    assert model.motion_basis.type == NAME and model.type == "lmtk.LIA.v1"
+    # the shared latent_dim comes from the model, so shrinking the model keeps the parts consistent
+    assert "latent_dim" not in model.motion_basis
