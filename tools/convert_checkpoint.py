@@ -15,6 +15,41 @@ import sys
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from a checkout without install
 
 
+def _check_published_round_trip(model, published: dict) -> None:
+    """Refuse a model the published format cannot describe.
+
+    That format stores tensors only; the architecture is inferred from their shapes with the published
+    code's settings, so a model trained with other settings (e.g. ``align_corners=True`` in the warper,
+    as the synthetic quickstart config) would load back as a different function without any error.
+    """
+    import tempfile
+
+    import torch
+
+    import lmtk
+    from lmtk.checkpoint import atomic_save
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = osp.join(folder, "published.pt")
+        atomic_save(published, path)
+        reloaded = lmtk.load_model(path)
+    generator = torch.Generator().manual_seed(0)
+    source, driving = (
+        torch.rand(1, 3, model.size, model.size, generator=generator) * 2 - 1 for _ in range(2)
+    )
+    model.eval()
+    with torch.inference_mode():
+        ours = model.transfer(source, driving, mode="absolute")
+        theirs = reloaded.transfer(source, driving, mode="absolute")
+    error = float((ours - theirs).norm() / ours.norm().clamp_min(1e-12))
+    if error > 1e-4:
+        raise ValueError(
+            f"the published format cannot hold this model: loaded back with the published architecture it "
+            f"computes another function (relative difference {error:.2g}), because its config uses settings "
+            "the published code does not have; keep the lmtk checkpoint"
+        )
+
+
 def main(argv=None) -> int:
     from lmtk.cli import ArgumentParser
 
@@ -39,9 +74,9 @@ def main(argv=None) -> int:
         if args.to == "lmtk":
             lmtk.save_model(model, args.output)
         else:
-            atomic_save(
-                to_published(model.state_dict(), getattr(model, "published_extras", None)), args.output
-            )
+            published = to_published(model.state_dict(), getattr(model, "published_extras", None))
+            _check_published_round_trip(model, published)
+            atomic_save(published, args.output)
     except (CheckpointError, FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

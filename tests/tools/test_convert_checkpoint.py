@@ -24,3 +24,34 @@ def test_an_output_folder_is_refused_before_loading(tmp_path, capsys):
     assert exit_info.value.code == 2
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line.startswith("error:") and "is a folder" in line and "model.pth" in line
+
+
+def _tiny(align_corners: bool) -> dict:
+    shape = dict(size=64, latent_dim=32, channel_base=256)
+    warper = dict(type="lmtk.FlowWarper.v1", align_corners=align_corners)
+    return dict(
+        type="lmtk.LIA.v1",
+        encoder=dict(type="lmtk.LIAEncoder.v1", **shape),
+        generator=dict(type="lmtk.FlowGenerator.v1", warper=warper, **shape),
+        motion_basis=dict(type="lmtk.GramSchmidtBasis.v1", latent_dim=32, num_directions=5),
+    )
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_a_model_the_published_format_cannot_describe_is_refused(tmp_path, capsys):
+    import torch
+
+    import lmtk
+    from lmtk.registry import build
+
+    for align_corners in (False, True):  # True: the synthetic quickstart's warper, not the published one
+        torch.manual_seed(0)
+        config = _tiny(align_corners)
+        lmtk.save_model(build(config), tmp_path / f"{align_corners}.pth", config=config)
+    tool = _tool()
+    assert tool.main([str(tmp_path / "False.pth"), str(tmp_path / "ok.pt"), "--to", "published"]) == 0
+    capsys.readouterr()
+    assert tool.main([str(tmp_path / "True.pth"), str(tmp_path / "bad.pt"), "--to", "published"]) == 1
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("error: the published format cannot hold this model")
+    assert not (tmp_path / "bad.pt").exists()
