@@ -146,14 +146,23 @@ def get(name: str, kind: str | None = None) -> Any:
             f" ('{name}' is one of the {other}, entry-point group lmtk_{other}; a {kind} component "
             f"belongs in lmtk_{kind})"
             if other
-            else ""
+            else _plugin_hint(name)
         )
         raise RegistryError(f"Unknown {kind} name '{name}'.{hint} Available {kind}: {available}")
     found = kind_of(name)
     if found is None:
         listing = "; ".join(f"{k}: {', '.join(v) or 'none'}" for k, v in list_components().items())
-        raise RegistryError(f"Unknown component name '{name}'. Available names by kind: {listing}")
+        raise RegistryError(
+            f"Unknown component name '{name}'.{_plugin_hint(name)} Available names by kind: {listing}"
+        )
     return _load(KINDS[found], name)
+
+
+def _plugin_hint(name: str) -> str:
+    """For a name outside lmtk's namespace (one a config or checkpoint got from a plugin): install it."""
+    if name.startswith("lmtk.") or "." not in name:
+        return ""
+    return f" It is not lmtk's own: install the plugin that provides it (package '{name.split('.')[0]}'?)."
 
 
 def _is_lmtk_config(value: Mapping) -> bool:

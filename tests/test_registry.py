@@ -189,3 +189,13 @@ def test_broken_plugin_fails_with_one_line_naming_it(broken_plugin, kind):
     message = str(caught.value)
     assert "\n" not in message
     assert f"'{broken_plugin}'" in message and "lmtk_no_such_plugin_module" in message
+
+
+@pytest.mark.parametrize("kind", ["motion_bases", None])
+def test_unknown_plugin_name_says_to_install_the_plugin(kind):
+    # a checkpoint trained with a plugin, loaded where the plugin is not installed
+    with pytest.raises(RegistryError, match="install the plugin that provides it \\(package 'myplug'\\?\\)"):
+        get("myplug.CayleyBasis.v1", kind)
+    with pytest.raises(RegistryError) as caught:
+        get("lmtk.Missing.v1", kind)
+    assert "install the plugin" not in str(caught.value)
