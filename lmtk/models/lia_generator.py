@@ -24,6 +24,14 @@ _INTERFACES = {
     "encoder": ("latent_dim", "size", "feature_channels"),
     "generator": ("latent_dim", "size", "feature_channels"),
     "motion basis": ("latent_dim", "num_magnitudes", "directions"),
+    "loss set": (
+        "generator_losses",
+        "discriminator_losses",
+        "r1_loss",
+        "is_r1_step",
+        "adversarial_weight",
+        "r1_weight",
+    ),
 }
 
 

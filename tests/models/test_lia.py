@@ -209,3 +209,16 @@ def test_part_missing_its_interface_is_one_error_naming_what_is_missing():
     # a plugin basis that forgot `num_magnitudes` failed with an AttributeError from inside torch
     with pytest.raises(ValueError, match=r"motion basis .*_BasisWithoutMagnitudes has no num_magnitudes"):
         build(_config(motion_basis=_BasisWithoutMagnitudes()))
+
+
+class _LossWithoutWeights(torch.nn.Module):
+    def generator_losses(self, fake, real, fake_logits=None):
+        return {"loss_l1": (fake - real).abs().mean()}
+
+
+def test_loss_set_missing_its_interface_is_one_error_before_training():
+    # LIA.train_step reads adversarial_weight: without it the first iteration raised an AttributeError
+    with pytest.raises(
+        ValueError, match=r"loss set .*_LossWithoutWeights has no discriminator_losses, .*r1_weight"
+    ):
+        build(_config(loss=_LossWithoutWeights()))
