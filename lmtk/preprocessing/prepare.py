@@ -162,10 +162,12 @@ def collect_videos(inputs: Iterable[str | os.PathLike]) -> list[Path]:
         path = Path(item)
         if not path.exists():
             raise FileNotFoundError(f"input not found: {path}")
-        if is_video_file(path) or is_frame_folder(path):
+        # A folder holding videos is a folder of videos, even with portraits beside them (the demo layout).
+        inside = find_videos(path) if path.is_dir() else []
+        if is_video_file(path) or (is_frame_folder(path) and not inside):
             videos[path] = None
         elif path.is_dir():
-            videos.update(dict.fromkeys(find_videos(path)))
+            videos.update(dict.fromkeys(inside))
         else:
             raise ValueError(f"not a video file or a folder: {path}")
     if not videos:

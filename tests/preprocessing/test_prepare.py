@@ -128,3 +128,14 @@ def test_the_tool_prints_the_warnings(fake_processing, tmp_path, capsys):
     assert "wrote 2 clips (2 train, 0 test)" in captured.out
     (line,) = captured.err.strip().splitlines()
     assert line.startswith("warning: 1 clip of an earlier run") and "size 128 -> 256" in line
+
+
+def test_a_folder_of_videos_with_portraits_beside_them_gives_its_videos(tmp_path):
+    # The demo layout (clips next to source images) was taken for one frame folder of the images.
+    videos = _videos(tmp_path / "vox", "driving1", "driving2")
+    (tmp_path / "vox" / "macron.png").write_bytes(b"")
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    (frames / "00000.png").write_bytes(b"")
+    assert prepare.collect_videos([tmp_path / "vox"]) == videos
+    assert prepare.collect_videos([frames]) == [frames]
