@@ -39,13 +39,12 @@ def parse_directions(text: str | None, count: int) -> list[int]:
     for part in text.split(","):
         part = part.strip()
         try:
-            if "-" in part:
-                low, high = (int(v) for v in part.split("-", 1))
-                indices.extend(range(low, high + 1))
-            else:
-                indices.append(int(part))
+            low, high = (int(v) for v in part.split("-", 1)) if "-" in part else (int(part),) * 2
         except ValueError:
             raise ValueError(f"--directions must look like 0-19 or 0,3,5, got {text!r}") from None
+        if high < low:  # range() would give nothing, reported as "out of range"
+            raise ValueError(f"--directions range {part} is empty; write it low to high: {high}-{low}")
+        indices.extend(range(low, high + 1))
     bad = [i for i in indices if not 0 <= i < count]
     if bad or not indices:
         raise ValueError(f"directions {bad or text} out of range: the model has {count} (0-{count - 1})")

@@ -179,6 +179,15 @@ def test_vis_directions_alpha_zero_is_the_source_reconstruction(files):
     assert not torch.allclose(sweep[0, 1], own[0], atol=1e-2)
 
 
+def test_vis_directions_parses_direction_lists():
+    parse = _tool("vis_directions").parse_directions
+    assert parse("0-2,4", 5) == [0, 1, 2, 4] and parse(None, 3) == [0, 1, 2]
+    with pytest.raises(ValueError, match="range 3-1 is empty; write it low to high: 1-3"):
+        parse("3-1", 5)
+    with pytest.raises(ValueError, match="out of range"):
+        parse("7", 5)
+
+
 def test_vis_reference_writes_sources_over_references(files, capsys):
     folder = files / "portraits"
     folder.mkdir()
