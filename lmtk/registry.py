@@ -99,15 +99,21 @@ def list_components(kind: str | None = None) -> dict[str, list[str]]:
 def _names(registry: catalogue.Registry) -> set[str]:
     """Built-in and plugin names, without importing any plugin: one that fails to import must not hide
     the others (catalogue's ``get_all`` imports every entry point of the kind)."""
-    plugins = {entry_point.name for entry_point in registry._get_entry_points()}
+    plugins = {entry_point.name for entry_point in _entry_points(registry)}
     return plugins | {
         keys[-1] for keys in catalogue.REGISTRY if tuple(keys[:-1]) == tuple(registry.namespace)
     }
 
 
+def _entry_points(registry: catalogue.Registry):
+    """The installed entry points of ``registry``'s group (not imported): those catalogue read when it
+    was imported, which are the ones its ``get`` would load."""
+    return catalogue.AVAILABLE_ENTRY_POINTS.select(group=registry.entry_point_namespace)
+
+
 def _load(registry: catalogue.Registry, name: str) -> Any:
     """The object registered under ``name``; a plugin that fails to import is one error naming it."""
-    for entry_point in registry._get_entry_points():
+    for entry_point in _entry_points(registry):
         if entry_point.name == name:
             try:
                 return entry_point.load()
