@@ -61,6 +61,11 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--config", help="model config for an lmtk checkpoint that stores none")
     args = parser.parse_args(argv)
+    if osp.splitext(args.input)[1] in (".py", ".json", ".yaml", ".yml"):
+        parser.error(
+            f"the input {args.input} is a config, not a checkpoint: it holds no trained weights "
+            "(convert a checkpoint; --config gives the architecture of one that stores none)"
+        )
     if osp.isdir(args.output):
         parser.error(
             f"the output {args.output} is a folder; give a file name such as {osp.join(args.output, 'model.pth')}"

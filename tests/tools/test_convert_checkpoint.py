@@ -26,6 +26,16 @@ def test_an_output_folder_is_refused_before_loading(tmp_path, capsys):
     assert line.startswith("error:") and "is a folder" in line and "model.pth" in line
 
 
+def test_a_config_as_input_is_refused(tmp_path, capsys):
+    # it would load with fresh random weights and be written as if it were a trained model
+    with pytest.raises(SystemExit) as exit_info:
+        _tool().main([str(ROOT / "configs/lia/lia_synthetic_m20.py"), str(tmp_path / "out.pth")])
+    assert exit_info.value.code == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("error:") and "is a config, not a checkpoint" in line
+    assert not any(tmp_path.iterdir())
+
+
 def _tiny(align_corners: bool) -> dict:
     shape = dict(size=64, latent_dim=32, channel_base=256)
     warper = dict(type="lmtk.FlowWarper.v1", align_corners=align_corners)
