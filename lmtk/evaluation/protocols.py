@@ -81,7 +81,8 @@ class EvaluationResult:
             "protocol": self.protocol,
             "metrics": {k: _json_number(v) for k, v in self.summary.items()},
             "notes": dict(self.notes),
-            "num_videos": len(self.per_video),
+            # transfer rows are source/driving pairs, not videos
+            ("num_pairs" if self.protocol == "transfer" else "num_videos"): len(self.per_video),
             "num_frames": int(sum(row.get("num_frames", 0) for row in self.per_video)),
             "per_video": [{k: _json_number(v) for k, v in row.items()} for row in self.per_video],
         }

@@ -60,6 +60,8 @@ def test_transfer_reports_ground_truth_metrics_as_not_applicable(tiny_model, vid
     assert result.summary["mkr_keypoints"] > 0
     assert "n/a" in result.format_table()
     assert "akd" in result.summary and "aed" not in result.summary
+    written = result.to_dict()
+    assert written["num_pairs"] == 2 and "num_videos" not in written
 
 
 def test_transfer_pairs_are_seeded_and_never_pair_a_video_with_itself():
