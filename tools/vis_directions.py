@@ -64,8 +64,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--output-dir", type=output_folder, help="default work_dirs/vis_directions/<image name>"
     )
-    parser.add_argument("--format", choices=("mp4", "gif"), default="mp4", help="animation format")
-    parser.add_argument("--fps", type=positive_float, default=12.0, help="animation frame rate (default 12)")
+    parser.add_argument("--format", choices=("mp4", "gif"), help="animation format (default mp4)")
+    parser.add_argument("--fps", type=positive_float, help="animation frame rate (default 12)")
     parser.add_argument("--no-animations", action="store_true", help="only the grid")
     parser.add_argument(
         "--resize", choices=("resize", "crop"), default="resize", help="how the image is fitted"
@@ -74,6 +74,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.steps < 2:
         parser.error(f"--steps must be at least 2, got {args.steps}")
+    if args.range[0] == args.range[1]:
+        parser.error(f"--range {args.range[0]:g} {args.range[1]:g} sweeps nothing: give two different ends")
+    if args.no_animations:
+        given = [name for name in ("--format", "--fps") if getattr(args, name[2:]) is not None]
+        if given:
+            verb = "acts" if len(given) == 1 else "act"
+            parser.error(
+                f"{' and '.join(given)} only {verb} on the animations, which --no-animations leaves out"
+            )
+    args.format = args.format or "mp4"
+    args.fps = args.fps or 12.0
     return args
 
 

@@ -250,6 +250,8 @@ def test_test_tool_fast_path_options(files, capsys):
         ("analyze_directions", ["--batch-size", "0"], "--batch-size: expected a positive integer"),
         ("vis_directions", ["--fps", "0"], "--fps: expected a positive number"),
         ("vis_directions", ["--fps", "inf"], "--fps: expected a positive number"),
+        ("vis_directions", ["--no-animations", "--format", "gif"], "--format only acts on the animations"),
+        ("vis_directions", ["--range", "2", "2"], "--range 2 2 sweeps nothing"),
         # a device this machine lacks: one line naming the fix, not a traceback from model loading
         ("test", ["--device", "cuda:99"], "--device: "),
         ("vis_directions", ["--device", "cuda:99"], "--device: "),
