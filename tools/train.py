@@ -149,6 +149,11 @@ def main(argv=None) -> int:
             raise
         print(f"error: {error}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        # the checkpoints written so far are complete (atomic writes); say how to go on from them
+        at = f" at iteration {runner.iter}" if getattr(runner, "training_started", False) else ""
+        print(f"error: interrupted{at}; continue from the last checkpoint with --resume", file=sys.stderr)
+        return 130
     return 0
 
 

@@ -78,3 +78,15 @@ def test_a_bug_during_training_keeps_its_traceback(train_tool, video_root, tmp_p
     monkeypatch.setattr(LIA, "train_step", broken)
     with pytest.raises(ValueError, match="a bug in the training step"):
         train_tool.main([CONFIG, *options(video_root, tmp_path)])
+
+
+def test_an_interrupt_is_one_line_saying_how_to_resume(train_tool, capsys, video_root, tmp_path, monkeypatch):
+    from lmtk.models.lia import LIA
+
+    def interrupted(self, data, optim_wrapper):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(LIA, "train_step", interrupted)
+    assert train_tool.main([CONFIG, *options(video_root, tmp_path)]) == 130
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line == "error: interrupted at iteration 0; continue from the last checkpoint with --resume"
