@@ -77,6 +77,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     missing = [str(path) for path in args.input if not path.exists()]
     if missing:
         parser.error(f"input not found: {', '.join(missing)}")
+    blocking = next((p for p in (args.output, *args.output.parents) if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        parser.error(f"--output {args.output} must be a folder, but {blocking} is a file")
     return args
 
 

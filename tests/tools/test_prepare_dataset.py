@@ -157,3 +157,9 @@ def test_bad_options_are_one_error_line(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         tool.parse_args(["--input", str(tmp_path / "in"), "--output", "x", "--workers", "0"])
     assert exit_info.value.code == 2
+    (tmp_path / "file").write_text("")
+    for output in (tmp_path / "file", tmp_path / "file" / "sub"):
+        with pytest.raises(SystemExit) as exit_info:
+            tool.parse_args(["--input", str(tmp_path / "in"), "--output", str(output)])
+        assert exit_info.value.code == 2
+        assert f"{tmp_path / 'file'} is a file" in capsys.readouterr().err
