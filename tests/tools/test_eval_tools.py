@@ -124,7 +124,7 @@ def test_test_tool_transfer_protocol(files, capsys):
     assert _tool("test").main([*map(str, args), "--quiet"]) == 0
     assert "n/a (needs ground truth" in capsys.readouterr().out
     written = _metrics_json(files / "transfer")
-    assert written["protocol"] == "transfer" and written["num_videos"] == 2
+    assert written["protocol"] == "transfer" and written["num_pairs"] == 2
     assert len(list((files / "transfer" / "videos").glob("*_by_*.mp4"))) >= 1
 
 
