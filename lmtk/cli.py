@@ -17,6 +17,7 @@ __all__ = [
     "positive_float",
     "positive_int",
     "print_error",
+    "refuse_inert_fast_path_options",
 ]
 
 
@@ -161,6 +162,18 @@ def check_inert_fast_paths(paths, given: dict, training: bool = False) -> list[s
             f"the config's fast_paths {field}={getattr(paths, field)!r} {reason}; it changes nothing here"
         )
     return notes
+
+
+def refuse_inert_fast_path_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """For a tool whose fast paths come from its command line alone: an option that would change
+    nothing is a ``parser.error`` naming the fix."""
+    from .apis.fast_paths import FastPaths
+
+    given = fast_path_overrides(args)
+    try:
+        check_inert_fast_paths(FastPaths(**given), given)
+    except ValueError as error:
+        parser.error(str(error))
 
 
 def fast_path_overrides(args: argparse.Namespace) -> dict:

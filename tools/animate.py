@@ -32,11 +32,11 @@ from lmtk.apis.media import FIT_MODES, load_image  # noqa: E402
 from lmtk.cli import (  # noqa: E402
     ArgumentParser,
     add_fast_path_arguments,
-    check_inert_fast_paths,
     fast_path_overrides,
     frame_index,
     positive_int,
     print_error,
+    refuse_inert_fast_path_options,
 )
 from lmtk.preprocessing import (  # noqa: E402
     CroppedVideo,
@@ -107,10 +107,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--paste-back needs --crop-source")
     if args.paste_back and args.side_by_side:
         parser.error("--paste-back and --side-by-side cannot be combined")
-    try:  # fast-path options that would change nothing (no config adds to them in this tool)
-        check_inert_fast_paths(FastPaths(**fast_path_overrides(args)), fast_path_overrides(args))
-    except ValueError as error:
-        parser.error(str(error))
+    refuse_inert_fast_path_options(parser, args)
     return args
 
 

@@ -41,11 +41,11 @@ from lmtk.cli import (  # noqa: E402
     ArgumentParser,
     add_fast_path_arguments,
     available_device,
-    check_inert_fast_paths,
     fast_path_overrides,
     output_folder,
     positive_int,
     print_error,
+    refuse_inert_fast_path_options,
 )
 
 METRICS = ("l1", "lpips", "akd", "mkr", "aed", "fid")
@@ -134,12 +134,7 @@ def _check_unused_options(parser: argparse.ArgumentParser, args: argparse.Namesp
     ]
     if args.protocol == "recon" and given:
         parser.error(f"{_options(given)} to --protocol transfer only (add --protocol transfer)")
-    from lmtk.apis.fast_paths import FastPaths
-
-    try:
-        check_inert_fast_paths(FastPaths(**fast_path_overrides(args)), fast_path_overrides(args))
-    except ValueError as error:
-        parser.error(str(error))
+    refuse_inert_fast_path_options(parser, args)
     metrics = args.metrics or DEFAULT_METRICS
     for metric, options in (("fid", ("fid_network", "fid_weights")), ("lpips", ("lpips_weights",))):
         given = ["--" + option.replace("_", "-") for option in options if getattr(args, option) is not None]
