@@ -53,7 +53,7 @@ def _where(error: BaseException, path: Path) -> str:
         for frame in traceback.extract_tb(error.__traceback__)
         if frame.filename.endswith(".py")
         and library not in Path(frame.filename).parents
-        and Path(frame.filename).name != Path(__file__).name
+        and Path(frame.filename) != Path(__file__)
     ]
     if not frames:
         return ""

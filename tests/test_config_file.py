@@ -41,3 +41,11 @@ def test_a_missing_config_or_base(tmp_path):
     (tmp_path / "child.py").write_text("_base_ = ['missing.py']\n")
     with pytest.raises(ValueError, match="missing.py"):
         read_config(tmp_path / "child.py")
+
+
+def test_a_config_named_like_the_reader_still_gets_its_line(tmp_path):
+    # the reader's own frames are left out by path, not by file name
+    config = tmp_path / "config_file.py"
+    config.write_text("x = nope\n")
+    with pytest.raises(ValueError, match=r"config_file\.py: line 1: NameError"):
+        read_config(config)
