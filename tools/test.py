@@ -164,10 +164,9 @@ def _video_folder(args: argparse.Namespace, cfg) -> Path:
     generate = dataset.get("generate")
     if args.data_root is None and generate:
         generate = {**dict(generate), "size": dict(generate).get("size", dataset.get("size", 64))}
-        expected = {k: v for k, v in generate.items() if k != "progress"}  # as the training dataset does
-        if not synthetic_dataset_ready(root, **expected):
+        if not synthetic_dataset_ready(root, **generate):
             print(f"rendering the config's synthetic dataset into {root}", file=sys.stderr)
-            make_synthetic_dataset(root, progress=not args.quiet, **generate)
+            make_synthetic_dataset(root, **{**generate, "progress": not args.quiet})
     folder = root / args.split
     if folder.is_dir():
         return folder

@@ -304,3 +304,10 @@ def test_test_tool_renders_again_when_the_configs_synthetic_set_changed(tmp_path
     cfg["test_dataloader"]["dataset"]["generate"] = {**generate, "num_test": 3}
     _tool("test")._video_folder(args, cfg)
     assert len(rendered) == 1 and rendered[0]["num_test"] == 3
+    # a config's own progress setting neither forces a render nor clashes with --quiet
+    cfg["test_dataloader"]["dataset"]["generate"] = {**generate, "progress": True}
+    _tool("test")._video_folder(args, cfg)
+    assert len(rendered) == 1
+    cfg["test_dataloader"]["dataset"]["generate"] = {**generate, "num_test": 3, "progress": True}
+    _tool("test")._video_folder(args, cfg)
+    assert len(rendered) == 2 and rendered[1]["progress"] is False

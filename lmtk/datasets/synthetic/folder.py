@@ -35,8 +35,7 @@ def synthetic_video_pairs(
     """
     generate = dict(generate or {})
     generate.setdefault("size", size)
-    expected = {k: v for k, v in generate.items() if k != "progress"}
-    if not synthetic_dataset_ready(data_root, **expected):
+    if not synthetic_dataset_ready(data_root, **generate):
         if get_rank() == 0:  # one process renders; the others wait for it
             make_synthetic_dataset(data_root, **generate)
         barrier()

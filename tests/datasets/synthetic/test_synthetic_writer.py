@@ -71,6 +71,7 @@ def test_video_layout(tmp_path):
 
     assert synthetic_dataset_ready(tmp_path)
     assert synthetic_dataset_ready(tmp_path, size=64, layout="video")
+    assert synthetic_dataset_ready(tmp_path, size=64, progress=False)  # how it was shown changes no file
     assert not synthetic_dataset_ready(tmp_path, size=128)
     (tmp_path / "train" / "id0001#00.mp4").unlink()
     assert not synthetic_dataset_ready(tmp_path)
