@@ -11,7 +11,7 @@ from mmengine.optim import OptimWrapper, OptimWrapperDict
 from torch import nn
 
 from ..registry import build, get, models
-from .lia_generator import LIAGenerator, _check_interface
+from .lia_generator import LIAGenerator, check_interface
 
 __all__ = ["LIA"]
 
@@ -94,7 +94,7 @@ class LIA(BaseModel):
         self.discriminator = build(discriminator, "discriminators")
         self.loss = build(loss, "loss_sets")
         if self.loss is not None:
-            _check_interface("loss set", self.loss)
+            check_interface("loss set", self.loss)
         # counts optimisation steps so lazy regularisation resumes exactly; saved with the weights
         self.register_buffer("train_steps", torch.zeros((), dtype=torch.long))
 

@@ -35,7 +35,9 @@ _INTERFACES = {
 }
 
 
-def _check_interface(role: str, module: object) -> None:
+def check_interface(role: str, module: object) -> None:
+    """Raise a ``ValueError`` naming what ``module`` lacks of the interface of ``role`` (a key of
+    ``_INTERFACES``): used by ``LIAGenerator`` for its parts and by ``LIA`` for its loss set."""
     missing = [name for name in _INTERFACES[role] if not hasattr(module, name)]
     if missing:
         raise ValueError(
@@ -74,7 +76,7 @@ class LIAGenerator(nn.Module):
             ("generator", self.synthesis),
             ("motion basis", self.motion_basis),
         ):
-            _check_interface(role, module)
+            check_interface(role, module)
         latent_dim = self.encoder.latent_dim
         if self.synthesis.latent_dim != latent_dim or self.motion_basis.latent_dim != latent_dim:
             raise ValueError(
