@@ -61,7 +61,9 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--config", help="model config for an lmtk checkpoint that stores none")
     args = parser.parse_args(argv)
-    if osp.splitext(args.input)[1] in (".py", ".json", ".yaml", ".yml"):
+    from lmtk.apis.loading import CONFIG_SUFFIXES
+
+    if osp.splitext(args.input)[1] in CONFIG_SUFFIXES:
         parser.error(
             f"the input {args.input} is a config, not a checkpoint: it holds no trained weights "
             "(convert a checkpoint; --config gives the architecture of one that stores none)"

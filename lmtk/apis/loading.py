@@ -25,7 +25,7 @@ from ..version import __version__
 
 __all__ = ["load_model", "model_config_of", "save_model"]
 
-_CONFIG_SUFFIXES = (".py", ".json", ".yaml", ".yml")
+CONFIG_SUFFIXES = (".py", ".json", ".yaml", ".yml")  # a path with one of these is a config, not a checkpoint
 
 
 def _model_cfg(cfg: Config | Mapping, with_loss: bool) -> dict:
@@ -80,7 +80,7 @@ def load_model(
         >>> out = model.transfer(source, driving, mode="absolute")  # doctest: +SKIP
     """
     path = Path(path)
-    if path.suffix in _CONFIG_SUFFIXES:
+    if path.suffix in CONFIG_SUFFIXES:
         if config is not None:
             raise CheckpointError(
                 f"{path} is a config, not a checkpoint: load it alone for a model with fresh weights, or load "
