@@ -67,10 +67,10 @@ def available_device(text: str) -> str:
     Checked when parsed so that a missing GPU is one line naming the fix, not a traceback from deep in
     model loading.
     """
-    from lmtk.apis.animator import _check_device
+    from lmtk.apis.device import check_device
 
     try:
-        _check_device(text)
+        check_device(text)
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
     return text

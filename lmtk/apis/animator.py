@@ -39,6 +39,7 @@ from torch import nn
 from tqdm import tqdm
 
 from ..datasets.video_reader import open_video
+from .device import check_device
 from .fast_paths import DTYPES, compiled_modules
 from .loading import load_model
 from .media import FIT_MODES, fit_image, load_image, to_rgb_uint8
@@ -199,7 +200,7 @@ class Animator:
         for name, value in (("batch_size", batch_size), ("chunk_size", chunk_size)):
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        self.device = _check_device(device)
+        self.device = check_device(device)
         self.dtype = DTYPES[dtype]
         _check_autocast(self.device, self.dtype)
         if isinstance(model_or_path, nn.Module):
@@ -518,31 +519,6 @@ class Animator:
             ]
         result = torch.cat(results) if results else driving.new_zeros(driving.shape)
         return to_uint8(result) if output == "numpy" else result
-
-
-def _check_device(device: str | torch.device) -> torch.device:
-    try:
-        device = torch.device(device)
-    except RuntimeError as error:
-        raise ValueError(f"unknown device {str(device)!r}: {error}") from error
-    if device.type == "cpu":
-        return device
-    if device.type == "meta":
-        raise ValueError("the meta device holds no data, so nothing can be animated on it; use --device cpu")
-    backend = getattr(torch, device.type, None)  # torch.cuda, torch.mps, torch.xpu ...
-    if hasattr(backend, "is_available") and not backend.is_available():
-        raise ValueError(f"{device.type.upper()} is not available on this machine; use --device cpu")
-    count = backend.device_count() if hasattr(backend, "device_count") else None
-    if count is not None and device.index is not None and device.index >= count:
-        raise ValueError(f"{device} does not exist; this machine has {count} {device.type} device(s)")
-    try:
-        torch.empty(0, device=device)  # device types without an availability check
-    except (RuntimeError, NotImplementedError, AssertionError, ImportError) as error:
-        reason = (str(error).strip() or type(error).__name__).splitlines()[0].split(". ")[0]
-        raise ValueError(
-            f"cannot use device {device} on this machine ({reason}); use --device cpu"
-        ) from error
-    return device
 
 
 def _check_autocast(device: torch.device, dtype: torch.dtype) -> None:

@@ -22,6 +22,7 @@ from ..checkpoint import (
 from ..config_file import read_config
 from ..registry import build
 from ..version import __version__
+from .device import check_device
 
 __all__ = ["load_model", "model_config_of", "save_model"]
 
@@ -80,6 +81,7 @@ def load_model(
         >>> out = model.transfer(source, driving, mode="absolute")  # doctest: +SKIP
     """
     path = Path(path)
+    device = check_device(device)
     if path.suffix in CONFIG_SUFFIXES:
         if config is not None:
             raise CheckpointError(
