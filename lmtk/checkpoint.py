@@ -22,6 +22,7 @@ from .functional.fir import fir_kernel
 __all__ = [
     "CheckpointError",
     "atomic_save",
+    "checkpoint_path",
     "from_published",
     "is_published",
     "load_checkpoint_file",
@@ -292,11 +293,36 @@ def to_published(
     return result
 
 
-def load_checkpoint_file(path: str | os.PathLike) -> Any:
-    """``torch.load`` on the CPU with a clear error; published checkpoints pickle an argparse Namespace."""
+def checkpoint_path(path: str | os.PathLike) -> Path:
+    """The checkpoint file ``path`` means: itself, or for a training work dir the one it saved last.
+
+    A work dir names its newest checkpoint in ``last_checkpoint``; when the folder has moved since, the
+    file of that name inside it is taken.
+    """
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint not found: {path}")
+    if not path.is_dir():
+        if not path.is_file():
+            raise CheckpointError(f"checkpoint not found: {path}")
+        return path
+    record = path / "last_checkpoint"
+    if not record.is_file():
+        raise CheckpointError(
+            f"{path} is a folder, not a checkpoint: pass a checkpoint file in it (.pth), or a training work "
+            f"dir (it names its newest checkpoint in last_checkpoint)"
+        )
+    named = Path(record.read_text().strip())
+    for candidate in (named, path / named.name):
+        if named.name and candidate.is_file():
+            return candidate
+    raise CheckpointError(f"{record} names {named}, which does not exist; pass a checkpoint file instead")
+
+
+def load_checkpoint_file(path: str | os.PathLike) -> Any:
+    """``torch.load`` on the CPU with a clear error; published checkpoints pickle an argparse Namespace.
+
+    ``path`` may also be a training work dir: its newest checkpoint is read (:func:`checkpoint_path`).
+    """
+    path = checkpoint_path(path)
     try:
         with torch.serialization.safe_globals([argparse.Namespace]):
             return torch.load(path, map_location="cpu", weights_only=True)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import lmtk
-from lmtk.checkpoint import CheckpointError, to_published
+from lmtk.checkpoint import CheckpointError, checkpoint_path, to_published
 
 
 def conformance_state(conformance_dir, network: str) -> dict:
@@ -105,6 +105,27 @@ def test_lmtk_checkpoint_round_trip(model, tmp_path, official):
     for key, value in model.state_dict().items():
         assert torch.equal(again.state_dict()[key], value), key
     assert again.published_extras.keys() == model.published_extras.keys() or not model.published_extras
+
+
+def test_a_work_dir_means_its_newest_checkpoint(model, tmp_path):
+    work_dir = tmp_path / "work_dir"
+    lmtk.save_model(model, work_dir / "iter_20.pth")
+    (work_dir / "last_checkpoint").write_text(str(work_dir / "iter_20.pth"))
+    assert checkpoint_path(work_dir) == work_dir / "iter_20.pth"
+    again = lmtk.load_model(work_dir)
+    for key, value in model.state_dict().items():
+        assert torch.equal(again.state_dict()[key], value), key
+
+    moved = tmp_path / "moved"
+    work_dir.rename(moved)  # last_checkpoint still names the old place
+    assert checkpoint_path(moved) == moved / "iter_20.pth"
+
+    (moved / "iter_20.pth").unlink()
+    with pytest.raises(CheckpointError, match="last_checkpoint names .*iter_20.pth, which does not exist"):
+        lmtk.load_model(moved)
+    (moved / "last_checkpoint").unlink()
+    with pytest.raises(CheckpointError, match="is a folder, not a checkpoint: pass a checkpoint file in it"):
+        lmtk.load_model(moved)
 
 
 def test_bad_checkpoints_name_the_key(published, tmp_path):

@@ -30,7 +30,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--checkpoint", required=True, help="lmtk or published LIA checkpoint (or a config)")
+    parser.add_argument(
+        "--checkpoint",
+        required=True,
+        help="lmtk or published LIA checkpoint, a training work dir (its newest checkpoint), or a config",
+    )
     parser.add_argument("--config", help="config whose model overrides the checkpoint's architecture")
     parser.add_argument("--data-root", required=True, help="synthetic dataset folder")
     parser.add_argument("--split", default="test", help="sub-folder of the data root (default test)")

@@ -47,7 +47,9 @@ TASKS = {"animate": ("animate",), "train": ("train",), "all": ("animate", "train
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("model", help="a config (.py) or a checkpoint (lmtk or published LIA)")
+    parser.add_argument(
+        "model", help="a config (.py), a checkpoint (lmtk or published LIA) or a training work dir"
+    )
     parser.add_argument("--task", choices=tuple(TASKS), default="animate")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--batch-size", type=positive_int, default=16, help="animation frames per call")

@@ -54,7 +54,7 @@ def main(argv=None) -> int:
     from lmtk.cli import ArgumentParser
 
     parser = ArgumentParser(description="Convert LIA checkpoints between published and lmtk formats")
-    parser.add_argument("input", help="a published LIA checkpoint or an lmtk checkpoint")
+    parser.add_argument("input", help="a published LIA checkpoint, an lmtk checkpoint or a training work dir")
     parser.add_argument("output", help="where to write the converted checkpoint")
     parser.add_argument(
         "--to", choices=["lmtk", "published"], default="lmtk", help="output format (default lmtk)"

@@ -62,7 +62,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "config", help="training config (data root; architecture for config-less checkpoints)"
     )
-    parser.add_argument("checkpoint", help="lmtk or published LIA checkpoint")
+    parser.add_argument(
+        "checkpoint", help="lmtk or published LIA checkpoint, or a training work dir (its newest checkpoint)"
+    )
     parser.add_argument("--protocol", choices=("recon", "transfer"), default="recon", help="default recon")
     parser.add_argument("--data-root", help="dataset folder (default: the config's data_root)")
     parser.add_argument("--split", default="test", help="sub-folder of the data root (default test)")
@@ -177,8 +179,11 @@ def _video_folder(args: argparse.Namespace, cfg) -> Path:
 
 def _load_model(args: argparse.Namespace, cfg):
     from lmtk import load_model
-    from lmtk.checkpoint import load_checkpoint_file
+    from lmtk.checkpoint import checkpoint_path, load_checkpoint_file
 
+    args.checkpoint = checkpoint_path(
+        args.checkpoint
+    )  # a work dir: its newest checkpoint, named in metrics.json
     checkpoint = load_checkpoint_file(args.checkpoint)
     # the architecture stored with (or inferred from) the checkpoint wins; the config only fills in for
     # an lmtk checkpoint that stores none

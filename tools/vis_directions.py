@@ -55,7 +55,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--checkpoint", required=True, help="lmtk or published LIA checkpoint (or a config)")
+    parser.add_argument(
+        "--checkpoint",
+        required=True,
+        help="lmtk or published LIA checkpoint, a training work dir (its newest checkpoint), or a config",
+    )
     parser.add_argument("--config", help="config whose model overrides the checkpoint's architecture")
     parser.add_argument("--image", required=True, help="the source image")
     parser.add_argument("--directions", help="which directions: 0-19, 0,3,5 or all (default all)")
@@ -127,6 +131,7 @@ def run(args: argparse.Namespace) -> dict:
 
     from lmtk import load_model
     from lmtk.apis import fit_image, load_image
+    from lmtk.checkpoint import checkpoint_path
     from lmtk.evaluation.direction_analysis import orthogonality_error
 
     image = load_image(args.image)
@@ -154,7 +159,7 @@ def run(args: argparse.Namespace) -> dict:
         own = model.net.magnitudes(model.net.encode_code(tensor))[0].float().cpu().tolist()
     error = orthogonality_error(basis)
     info = {
-        "checkpoint": str(args.checkpoint),
+        "checkpoint": str(checkpoint_path(args.checkpoint)),
         "image": str(args.image),
         "model_size": size,
         "num_directions": int(basis.shape[1]),

@@ -14,6 +14,7 @@ from mmengine.config import Config
 from ..checkpoint import (
     CheckpointError,
     atomic_save,
+    checkpoint_path,
     from_published,
     is_published,
     load_checkpoint_file,
@@ -66,8 +67,8 @@ def load_model(
 
     Args:
         path: a config file (``.py``: fresh weights), an lmtk checkpoint (the architecture comes from
-            the config stored in it), or a published checkpoint (``{'gen': ...}``; architecture
-            inferred from tensor shapes).
+            the config stored in it), a training work dir (its newest checkpoint), or a published
+            checkpoint (``{'gen': ...}``; architecture inferred from tensor shapes).
         config: a config file or dict that overrides the architecture stored in an lmtk checkpoint.
         device: where to put the model.
         with_loss: also build the loss set (needs VGG19 weights for the default loss); inference
@@ -89,6 +90,7 @@ def load_model(
                 f"a trained checkpoint with it as the config"
             )
         return _build(_model_cfg(read_config(path), with_loss), device)
+    path = checkpoint_path(path)
     checkpoint = load_checkpoint_file(path)
     if (
         isinstance(checkpoint, Mapping)
