@@ -47,6 +47,27 @@ def check_interface(role: str, module: object) -> None:
         )
 
 
+def _check_motion_basis(basis: nn.Module, latent_dim: int) -> None:
+    """A basis whose shapes do not fit would otherwise fail mid-training, far from its cause."""
+    name = f"motion basis {type(basis).__module__}.{type(basis).__qualname__}"
+    count = basis.num_magnitudes
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise ValueError(f"{name}: num_magnitudes must be a positive int, got {count!r}")
+    with torch.no_grad():
+        directions = basis.directions()
+        if directions is not None and tuple(directions.shape) != (latent_dim, count):
+            raise ValueError(
+                f"{name}: directions() must be None or (latent_dim, num_magnitudes) = ({latent_dim}, {count}), "
+                f"got {tuple(directions.shape)}"
+            )
+        reference = next(basis.parameters(), None)
+        magnitudes = torch.zeros(2, count, device=None if reference is None else reference.device)
+        path = basis(magnitudes)
+    if not isinstance(path, torch.Tensor) or tuple(path.shape) != (2, latent_dim):
+        got = tuple(path.shape) if isinstance(path, torch.Tensor) else type(path).__name__
+        raise ValueError(f"{name}: forward((B, {count}) magnitudes) must return (B, {latent_dim}), got {got}")
+
+
 class LIAGenerator(nn.Module):
     """Encoder E, motion MLP, motion basis D_m and flow generator G.
 
@@ -88,6 +109,7 @@ class LIAGenerator(nn.Module):
                 f"encoder features {self.encoder.feature_channels} do not match the generator's "
                 f"{self.synthesis.feature_channels}; give both the same size and channel settings"
             )
+        _check_motion_basis(self.motion_basis, latent_dim)
         self.motion_mlp = MotionMLP(
             latent_dim, self.motion_basis.num_magnitudes, motion_mlp_layers, activation=motion_mlp_activation
         )

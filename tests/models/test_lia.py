@@ -211,6 +211,40 @@ def test_part_missing_its_interface_is_one_error_naming_what_is_missing():
         build(_config(motion_basis=_BasisWithoutMagnitudes()))
 
 
+class _BasisOfShape(torch.nn.Module):
+    """A plugin basis whose directions or paths have the given shapes."""
+
+    latent_dim = LATENT
+    num_magnitudes = 4
+
+    def __init__(self, directions_shape, path_width=LATENT):
+        super().__init__()
+        self.directions_shape, self.path_width = directions_shape, path_width
+
+    def directions(self) -> torch.Tensor:
+        return torch.zeros(self.directions_shape)
+
+    def forward(self, magnitudes: torch.Tensor) -> torch.Tensor:
+        return magnitudes.new_zeros(len(magnitudes), self.path_width)
+
+
+def test_basis_of_the_wrong_shape_is_one_error_at_build():
+    # a transposed basis trains fine and used to fail only when its directions were inspected
+    build(_config(motion_basis=_BasisOfShape((LATENT, 4))))
+    with pytest.raises(
+        ValueError, match=rf"directions\(\) must be None or .* = \({LATENT}, 4\), got \(4, {LATENT}\)"
+    ):
+        build(_config(motion_basis=_BasisOfShape((4, LATENT))))
+    with pytest.raises(
+        ValueError, match=rf"forward\(\(B, 4\) magnitudes\) must return \(B, {LATENT}\), got \(2, 3\)"
+    ):
+        build(_config(motion_basis=_BasisOfShape((LATENT, 4), path_width=3)))
+    bad_count = _BasisOfShape((LATENT, 4))
+    bad_count.num_magnitudes = 0
+    with pytest.raises(ValueError, match="num_magnitudes must be a positive int, got 0"):
+        build(_config(motion_basis=bad_count))
+
+
 class _LossWithoutWeights(torch.nn.Module):
     def generator_losses(self, fake, real, fake_logits=None):
         return {"loss_l1": (fake - real).abs().mean()}
