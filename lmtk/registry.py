@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import importlib
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -112,7 +113,18 @@ def _entry_points(registry: catalogue.Registry):
 
 
 def _load(registry: catalogue.Registry, name: str) -> Any:
-    """The object registered under ``name``; a plugin that fails to import is one error naming it."""
+    """The object registered under ``name``; a plugin that fails to import is one error naming it.
+
+    A name registered in this process (lmtk's own components, or a user's ``@register``) wins over an
+    installed plugin's entry point of the same name, which would otherwise silently change what every
+    config using that name builds; the plugin is then ignored with a warning.
+    """
+    registered = catalogue.REGISTRY.get((*registry.namespace, name))
+    if registered is not None:
+        for entry_point in _entry_points(registry):
+            if entry_point.name == name:
+                _warn_shadowing(registry, entry_point)
+        return registered
     for entry_point in _entry_points(registry):
         if entry_point.name == name:
             try:
@@ -126,6 +138,24 @@ def _load(registry: catalogue.Registry, name: str) -> Any:
                     f"{error}. Fix or reinstall the plugin, or uninstall it."
                 ) from error
     return registry.get(name)
+
+
+_warned_shadowing: set[tuple[str, str]] = set()
+
+
+def _warn_shadowing(registry: catalogue.Registry, entry_point) -> None:
+    key = (registry.entry_point_namespace, entry_point.name)
+    if key in _warned_shadowing:
+        return
+    _warned_shadowing.add(key)
+    dist = getattr(entry_point.dist, "name", None)
+    package = f"package {dist}" if dist else f"entry point {entry_point.value}"
+    warnings.warn(
+        f"{package} registers '{entry_point.name}' in {registry.entry_point_namespace}, a name lmtk "
+        f"already has; lmtk's component is used. Give the plugin's component a name in its own "
+        f"namespace (mypackage.Name.v1).",
+        stacklevel=4,
+    )
 
 
 def kind_of(name: str) -> str | None:

@@ -199,3 +199,24 @@ def test_unknown_plugin_name_says_to_install_the_plugin(kind):
     with pytest.raises(RegistryError) as caught:
         get("lmtk.Missing.v1", kind)
     assert "install the plugin" not in str(caught.value)
+
+
+def test_a_plugin_cannot_replace_a_built_in_component(monkeypatch):
+    import importlib.metadata
+
+    import catalogue
+
+    # an installed plugin that claims lmtk's own encoder name (its module need not even import)
+    impostor = importlib.metadata.EntryPoint(
+        "lmtk.LIAEncoder.v1", "lmtk_no_such_plugin_module:Encoder", "lmtk_encoders"
+    )
+    available = [*catalogue.AVAILABLE_ENTRY_POINTS.select(group="lmtk_encoders"), impostor]
+    monkeypatch.setattr(catalogue, "AVAILABLE_ENTRY_POINTS", importlib.metadata.EntryPoints(available))
+    monkeypatch.setattr("lmtk.registry._warned_shadowing", set())
+    from lmtk.models.encoders.lia_encoder import LIAEncoder
+
+    with pytest.warns(
+        UserWarning, match="registers 'lmtk.LIAEncoder.v1' in lmtk_encoders, a name lmtk already has"
+    ):
+        assert get("lmtk.LIAEncoder.v1", "encoders") is LIAEncoder
+    assert list_components("encoders")["encoders"].count("lmtk.LIAEncoder.v1") == 1
