@@ -51,7 +51,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def run(args: argparse.Namespace) -> tuple[np.ndarray, list[str], Path]:
     from lmtk import load_model
-    from lmtk.datasets.video_reader import find_videos
+    from lmtk.datasets.video_reader import find_videos, split_folder
     from lmtk.evaluation.direction_analysis import (
         collect_magnitudes,
         correlation_markdown,
@@ -60,10 +60,7 @@ def run(args: argparse.Namespace) -> tuple[np.ndarray, list[str], Path]:
         write_correlation_csv,
     )
 
-    root = Path(args.data_root)
-    folder = root / args.split if (root / args.split).is_dir() else root
-    if not folder.is_dir():
-        raise FileNotFoundError(f"data root not found: {root}")
+    folder = split_folder(args.data_root, args.split)
     videos = find_videos(folder)[: args.max_videos]
     if not videos:
         raise FileNotFoundError(f"no videos in {folder}")

@@ -157,6 +157,7 @@ def _dataset_cfg(cfg) -> dict:
 
 def _video_folder(args: argparse.Namespace, cfg) -> Path:
     from lmtk.datasets.synthetic import make_synthetic_dataset, synthetic_dataset_ready
+    from lmtk.datasets.video_reader import split_folder
 
     dataset = _dataset_cfg(cfg)
     root = args.data_root or dataset.get("data_root") or cfg.get("data_root")
@@ -169,12 +170,7 @@ def _video_folder(args: argparse.Namespace, cfg) -> Path:
         if not synthetic_dataset_ready(root, **generate):
             print(f"rendering the config's synthetic dataset into {root}", file=sys.stderr)
             make_synthetic_dataset(root, **{**generate, "progress": not args.quiet})
-    folder = root / args.split
-    if folder.is_dir():
-        return folder
-    if root.is_dir():
-        return root
-    raise FileNotFoundError(f"data root not found: {root}")
+    return split_folder(root, args.split)
 
 
 def _load_model(args: argparse.Namespace, cfg):

@@ -22,6 +22,7 @@ from .video_reader import (
     VideoReader,
     find_videos,
     open_video,
+    split_folder,
 )
 
 __all__ = [
@@ -42,4 +43,5 @@ __all__ = [
     "resize_image",
     "seeded",
     "video_identity",
+    "split_folder",
 ]

@@ -105,6 +105,25 @@ def find_videos(root: str | os.PathLike) -> list[Path]:
     return [path for path in sorted(root.iterdir()) if is_video_file(path) or is_frame_folder(path)]
 
 
+def split_folder(root: str | os.PathLike, split: str) -> Path:
+    """Where a split's videos are: ``root/split``, or ``root`` itself when it holds videos directly.
+
+    Raises:
+        FileNotFoundError: ``root`` is missing, or has neither that split nor videos of its own; the
+            message lists the folders it has, so a mistyped split is one line.
+    """
+    root = Path(root)
+    if (root / split).is_dir():
+        return root / split
+    if not root.is_dir():
+        raise FileNotFoundError(f"data root not found: {root}")
+    if find_videos(root):
+        return root
+    folders = sorted(path.name for path in root.iterdir() if path.is_dir())
+    listing = f"its folders: {', '.join(folders)}" if folders else "it has no folders"
+    raise FileNotFoundError(f"{root} has no split '{split}' and no videos of its own ({listing})")
+
+
 def _check_indices(indices: Sequence[int], length: int, path: Path) -> list[int]:
     indices = [int(i) for i in indices]
     bad = [i for i in indices if not 0 <= i < length]

@@ -11,7 +11,23 @@ from lmtk.datasets.video_reader import (
     is_frame_folder,
     list_frames,
     open_video,
+    split_folder,
 )
+
+
+def test_split_folder_is_the_split_or_a_root_of_videos(tmp_path, make_video):
+    (tmp_path / "data" / "train").mkdir(parents=True)
+    (tmp_path / "data" / "test").mkdir()
+    assert split_folder(tmp_path / "data", "test") == tmp_path / "data" / "test"
+    # a mistyped split used to fall back to the root and end in "no videos in data"
+    with pytest.raises(
+        FileNotFoundError, match=r"has no split 'val' and no videos of its own \(its folders: test, train\)"
+    ):
+        split_folder(tmp_path / "data", "val")
+    make_video(tmp_path / "clips" / "a.mp4", num_frames=2)
+    assert split_folder(tmp_path / "clips", "test") == tmp_path / "clips"
+    with pytest.raises(FileNotFoundError, match="data root not found"):
+        split_folder(tmp_path / "nowhere", "test")
 
 
 def test_video_file_reader(tmp_path, make_video, pattern):
