@@ -46,6 +46,11 @@ FIT_MODES = ("resize", "crop")
 
 # Video codecs tried in order; the first one this PyAV build can encode wins.
 _VIDEO_CODECS = ("libx264", "h264", "mpeg4")
+# AVI stores no presentation times: read back, H.264 in AVI starts one frame late (0.033 s at 30 fps) and
+# drifts from its audio by that frame, so AVI gets its native MPEG-4 Part 2 codec
+_CONTAINER_VIDEO_CODECS = {".avi": ("mpeg4", *_VIDEO_CODECS)}
+# MPEG-4 Part 2 at quantiser 2 (lambda = 2 * FF_QP2LAMBDA): about the quality of x264 at crf 18
+_MPEG4_OPTIONS = {"flags": "+qscale", "global_quality": str(2 * 118)}
 
 
 # ----------------------------------------------------------------------------------------- images
@@ -176,8 +181,8 @@ def _umask() -> int:
     return mask
 
 
-def _video_codec(name: str | None) -> str:
-    candidates = (name,) if name else _VIDEO_CODECS
+def _video_codec(name: str | None, suffix: str = ".mp4") -> str:
+    candidates = (name,) if name else _CONTAINER_VIDEO_CODECS.get(suffix.lower(), _VIDEO_CODECS)
     for codec in candidates:
         if codec in av.codecs_available:
             return codec
@@ -328,14 +333,16 @@ class VideoWriter:
     or interrupted run never leaves a truncated video behind.
 
     Args:
-        path: the output file; the container comes from its suffix (``.mp4``, ``.mov``, ``.mkv``).
+        path: the output file; the container comes from its suffix (``.mp4``, ``.mov``, ``.mkv``, ``.avi``).
         fps: frame rate; a :class:`~fractions.Fraction` keeps rates such as 30000/1001 exact.
         audio_from: a media file whose first audio stream is copied (or re-encoded to AAC when the
             container cannot hold its codec); None or a file without audio writes no audio.
         copy_audio: copy the audio packets when the container accepts their codec (no quality loss);
             False always re-encodes to AAC.
-        codec: video encoder; by default the first available of libx264, h264, mpeg4.
-        crf: constant rate factor for x264 (lower is better; 18 is visually lossless).
+        codec: video encoder; by default the first available of libx264, h264, mpeg4 (for ``.avi``,
+            mpeg4 first: H.264 in AVI plays one frame late against its audio).
+        crf: constant rate factor for x264 (lower is better; 18 is visually lossless); mpeg4 is
+            written at a fixed quantiser of about that quality.
         preset: x264 speed preset.
 
     Raises:
@@ -364,8 +371,11 @@ class VideoWriter:
         self.fps = Fraction(fps).limit_denominator(100000)
         if self.fps <= 0:
             raise ValueError(f"fps must be positive, got {fps}")
-        self.codec = _video_codec(codec)
-        self.options = {"crf": str(crf), "preset": preset} if self.codec == "libx264" else {}
+        self.codec = _video_codec(codec, self.path.suffix)
+        self.options = {
+            "libx264": {"crf": str(crf), "preset": preset},
+            "mpeg4": _MPEG4_OPTIONS,
+        }.get(self.codec, {})
         fd, tmp = tempfile.mkstemp(
             prefix=f".{self.path.stem}.", suffix=f".partial{self.path.suffix}", dir=self.path.parent
         )

@@ -106,6 +106,20 @@ def test_writer_exact_rate_and_audio(tmp_path):
     ]  # fmt: skip
 
 
+@pytest.mark.parametrize("suffix", [".mp4", ".mov", ".mkv", ".avi"])
+def test_writer_frames_start_at_zero_in_order_and_faithful(tmp_path, suffix):
+    # H.264 in AVI read back one frame late (first frame at 1/30 s), off its audio by that frame
+    frames = [np.full((32, 32, 3), 12 * i, np.uint8) for i in range(12)]
+    with VideoWriter(tmp_path / f"out{suffix}", 30) as writer:
+        for frame in frames:
+            writer.write(frame)
+    with av.open(str(tmp_path / f"out{suffix}")) as container:
+        decoded = [(frame.time, frame.to_ndarray(format="rgb24")) for frame in container.decode(video=0)]
+    assert [round(time * 30) for time, _ in decoded] == list(range(12))
+    for (_, got), want in zip(decoded, frames, strict=True):
+        assert np.abs(got.astype(int) - want).mean() < 2
+
+
 def _clip_with_stereo_audio(path, codec):
     with av.open(str(path), "w") as container:
         video = container.add_stream("libx264", rate=25)
