@@ -56,7 +56,7 @@ from .fast_paths import (
     model_network,
     reference_mode,
 )
-from .loading import load_model
+from .loading import CONFIG_SUFFIXES, load_model
 
 __all__ = [
     "benchmark_animation",
@@ -485,7 +485,7 @@ def load_benchmark_model(
 
     path = Path(path)
     notes: list[str] = []
-    if path.suffix == ".py":
+    if path.suffix in CONFIG_SUFFIXES:
         cfg = read_config(path)
         if cfg_options:
             cfg.merge_from_dict(dict(cfg_options))
