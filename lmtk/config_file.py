@@ -8,7 +8,9 @@ from pathlib import Path
 
 from mmengine.config import Config
 
-__all__ = ["read_config"]
+__all__ = ["CONFIG_SUFFIXES", "read_config"]
+
+CONFIG_SUFFIXES = (".py", ".json", ".yaml", ".yml")  # a path with one of these is a config, not a checkpoint
 
 
 def read_config(path: str | os.PathLike) -> Config:
@@ -27,8 +29,17 @@ def read_config(path: str | os.PathLike) -> Config:
         cannot read config DIR/bad.py: line 2: NameError: name 'sise' is not defined
     """
     path = Path(path)
+    if path.is_dir():
+        copies = sorted(str(p) for p in path.iterdir() if p.suffix in CONFIG_SUFFIXES)
+        hint = f"; this folder has {', '.join(copies)}" if copies else ""
+        raise ValueError(f"{path} is a folder, not a config: pass a config file{hint}")
     if not path.is_file():
         raise FileNotFoundError(f"config not found: {path}")
+    if path.suffix not in CONFIG_SUFFIXES:
+        raise ValueError(
+            f"{path} is not a config: a config is a {', '.join(CONFIG_SUFFIXES)} file (a checkpoint goes "
+            f"where a checkpoint is asked for)"
+        )
     try:
         return Config.fromfile(str(path))
     except SyntaxError as error:

@@ -49,3 +49,18 @@ def test_a_config_named_like_the_reader_still_gets_its_line(tmp_path):
     config.write_text("x = nope\n")
     with pytest.raises(ValueError, match=r"config_file\.py: line 1: NameError"):
         read_config(config)
+
+
+def test_a_folder_or_a_checkpoint_is_not_a_config(tmp_path):
+    # a training work dir keeps a copy of its config: the error names it
+    (tmp_path / "lia.py").write_text("size = 64\n")
+    (tmp_path / "iter_20.pth").write_bytes(b"\x80")
+    with pytest.raises(
+        ValueError, match=r"is a folder, not a config: pass a config file; this folder has .*lia\.py$"
+    ):
+        read_config(tmp_path)
+    # mmengine said "Only py/yml/yaml/json type are supported now!"
+    with pytest.raises(
+        ValueError, match=r"iter_20.pth is not a config: a config is a .py, .json, .yaml, .yml file"
+    ):
+        read_config(tmp_path / "iter_20.pth")

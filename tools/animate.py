@@ -127,7 +127,7 @@ def _check_paths(args: argparse.Namespace) -> Path:
     for name in ("checkpoint", "source", "driving"):
         if not Path(getattr(args, name)).exists():
             raise FileNotFoundError(f"--{name} not found: {getattr(args, name)}")
-    if args.config and not Path(args.config).is_file():
+    if args.config and not Path(args.config).exists():  # a folder: load_model says what to pass
         raise FileNotFoundError(f"--config not found: {args.config}")
     output = Path(args.output)
     if not output.parent.is_dir():

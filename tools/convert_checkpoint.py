@@ -61,7 +61,7 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--config", help="model config for an lmtk checkpoint that stores none")
     args = parser.parse_args(argv)
-    from lmtk.apis.loading import CONFIG_SUFFIXES
+    from lmtk.config_file import CONFIG_SUFFIXES
 
     if osp.splitext(args.input)[1] in CONFIG_SUFFIXES:
         parser.error(

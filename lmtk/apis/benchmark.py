@@ -46,6 +46,7 @@ from mmengine.optim import OptimWrapperDict
 from mmengine.registry import OPTIM_WRAPPERS
 from torch import nn
 
+from ..config_file import CONFIG_SUFFIXES
 from ..losses.perceptual import default_vgg19_weights_path
 from ..registry import build
 from .animator import Animator
@@ -56,7 +57,7 @@ from .fast_paths import (
     model_network,
     reference_mode,
 )
-from .loading import CONFIG_SUFFIXES, load_model
+from .loading import load_model
 
 __all__ = [
     "benchmark_animation",

@@ -20,14 +20,12 @@ from ..checkpoint import (
     load_checkpoint_file,
     published_model_config,
 )
-from ..config_file import read_config
+from ..config_file import CONFIG_SUFFIXES, read_config
 from ..registry import build
 from ..version import __version__
 from .device import check_device
 
 __all__ = ["load_model", "model_config_of", "save_model"]
-
-CONFIG_SUFFIXES = (".py", ".json", ".yaml", ".yml")  # a path with one of these is a config, not a checkpoint
 
 
 def _model_cfg(cfg: Config | Mapping, with_loss: bool) -> dict:
