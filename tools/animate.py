@@ -39,6 +39,7 @@ from lmtk.cli import (  # noqa: E402
     refuse_inert_fast_path_options,
 )
 from lmtk.preprocessing import (  # noqa: E402
+    Box,
     CroppedVideo,
     crop_to_box,
     face_box_for_image,
@@ -167,6 +168,7 @@ def _animate_into(writer: VideoWriter, args: argparse.Namespace, image: np.ndarr
         source_box = _face_box(lambda **kw: face_box_for_image(image, **kw), "source", args.crop_margin)
     cropped = crop_to_box(image, source_box, animator.size) if source_box is not None else image
     source = animator.encode_source(cropped)
+    paste_box = source_box if source_box is not None else _fitted_box(image, args.resize)
     reader = animator.open_driving(args.driving)
     if args.crop_driving:
         box = _face_box(lambda **kw: face_box_for_video(reader, **kw), "driving video", args.crop_margin)
@@ -185,9 +187,20 @@ def _animate_into(writer: VideoWriter, args: argparse.Namespace, image: np.ndarr
     for driving, result in frames:
         if args.side_by_side:
             result = np.concatenate([source.image, driving, result], axis=1)
-        elif args.paste_back and source_box is not None:
-            result = _even(paste_back(image, result, source_box))
+        elif args.paste_back:
+            result = _even(paste_back(image, result, paste_box))
         writer.write(result)
+
+
+def _fitted_box(image: np.ndarray, resize: str) -> Box | None:
+    """The part of a source without a found face that the animator used: all of it (None), or with
+    ``--resize crop`` its centred square."""
+    if resize != "crop":
+        return None
+    height, width = image.shape[:2]
+    side = min(height, width)
+    top, left = (height - side) // 2, (width - side) // 2
+    return Box(left, top, left + side, top + side)
 
 
 def _even(image: np.ndarray) -> np.ndarray:

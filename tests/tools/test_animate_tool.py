@@ -186,6 +186,36 @@ def test_crop_source_and_paste_back_keep_the_uncropped_frame(
     assert difference[inside].mean() > 10, "the face region was not replaced by the animation"
 
 
+@pytest.mark.parametrize("resize", ["resize", "crop"])
+def test_paste_back_without_a_face_keeps_the_source_size(
+    shared_data, checkpoints, tmp_path, tool, capsys, resize
+):
+    pytest.importorskip("dlib")
+    import numpy as np
+    from PIL import Image
+
+    # no face: the animator used the whole source (or its centred square), and the result goes back
+    # there; the output was the model's 32 x 32 instead
+    ys, xs = np.mgrid[0:50, 0:70]
+    canvas = np.stack([60 + xs, 80 + ys, 140 + 0 * xs], axis=-1).astype(np.uint8)
+    Image.fromarray(canvas).save(tmp_path / "wall.png")
+    out = tmp_path / "pasted.mp4"
+    code = tool.main([
+        "--checkpoint", str(checkpoints / "published32.pt"), "--source", str(tmp_path / "wall.png"),
+        "--driving", str(shared_data / "vox" / "driving1.mp4"), "--output", str(out), "--resize", resize,
+        "--crop-source", "--paste-back", "--no-audio", "--quiet", "--crf", "0", "--batch-size", "32",
+    ])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    assert "no face found in the source" in capsys.readouterr().err
+    frame = _frames(out)[0]
+    assert frame.shape == canvas.shape
+    if resize == "crop":  # the centred 50 x 50 square was animated; the side strips are the source's
+        strips = np.concatenate([frame[:, :8], frame[:, -8:]], axis=1) - np.concatenate(
+            [canvas[:, :8], canvas[:, -8:]], axis=1
+        )
+        assert np.abs(strips).mean() < 3
+
+
 def _frames(path) -> list:
     with av.open(str(path)) as container:
         return [frame.to_ndarray(format="rgb24").astype(int) for frame in container.decode(video=0)]
