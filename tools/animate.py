@@ -32,6 +32,7 @@ from lmtk.apis.media import FIT_MODES, load_image  # noqa: E402
 from lmtk.cli import (  # noqa: E402
     ArgumentParser,
     add_fast_path_arguments,
+    available_device,
     fast_path_overrides,
     frame_index,
     positive_int,
@@ -83,7 +84,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--batch-size", type=positive_int, default=16, help="frames per network call")
     parser.add_argument("--chunk-size", type=positive_int, default=64, help="frames decoded per read")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default cpu)")
+    parser.add_argument(
+        "--device", type=available_device, default="cpu", help="cpu, cuda, cuda:1, ... (default cpu)"
+    )
     parser.add_argument("--dtype", choices=tuple(DTYPES), default="float32", help="compute precision")
     parser.add_argument("--resize", choices=FIT_MODES, default="resize", help="squash or centre-crop inputs")
     parser.add_argument("--no-audio", action="store_true", help="do not copy the driving video's audio")

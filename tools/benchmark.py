@@ -35,7 +35,9 @@ from lmtk.apis.benchmark import (  # noqa: E402
 )
 from lmtk.apis.fast_paths import FastPaths  # noqa: E402
 from lmtk.cli import (  # noqa: E402
+    ArgumentParser,
     add_fast_path_arguments,
+    available_device,
     check_inert_fast_paths,
     fast_path_overrides,
     positive_int,
@@ -46,12 +48,14 @@ TASKS = {"animate": ("animate",), "train": ("train",), "all": ("animate", "train
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
         "model", help="a config (.py), a checkpoint (lmtk or published LIA) or a training work dir"
     )
     parser.add_argument("--task", choices=tuple(TASKS), default="animate")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument(
+        "--device", type=available_device, default="cuda" if torch.cuda.is_available() else "cpu"
+    )
     parser.add_argument("--batch-size", type=positive_int, default=16, help="animation frames per call")
     parser.add_argument("--train-batch-size", type=positive_int, default=None, help="default: --batch-size")
     add_fast_path_arguments(parser)

@@ -24,9 +24,9 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from 
 def parse_args(argv=None) -> argparse.Namespace:
     from mmengine.config import DictAction
 
-    from lmtk.cli import add_fast_path_arguments
+    from lmtk.cli import ArgumentParser, add_fast_path_arguments
 
-    parser = argparse.ArgumentParser(description="Train an lmtk model")
+    parser = ArgumentParser(description="Train an lmtk model")
     parser.add_argument("config", help="training config file, e.g. configs/lia/lia_vox_m20.py")
     parser.add_argument("--work-dir", help="where logs, checkpoints and sample grids go")
     parser.add_argument(
@@ -48,9 +48,13 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="override config entries, e.g. train_dataloader.dataset.data_root=DIR model.size=64",
     )
     add_fast_path_arguments(parser, freeze=False)
+    parser.add_argument("--freeze", action="store_true", help=argparse.SUPPRESS)  # refused below, with why
     parser.add_argument("--launcher", choices=["none", "pytorch", "slurm", "mpi"], default="none")
     parser.add_argument("--local-rank", "--local_rank", type=int, default=0)
     args = parser.parse_args(argv)
+    if args.freeze:
+        parser.error("--freeze is for inference only: training never freezes the weights")
+    del args.freeze
     if "LOCAL_RANK" not in os.environ:
         os.environ["LOCAL_RANK"] = str(args.local_rank)
     return args

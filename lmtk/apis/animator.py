@@ -503,7 +503,7 @@ class Animator:
         source = self.encode_source(source)
         first = None
         with torch.inference_mode(), self._autocast():
-            if mode == "relative":
+            if mode == "relative" and (len(driving) or driving_first is not None):  # no frames: no reference
                 if driving_first is None or isinstance(driving_first, int | np.integer):
                     index = int(driving_first or 0)
                     if not 0 <= index < len(driving):

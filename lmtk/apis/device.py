@@ -6,12 +6,14 @@ import torch
 
 __all__ = ["check_device"]
 
+_USE_CPU = "use the CPU (device='cpu' in Python, --device cpu in the tools)"
+
 
 def check_device(device: str | torch.device) -> torch.device:
     """``device`` as a :class:`torch.device`, after checking that this machine has it.
 
     Raises:
-        ValueError: one line naming what is missing and the fix (``use --device cpu``), instead of the
+        ValueError: one line naming what is missing and the fix (use the CPU), instead of the
             error a first tensor on that device would raise deep inside model code.
 
     Example:
@@ -27,10 +29,10 @@ def check_device(device: str | torch.device) -> torch.device:
     if device.type == "cpu":
         return device
     if device.type == "meta":
-        raise ValueError("the meta device holds no data, so nothing can be animated on it; use --device cpu")
+        raise ValueError(f"the meta device holds no data, so nothing can be animated on it; {_USE_CPU}")
     backend = getattr(torch, device.type, None)  # torch.cuda, torch.mps, torch.xpu ...
     if hasattr(backend, "is_available") and not backend.is_available():
-        raise ValueError(f"{device.type.upper()} is not available on this machine; use --device cpu")
+        raise ValueError(f"{device.type.upper()} is not available on this machine; {_USE_CPU}")
     count = backend.device_count() if hasattr(backend, "device_count") else None
     if count is not None and device.index is not None and device.index >= count:
         raise ValueError(f"{device} does not exist; this machine has {count} {device.type} device(s)")
@@ -38,7 +40,5 @@ def check_device(device: str | torch.device) -> torch.device:
         torch.empty(0, device=device)  # device types without an availability check
     except (RuntimeError, NotImplementedError, AssertionError, ImportError) as error:
         reason = (str(error).strip() or type(error).__name__).splitlines()[0].split(". ")[0]
-        raise ValueError(
-            f"cannot use device {device} on this machine ({reason}); use --device cpu"
-        ) from error
+        raise ValueError(f"cannot use device {device} on this machine ({reason}); {_USE_CPU}") from error
     return device

@@ -334,6 +334,10 @@ def test_animate_frames_edge_inputs(model, clip):
     # no frames: the same empty result from an array as from a tensor
     for driving in (frames[:0], frames_t[:0]):
         assert animator.animate_frames(source, driving, mode="absolute").shape == (0, 3, SIZE, SIZE)
+        # relative mode's default reference is frame 0, which no frames lack (it raised "out of range")
+        assert animator.animate_frames(source, driving).shape == (0, 3, SIZE, SIZE)
+    with pytest.raises(ValueError, match="driving_first 2 out of range for 0 frames"):
+        animator.animate_frames(source, frames[:0], driving_first=2)
     assert animator.animate_frames(source, frames[:0], mode="absolute", output="numpy").shape == (
         0,
         SIZE,
@@ -351,5 +355,5 @@ def test_unavailable_devices_are_one_clear_error(model, device):
     backend = getattr(torch, device, None)
     if hasattr(backend, "is_available") and backend.is_available():
         pytest.skip(f"{device} is available here")
-    with pytest.raises(ValueError, match="use --device cpu"):
+    with pytest.raises(ValueError, match="use the CPU"):
         Animator(model, device=device)

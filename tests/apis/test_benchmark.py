@@ -1,4 +1,4 @@
-"""lmtk.apis.benchmark in-process (the tool is tested end to end in tests/tools/test_benchmark.py)."""
+"""lmtk.apis.benchmark in-process (the tool is tested end to end in tests/tools/test_benchmark_tool.py)."""
 
 import json
 from pathlib import Path

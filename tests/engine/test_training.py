@@ -318,7 +318,7 @@ def test_fast_paths_from_the_config_train_and_keep_the_checkpoint_format(video_r
     assert all(saved[k].shape == v.shape for k, v in final_weights(plain).items())
 
 
-def test_train_tool_reads_fast_path_options(tmp_path):
+def test_train_tool_reads_fast_path_options(tmp_path, capsys):
     sys.path.insert(0, str(REPO / "tools"))
     try:
         import train as train_tool
@@ -335,6 +335,13 @@ def test_train_tool_reads_fast_path_options(tmp_path):
         train_tool.build_config(train_tool.parse_args([config, "--amp", "--dtype", "bfloat16"]))
     with pytest.raises(ValueError, match="--low-precision-heads only acts under --dtype bfloat16"):
         train_tool.build_config(train_tool.parse_args([config, "--low-precision-heads"]))
+    # --freeze (of the inference tools) is refused with why, in one line, not as an unknown option
+    with pytest.raises(SystemExit) as exit_info:
+        train_tool.parse_args([config, "--freeze"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == (
+        "error: --freeze is for inference only: training never freezes the weights (see --help)\n"
+    )
     result = subprocess.run(
         [sys.executable, str(REPO / "tools/train.py"), config, "--cfg-options", "fast_paths.fused=1"],
         capture_output=True,

@@ -99,7 +99,10 @@ def tool():
 
 
 def _expect_error(tool, capsys, argv, match):
-    code = tool.main(argv)
+    try:
+        code = tool.main(argv)
+    except SystemExit as exit_info:  # refused while parsing (argparse)
+        code = exit_info.code
     err = capsys.readouterr().err
     assert code != 0
     lines = [line for line in err.splitlines() if line.strip()]
