@@ -30,5 +30,8 @@ def test_devices_this_machine_lacks_are_one_line_with_the_fix(device, message):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
 def test_load_model_refuses_a_missing_gpu_before_building():
-    with pytest.raises(ValueError, match=r"CUDA is not available on this machine; use the CPU \(device=.cpu. in Python, --device cpu in the tools\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"CUDA is not available on this machine; use the CPU \(device=.cpu. in Python, --device cpu in the tools\)",
+    ):
         lmtk.load_model(QUICKSTART_CONFIG, device="cuda")
