@@ -300,6 +300,9 @@ def run(args: argparse.Namespace):
         )
     # the table shows the first sentence; metrics.json keeps the whole reason
     result.notes.update({name: "skipped: " + reason.split(". ")[0] for name, reason in skipped.items()})
+    if args.random_backbones:
+        for name in {"lpips", "fid"} & set(names) - set(skipped):
+            result.notes[name] = "random weights (--random-backbones): a smoke test, not a score"
     result.metric_names = names
     extra = {
         "config": str(args.config),

@@ -65,7 +65,8 @@ class EvaluationResult:
             NaN where nothing could be measured.
         per_video: one row per video (or source/driving pair): ``video``, ``num_frames`` and each
             per-video metric.
-        notes: metric name -> why it has no value (not applicable, nothing detected ...).
+        notes: metric name -> why it has no value (not applicable, nothing detected ...), or a caveat
+            on the value it has (shown after it).
         metric_names: the main key of each metric, in order.
     """
 
@@ -102,14 +103,16 @@ class EvaluationResult:
         return json_path, csv_path
 
     def format_table(self) -> str:
-        """A two-column text table: metric, value (or ``n/a (reason)``)."""
+        """A two-column text table: metric, value (or ``n/a (reason)``; a note on a value follows it)."""
         rows = []
         for name in self.metric_names:
             value = self.summary.get(name)
             if value is None or (isinstance(value, float) and math.isnan(value)):
                 text = f"n/a ({self.notes.get(name, 'not measured')})"
             else:
-                text = f"{value:.4f}"
+                text = f"{value:.4f}" if abs(value) < 1e6 else f"{value:.4e}"
+                if name in self.notes:
+                    text += f"  ({self.notes[name]})"
             rows.append((name.upper(), text))
         width = max([len(name) for name, _ in rows] + [6])
         lines = [f"{'metric':<{width}}  value", f"{'-' * width}  {'-' * 10}"]

@@ -8,7 +8,12 @@ import pytest
 from lmtk.datasets.video_reader import find_videos, open_video
 from lmtk.evaluation.extractors import SyntheticKeypoints
 from lmtk.evaluation.metrics import AKD, L1, MKR
-from lmtk.evaluation.protocols import evaluate_reconstruction, evaluate_transfer, transfer_pairs
+from lmtk.evaluation.protocols import (
+    EvaluationResult,
+    evaluate_reconstruction,
+    evaluate_transfer,
+    transfer_pairs,
+)
 from lmtk.evaluation.reconstruction import reconstruct_video
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -79,3 +84,19 @@ def test_transfer_pairs_never_repeat_and_refuse_more_than_exist():
     assert transfer_pairs(5, num_pairs=7, seed=3) == transfer_pairs(5, num_pairs=20, seed=3)[:7]
     with pytest.raises(ValueError, match=r"4 transfer pairs asked for, but 2 videos give only 2"):
         transfer_pairs(2, num_pairs=4)
+
+
+def test_table_shows_notes_on_values_and_huge_values_readably():
+    result = EvaluationResult(
+        protocol="recon",
+        summary={"l1": 0.25, "fid": 5.3e22, "akd": float("nan")},
+        per_video=[],
+        notes={"fid": "random weights", "akd": "no keypoints found"},
+        metric_names=["l1", "fid", "akd"],
+    )
+    lines = result.format_table().splitlines()[2:]
+    assert lines == [
+        "L1      0.2500",
+        "FID     5.3000e+22  (random weights)",
+        "AKD     n/a (no keypoints found)",
+    ]
