@@ -60,6 +60,41 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
+# the top-level settings mmengine's runner and lmtk read; a config's own variables may be anything else
+_SETTINGS = (
+    "auto_scale_lr", "custom_hooks", "data_preprocessor", "data_root", "default_hooks", "default_scope",
+    "env_cfg", "experiment_name", "fast_paths", "launcher", "load_from", "log_level", "log_processor",
+    "model", "model_wrapper_cfg", "optim_wrapper", "param_scheduler", "randomness", "resume", "test_cfg",
+    "test_dataloader", "test_evaluator", "train_cfg", "train_dataloader", "val_cfg", "val_dataloader",
+    "val_evaluator", "vis_backends", "visualizer", "work_dir",
+)  # fmt: skip
+
+
+def _config_notes(cfg) -> list[str]:
+    """Edits that train without an error but likely not as meant."""
+    import difflib
+
+    notes = []
+    for key in cfg.keys():
+        close = difflib.get_close_matches(key, _SETTINGS, n=1, cutoff=0.75) if key not in _SETTINGS else []
+        if close:
+            notes.append(f"{key!r} is not a setting, so nothing reads it; did you mean {close[0]!r}?")
+    loss = dict((cfg.get("model") or {}).get("loss") or {})
+    perceptual = loss.get("perceptual")
+    if (
+        loss.get("type") == "lmtk.LIALoss.v1"
+        and loss.get("perceptual_weight", 10.0)
+        and isinstance(perceptual, dict)
+        and perceptual.get("pretrained") is False
+        and not perceptual.get("weights_path")
+    ):
+        notes.append(
+            "the perceptual loss runs VGG19 with random weights (model.loss.perceptual.pretrained=False): "
+            "fine for smoke runs, not the paper's loss (pretrained=True with the ImageNet weights for real training)"
+        )
+    return notes
+
+
 def build_config(args: argparse.Namespace):
     from lmtk.apis.fast_paths import FastPaths
     from lmtk.cli import check_inert_fast_paths, fast_path_overrides
@@ -90,6 +125,8 @@ def build_config(args: argparse.Namespace):
         if "://" not in args.resume and not osp.isfile(args.resume):
             raise FileNotFoundError(f"checkpoint to resume not found: {args.resume}")
         cfg.resume, cfg.load_from = True, args.resume
+    for note in _config_notes(cfg):
+        print(f"note: {note}", file=sys.stderr)
     import torch
 
     dist_cfg = cfg.get("env_cfg", {}).get("dist_cfg", {})

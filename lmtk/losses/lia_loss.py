@@ -109,6 +109,11 @@ class LIALoss(nn.Module):
         self.perceptual_weight = _check_weight("perceptual_weight", perceptual_weight)
         self.adversarial_weight = _check_weight("adversarial_weight", adversarial_weight)
         self.r1_weight = _check_weight("r1_weight", r1_weight)
+        if not (self.l1_weight or self.perceptual_weight or self.adversarial_weight):
+            raise ValueError(
+                "l1_weight, perceptual_weight and adversarial_weight are all 0, so the generator has "
+                "nothing to learn from; set at least one above 0"
+            )
         if r1_interval < 1:
             raise ValueError(f"r1_interval must be >= 1, got {r1_interval}")
         self.r1_interval = int(r1_interval)

@@ -24,6 +24,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -329,6 +330,19 @@ class PerceptualPyramidLoss(nn.Module):
         names = getattr(self.network, "layer_names", None)
         if names is not None and len(names) != len(self.layer_weights):
             raise ValueError(f"{len(self.layer_weights)} layer_weights for {len(names)} layers {names}")
+
+    def _min_size_at(self, scale: float) -> int:
+        network = getattr(self.network, "network", self.network)  # through an AutocastFeatures wrapper
+        return math.ceil(getattr(network, "_min_size", 1) / scale - 1e-9)
+
+    @property
+    def min_image_size(self) -> int:
+        """The smallest image side whose every pyramid level the network takes (1 when it says nothing)."""
+        return max(self._min_size_at(scale) for scale in self.pyramid.scales)
+
+    def scales_for(self, size: int) -> tuple[float, ...]:
+        """The pyramid's scales that a ``size`` px image can go through."""
+        return tuple(scale for scale in self.pyramid.scales if self._min_size_at(scale) <= size)
 
     def forward(self, fake: Tensor, real: Tensor) -> Tensor:
         if fake.dim() != 4 or fake.shape != real.shape:

@@ -30,6 +30,17 @@ def _broadcast_source(tensor: torch.Tensor, batch: int) -> torch.Tensor:
     )
 
 
+def _check_perceptual_size(perceptual: nn.Module | None, size: int) -> None:
+    """The pyramid's smallest image must still pass the feature network: found at build, not mid-step."""
+    needed = getattr(perceptual, "min_image_size", None)
+    if needed is not None and size < needed:
+        raise ValueError(
+            f"the perceptual loss needs images of at least {needed} px (its pyramid scales "
+            f"{perceptual.pyramid.scales} shrink a {size} px image below what VGG19 takes); drop the small "
+            f"scales: model.loss.perceptual.scales={perceptual.scales_for(size)}"
+        )
+
+
 @models.register("lmtk.LIA.v1")
 class LIA(BaseModel):
     """Latent Image Animator.
@@ -95,6 +106,7 @@ class LIA(BaseModel):
         self.loss = build(loss, "loss_sets")
         if self.loss is not None:
             check_interface("loss set", self.loss)
+            _check_perceptual_size(getattr(self.loss, "perceptual", None), self.generator.size)
         # counts optimisation steps so lazy regularisation resumes exactly; saved with the weights
         self.register_buffer("train_steps", torch.zeros((), dtype=torch.long))
 

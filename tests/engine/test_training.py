@@ -342,6 +342,18 @@ def test_train_tool_reads_fast_path_options(tmp_path, capsys):
     assert capsys.readouterr().err == (
         "error: --freeze is for inference only: training never freezes the weights (see --help)\n"
     )
+    # edits that train but not as meant are noted: a misspelt setting, a perceptual loss on random VGG19
+    edited = tmp_path / "edited.py"
+    edited.write_text(
+        f"_base_ = {str(REPO / 'configs/lia/lia_synthetic_m20.py')!r}\ntrain_config = dict(max_iters=3)\n"
+        "model = dict(loss=dict(perceptual_weight=1.0, perceptual=dict(scales=(1.0, 0.5, 0.25))))\n"
+    )
+    train_tool.build_config(train_tool.parse_args([str(edited)]))
+    notes = capsys.readouterr().err.splitlines()
+    assert notes[0] == "note: 'train_config' is not a setting, so nothing reads it; did you mean 'train_cfg'?"
+    assert notes[1].startswith("note: the perceptual loss runs VGG19 with random weights")
+    train_tool.build_config(train_tool.parse_args([str(REPO / "configs/lia/lia_synthetic_m20.py")]))
+    assert capsys.readouterr().err == ""
     result = subprocess.run(
         [sys.executable, str(REPO / "tools/train.py"), config, "--cfg-options", "fast_paths.fused=1"],
         capture_output=True,

@@ -112,6 +112,9 @@ def test_zero_weights_skip_terms(empty_hub):
     assert set(no_adv.generator_losses(_images(0), _images(1))) == {"loss_l1"}
     with pytest.raises(ValueError, match="fake_logits"):
         losses.generator_losses(_images(0), _images(1))
+    # nothing to learn from failed in the first step with "'int' object has no attribute 'backward'"
+    with pytest.raises(ValueError, match="are all 0, so the generator has nothing to learn from"):
+        LIALoss(l1_weight=0.0, perceptual_weight=0.0, adversarial_weight=0.0)
 
 
 def test_default_needs_pretrained_weights(empty_hub):

@@ -256,3 +256,12 @@ def test_loss_set_missing_its_interface_is_one_error_before_training():
         ValueError, match=r"loss set .*_LossWithoutWeights has no discriminator_losses, .*r1_weight"
     ):
         build(_config(loss=_LossWithoutWeights()))
+
+
+def test_a_perceptual_pyramid_too_deep_for_the_size_is_one_error_at_build():
+    # a 32 px image at scale 0.125 is 4 px, too small for VGG19: it failed inside the first train step
+    deep = dict(type="lmtk.LIALoss.v1", perceptual_weight=1.0, perceptual=dict(pretrained=False))
+    with pytest.raises(ValueError, match=r"at least 128 px .* model.loss.perceptual.scales=\(1.0, 0.5\)$"):
+        build(_config(loss=deep))
+    fitting = dict(deep, perceptual=dict(pretrained=False, scales=(1.0, 0.5)))
+    assert build(_config(loss=fitting)).loss.perceptual.min_image_size == 32
