@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import warnings
 from collections.abc import Mapping
@@ -187,6 +188,12 @@ def get(name: str, kind: str | None = None) -> Any:
         raise RegistryError(f"Unknown {kind} name '{name}'.{hint} Available {kind}: {available}")
     found = kind_of(name)
     if found is None:
+        names = {n: k for k, v in list_components().items() for n in v}
+        close = difflib.get_close_matches(name, list(names), n=1, cutoff=0.8)
+        if close:
+            raise RegistryError(
+                f"Unknown component name '{name}': did you mean '{close[0]}' (one of the {names[close[0]]})?"
+            )
         listing = "; ".join(f"{k}: {', '.join(v) or 'none'}" for k, v in list_components().items())
         raise RegistryError(
             f"Unknown component name '{name}'.{_plugin_hint(name)} Available names by kind: {listing}"
@@ -245,6 +252,12 @@ def build(cfg: Mapping[str, Any] | Any, kind: str | None = None, **overrides: An
     try:
         return factory(**kwargs)
     except TypeError as error:
+        if "unexpected keyword" in str(error) and "Cannot build" not in str(error):
+            # an inherited dict keeps its keys when only its type changes
+            raise TypeError(
+                f"Cannot build '{name}': {error} (if that key comes from a _base_ config written for "
+                f"another type, add _delete_=True to the dict to replace it whole)"
+            ) from error
         if "unexpected keyword" in str(error) or "missing" in str(error):
             raise TypeError(f"Cannot build '{name}': {error}") from error
         raise

@@ -220,3 +220,19 @@ def test_a_plugin_cannot_replace_a_built_in_component(monkeypatch):
     ):
         assert get("lmtk.LIAEncoder.v1", "encoders") is LIAEncoder
     assert list_components("encoders")["encoders"].count("lmtk.LIAEncoder.v1") == 1
+
+
+def test_a_near_miss_names_the_component_meant():
+    # a nested config is built without its kind: the listing of all eleven kinds hid the one-letter slip
+    with pytest.raises(
+        RegistryError,
+        match=r"'lmtk.FlowWarper.v2': did you mean 'lmtk.FlowWarper.v1' \(one of the warpers\)\?",
+    ):
+        get("lmtk.FlowWarper.v2")
+
+
+def test_a_key_left_from_another_type_suggests_delete():
+    with pytest.raises(
+        TypeError, match=r"unexpected keyword argument 'num_directions' \(.*add _delete_=True"
+    ):
+        build(dict(type="lmtk.DirectPath.v1", latent_dim=8, num_directions=3))
