@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import difflib
+import inspect
+import logging
 import os
 import os.path as osp
 
 import torch
 from mmengine.dist import is_main_process
 from mmengine.hooks import CheckpointHook
+from mmengine.logging import print_log
 from mmengine.runner import Runner
 
 from ..apis.fast_paths import FastPaths, apply_fast_paths, mixed_precision_optim_wrappers
@@ -96,6 +100,19 @@ class _DeferredRemoval:
 
 def _is_lmtk(cfg) -> bool:
     return isinstance(cfg, dict) and isinstance(cfg.get("type"), str) and kind_of(cfg["type"]) is not None
+
+
+def _check_checkpoint_options(hooks) -> None:
+    """CheckpointHook hands options it does not know to ``save_checkpoint``, so a misspelt one (``intervals``)
+    failed at the first save, after the training up to it."""
+    accepted = set(inspect.signature(Runner.save_checkpoint).parameters)
+    for hook in hooks:
+        if isinstance(hook, CheckpointHook):
+            for key in sorted(set(getattr(hook, "args", {})) - accepted):
+                options = [*inspect.signature(CheckpointHook.__init__).parameters][1:-1]
+                close = difflib.get_close_matches(key, options, n=1)
+                meant = f"; did you mean {close[0]!r}?" if close else f"; it takes {', '.join(options)}"
+                raise ValueError(f"default_hooks.checkpoint has no option {key!r}{meant}")
 
 
 class LMTKRunner(Runner):
@@ -186,7 +203,16 @@ class LMTKRunner(Runner):
             scheduler.__dict__.update(length)
 
     def call_hook(self, fn_name: str, **kwargs) -> None:
-        if fn_name == "before_train":
+        if fn_name == "before_train":  # resumed by now: the last moment to refuse cheaply
+            _check_checkpoint_options(self.hooks)
+            max_iters = getattr(self.train_loop, "max_iters", None)
+            if max_iters is not None and self.iter >= max_iters:
+                print_log(
+                    f"nothing to train: the run is at iteration {self.iter} and train_cfg.max_iters is "
+                    f"{max_iters}; raise it (--cfg-options train_cfg.max_iters=N) to train on",
+                    logger="current",
+                    level=logging.WARNING,
+                )
             self.training_started = True
         super().call_hook(fn_name, **kwargs)
         if fn_name == "before_train":  # where CheckpointHook makes its file backend

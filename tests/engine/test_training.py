@@ -296,6 +296,29 @@ def test_resumed_schedule_follows_the_new_max_iters(video_root, tmp_path):
     assert len(rates) == 4 and all(a > b > 0 for a, b in zip(rates, rates[1:])), rates
 
 
+def test_resuming_a_finished_run_says_there_is_nothing_to_train(video_root, tmp_path, monkeypatch):
+    make_runner(video_root, tmp_path, "short", max_iters=2).train()
+    runner = make_runner(video_root, tmp_path, "again", max_iters=2, resume=True)
+    logged = []
+    monkeypatch.setattr("lmtk.engine.runner.print_log", lambda message, **kwargs: logged.append(message))
+    runner.train()
+    assert runner.iter == 2
+    assert logged == [
+        "nothing to train: the run is at iteration 2 and train_cfg.max_iters is 2; raise it "
+        "(--cfg-options train_cfg.max_iters=N) to train on"
+    ]
+
+
+def test_a_misspelt_checkpoint_option_is_refused_before_training(video_root, tmp_path):
+    # CheckpointHook passes unknown options to save_checkpoint: "intervals" failed at the first save
+    runner = make_runner(video_root, tmp_path, "typo", options={"default_hooks.checkpoint.intervals": 2})
+    with pytest.raises(
+        ValueError, match="default_hooks.checkpoint has no option 'intervals'; did you mean 'interval'"
+    ):
+        runner.train()
+    assert not runner.training_started and runner.iter == 0
+
+
 def test_fast_paths_from_the_config_train_and_keep_the_checkpoint_format(video_root, tmp_path):
     plain = make_runner(video_root, tmp_path / "plain", "plain", max_iters=2)
     fast = make_runner(video_root, tmp_path / "fast", "fast", max_iters=2)
