@@ -197,8 +197,12 @@ class LMTKRunner(Runner):
         return Runner.build_dataloader(dataloader, seed=seed, diff_rank_seed=diff_rank_seed)
 
     def resume(self, *args, **kwargs):
-        with _full_unpickling():
-            super().resume(*args, **kwargs)
+        self._resuming = True  # load_checkpoint then loads strictly
+        try:
+            with _full_unpickling():
+                super().resume(*args, **kwargs)
+        finally:
+            self._resuming = False
         for scheduler, length in self._length_from_max_iters:
             scheduler.__dict__.update(length)
 
@@ -221,9 +225,22 @@ class LMTKRunner(Runner):
                 if isinstance(hook, CheckpointHook) and not isinstance(backend, _DeferredRemoval | None):
                     hook.file_backend = _DeferredRemoval(backend)
 
-    def load_checkpoint(self, *args, **kwargs):
+    def load_checkpoint(self, filename, *args, **kwargs):
         with _full_unpickling():
-            return super().load_checkpoint(*args, **kwargs)
+            if not getattr(self, "_resuming", False):
+                return super().load_checkpoint(filename, *args, **kwargs)
+            # resuming loads non-strictly: weights of another shape were skipped with a warning, and the
+            # optimizer's state for them then failed in the first step
+            kwargs["strict"] = True
+            try:
+                return super().load_checkpoint(filename, *args, **kwargs)
+            except RuntimeError as error:
+                details = [line.strip() for line in str(error).splitlines() if line.strip()]
+                first = next((line for line in details if "mismatch" in line or "key" in line), details[0])
+                raise ValueError(
+                    f"cannot resume from {filename}: its model differs from the config's ({first}); "
+                    f"resume with the config it was trained with, or train into a new --work-dir"
+                ) from error
 
     def save_checkpoint(self, out_dir: str, filename: str, *args, **kwargs) -> None:
         flush_deferred_logs(self)  # the checkpoint keeps the message hub: every logged value belongs in it

@@ -309,6 +309,19 @@ def test_resuming_a_finished_run_says_there_is_nothing_to_train(video_root, tmp_
     ]
 
 
+def test_resuming_with_another_architecture_is_refused_before_training(video_root, tmp_path):
+    make_runner(video_root, tmp_path, "m5", max_iters=2).train()
+    # the weights of the other shape were skipped with a warning, then Adam failed in the first step
+    runner = make_runner(
+        video_root, tmp_path, "m4", max_iters=4, resume=True, options={"model.motion_basis.num_directions": 4}
+    )
+    with pytest.raises(
+        ValueError, match=r"cannot resume from .*iter_2.pth: its model differs .*motion_basis"
+    ):
+        runner.train()
+    assert not runner.training_started
+
+
 def test_a_misspelt_checkpoint_option_is_refused_before_training(video_root, tmp_path):
     # CheckpointHook passes unknown options to save_checkpoint: "intervals" failed at the first save
     runner = make_runner(video_root, tmp_path, "typo", options={"default_hooks.checkpoint.intervals": 2})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Any
 
 from mmengine.dist import barrier, get_rank
@@ -35,6 +36,13 @@ def synthetic_video_pairs(
     """
     generate = dict(generate or {})
     generate.setdefault("size", size)
+    if generate["size"] < size:
+        warnings.warn(
+            f"the synthetic clips are rendered at {generate['size']} px and read at {size} px, so the model "
+            f"trains on upscaled frames; to render them at {size} px set generate.size={size} (and a "
+            f"data_root of their own)",
+            stacklevel=2,
+        )
     if not synthetic_dataset_ready(data_root, **generate):
         if get_rank() == 0:  # one process renders; the others wait for it
             make_synthetic_dataset(data_root, **generate)

@@ -1,5 +1,7 @@
 """lmtk.SyntheticVideoPairs.v1: the folder is rendered again when the config asks for another dataset."""
 
+import warnings
+
 import pytest
 
 from lmtk.datasets.synthetic import read_manifest, synthetic_video_pairs
@@ -47,3 +49,13 @@ def test_crf_does_not_matter_for_png_frames(tmp_path, monkeypatch):
     synthetic_video_pairs(tmp_path, size=32, generate=frames)
     synthetic_video_pairs(tmp_path, size=32, generate={**frames, "crf": 30})
     assert len(calls) == 1
+
+
+def test_reading_clips_rendered_smaller_warns(tmp_path):
+    # the quickstart's data config renders 64 px: a model.size=128 run silently trained on upscaled frames
+    with pytest.warns(UserWarning, match="rendered at 32 px and read at 48 px.*set generate.size=48"):
+        synthetic_video_pairs(tmp_path, size=48, generate=BASE)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        synthetic_video_pairs(tmp_path, size=32, generate=BASE)
+        synthetic_video_pairs(tmp_path, size=16, generate=BASE)  # downscaled: a choice, not a slip
