@@ -16,6 +16,9 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import inspect
+import numbers
+import typing
 import warnings
 from collections.abc import Mapping
 from typing import Any
@@ -227,6 +230,32 @@ def _build_nested(value: Any) -> Any:
     return value
 
 
+_NUMBER_TYPES = {int: "an int", float: "a number", bool: "True or False"}
+
+
+def _check_number_types(name: str, factory: Any, kwargs: Mapping[str, Any]) -> None:
+    """A config value of the wrong type for a number the factory declares (``num_directions="10"``)
+    failed deep inside torch; it is one error naming the key."""
+    try:
+        hints = typing.get_type_hints(factory.__init__ if inspect.isclass(factory) else factory)
+    except Exception:  # noqa: BLE001 - unresolvable annotations: nothing to check against
+        return
+    for key, value in kwargs.items():
+        wanted = hints.get(key)
+        if wanted not in _NUMBER_TYPES:
+            continue
+        if wanted is bool:
+            fits = isinstance(value, bool)
+        else:  # numpy numbers count; an int given as 10.0 fails in torch as surely as "10"
+            number = numbers.Real if wanted is float else numbers.Integral
+            fits = isinstance(value, number) and not isinstance(value, bool)
+        if not fits:
+            raise TypeError(
+                f"Cannot build '{name}': {key} must be {_NUMBER_TYPES[wanted]}, got {value!r} "
+                f"({type(value).__name__})"
+            )
+
+
 def build(cfg: Mapping[str, Any] | Any, kind: str | None = None, **overrides: Any) -> Any:
     """Build a component from a config dict ``{"type": NAME, **kwargs}``.
 
@@ -249,6 +278,7 @@ def build(cfg: Mapping[str, Any] | Any, kind: str | None = None, **overrides: An
     # a factory that fills shared settings into its children's configs builds them itself
     if not getattr(factory, "builds_own_children", False):
         kwargs = {k: _build_nested(v) for k, v in kwargs.items()}
+    _check_number_types(name, factory, kwargs)
     try:
         return factory(**kwargs)
     except TypeError as error:

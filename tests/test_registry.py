@@ -236,3 +236,22 @@ def test_a_key_left_from_another_type_suggests_delete():
         TypeError, match=r"unexpected keyword argument 'num_directions' \(.*add _delete_=True"
     ):
         build(dict(type="lmtk.DirectPath.v1", latent_dim=8, num_directions=3))
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("10", "must be an int, got '10' \\(str\\)"),
+        (10.0, "must be an int, got 10.0"),
+        (True, "must be an int, got True"),
+    ],
+)
+def test_a_number_of_the_wrong_type_names_its_key(value, message):
+    # num_directions="10" failed inside torch with "'<=' not supported between 'int' and 'str'"
+    with pytest.raises(TypeError, match=f"Cannot build 'lmtk.GramSchmidtBasis.v1': num_directions {message}"):
+        build(dict(type="lmtk.GramSchmidtBasis.v1", latent_dim=8, num_directions=value))
+    import numpy as np
+
+    assert (
+        build(dict(type="lmtk.GramSchmidtBasis.v1", latent_dim=np.int64(8), num_directions=3)).latent_dim == 8
+    )
