@@ -156,7 +156,10 @@ def _check_latest_checkpoint(work_dir: str) -> None:
 def _is_user_error(error: Exception) -> bool:
     """Whether ``error`` is a mistake in the command line or config, which one line explains."""
     if isinstance(error, TypeError):  # a config entry the component does not take, or one it needs
-        return re.search(r"unexpected keyword argument|missing \d+ required|Cannot build", str(error)) is not None
+        return (
+            re.search(r"unexpected keyword argument|missing \d+ required|Cannot build", str(error))
+            is not None
+        )
     return True
 
 
