@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -48,15 +50,22 @@ class TimmEncoder(nn.Module):
         check_size(size)
         self.size = size
         self.latent_dim = latent_dim
+        if ":" not in backbone and not timm.is_model(backbone):  # hf-hub:... and local-dir:... load as given
+            close = difflib.get_close_matches(backbone, timm.list_models(), n=3)
+            meant = f"; did you mean {', '.join(close)}?" if close else " (timm.list_models() lists them)"
+            raise ValueError(f"timm has no backbone '{backbone}' (model.encoder.backbone){meant}")
         try:
             self.backbone = timm.create_model(
                 backbone, features_only=True, pretrained=pretrained, **(backbone_kwargs or {})
             )
-        except RuntimeError as error:
-            raise RuntimeError(
-                f"Could not create timm backbone '{backbone}' (pretrained={pretrained}): {error}. "
-                f"Pretrained weights must already be in the local cache (HF_HOME / TORCH_HOME); "
-                f"use pretrained=False for random initialisation."
+        except (OSError, RuntimeError) as error:  # huggingface_hub's offline errors are OSErrors
+            if not pretrained:
+                raise
+            reason = (str(error).strip() or type(error).__name__).splitlines()[0]
+            raise FileNotFoundError(
+                f"cannot load the pretrained weights of timm backbone '{backbone}' ({reason}); they must "
+                f"already be in the local cache (HF_HOME / TORCH_HOME), or set model.encoder.pretrained=False "
+                f"for random initialisation"
             ) from error
         reductions = self.backbone.feature_info.reduction()
         backbone_channels = self.backbone.feature_info.channels()
