@@ -16,6 +16,7 @@ TINY = {
     "model.channel_base": 256,
     "model.max_channels": 32,
     "model.loss.perceptual.pretrained": False,
+    "model.loss.perceptual.scales": (1, 0.5),  # a 32 px image has no 8 px level VGG19 could take
 }
 
 
