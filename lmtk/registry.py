@@ -191,13 +191,14 @@ def get(name: str, kind: str | None = None) -> Any:
         raise RegistryError(f"Unknown {kind} name '{name}'.{hint} Available {kind}: {available}")
     found = kind_of(name)
     if found is None:
-        names = {n: k for k, v in list_components().items() for n in v}
-        close = difflib.get_close_matches(name, list(names), n=1, cutoff=0.8)
+        components = list_components()
+        kinds = {n: k for k, v in components.items() for n in v}
+        close = difflib.get_close_matches(name, list(kinds), n=1, cutoff=0.8)
         if close:
             raise RegistryError(
-                f"Unknown component name '{name}': did you mean '{close[0]}' (one of the {names[close[0]]})?"
+                f"Unknown component name '{name}': did you mean '{close[0]}' (one of the {kinds[close[0]]})?"
             )
-        listing = "; ".join(f"{k}: {', '.join(v) or 'none'}" for k, v in list_components().items())
+        listing = "; ".join(f"{k}: {', '.join(v) or 'none'}" for k, v in components.items())
         raise RegistryError(
             f"Unknown component name '{name}'.{_plugin_hint(name)} Available names by kind: {listing}"
         )

@@ -28,7 +28,7 @@ import numpy as np  # noqa: E402
 from lmtk.apis import Animator, VideoWriter, video_frame_rate  # noqa: E402
 from lmtk.apis.animator import DTYPES, MODES  # noqa: E402
 from lmtk.apis.fast_paths import FastPaths, apply_fast_paths  # noqa: E402
-from lmtk.apis.media import FIT_MODES, load_image  # noqa: E402
+from lmtk.apis.media import FIT_MODES, center_square, load_image  # noqa: E402
 from lmtk.cli import (  # noqa: E402
     ArgumentParser,
     add_fast_path_arguments,
@@ -200,9 +200,7 @@ def _fitted_box(image: np.ndarray, resize: str) -> Box | None:
     ``--resize crop`` its centred square."""
     if resize != "crop":
         return None
-    height, width = image.shape[:2]
-    side = min(height, width)
-    top, left = (height - side) // 2, (width - side) // 2
+    top, left, side = center_square(*image.shape[:2])  # what fit_image cuts
     return Box(left, top, left + side, top + side)
 
 

@@ -177,9 +177,8 @@ def _load_model(args: argparse.Namespace, cfg):
     from lmtk import load_model
     from lmtk.checkpoint import checkpoint_path, load_checkpoint_file
 
-    args.checkpoint = checkpoint_path(
-        args.checkpoint
-    )  # a work dir: its newest checkpoint, named in metrics.json
+    # a work dir means its newest checkpoint, which metrics.json then names
+    args.checkpoint = checkpoint_path(args.checkpoint)
     checkpoint = load_checkpoint_file(args.checkpoint)
     # the architecture stored with (or inferred from) the checkpoint wins; the config only fills in for
     # an lmtk checkpoint that stores none

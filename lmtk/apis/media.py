@@ -35,6 +35,7 @@ __all__ = [
     "FIT_MODES",
     "VideoWriter",
     "center_crop",
+    "center_square",
     "fit_image",
     "has_audio",
     "load_image",
@@ -110,11 +111,15 @@ def load_image(path: str | os.PathLike, background: tuple[int, int, int] = (255,
         raise ValueError(f"cannot read image {path}: {error}") from error
 
 
+def center_square(height: int, width: int) -> tuple[int, int, int]:
+    """``(top, left, side)`` of the largest centred square of a ``height x width`` image."""
+    side = min(height, width)
+    return (height - side) // 2, (width - side) // 2, side
+
+
 def center_crop(image: np.ndarray) -> np.ndarray:
     """The largest centred square of an ``(H, W, C)`` image."""
-    height, width = image.shape[:2]
-    side = min(height, width)
-    top, left = (height - side) // 2, (width - side) // 2
+    top, left, side = center_square(*image.shape[:2])
     return image[top : top + side, left : left + side]
 
 

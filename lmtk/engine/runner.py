@@ -106,10 +106,10 @@ def _check_checkpoint_options(hooks) -> None:
     """CheckpointHook hands options it does not know to ``save_checkpoint``, so a misspelt one (``intervals``)
     failed at the first save, after the training up to it."""
     accepted = set(inspect.signature(Runner.save_checkpoint).parameters)
+    options = [*inspect.signature(CheckpointHook.__init__).parameters][1:-1]  # without self and **kwargs
     for hook in hooks:
         if isinstance(hook, CheckpointHook):
             for key in sorted(set(getattr(hook, "args", {})) - accepted):
-                options = [*inspect.signature(CheckpointHook.__init__).parameters][1:-1]
                 close = difflib.get_close_matches(key, options, n=1)
                 meant = f"; did you mean {close[0]!r}?" if close else f"; it takes {', '.join(options)}"
                 raise ValueError(f"default_hooks.checkpoint has no option {key!r}{meant}")
