@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import copy
+import difflib
+import inspect
+import numbers
+from collections.abc import Sequence
 
+import torch
 from mmengine.optim import DefaultOptimWrapperConstructor, OptimWrapperDict
-from mmengine.registry import OPTIM_WRAPPER_CONSTRUCTORS
+from mmengine.registry import OPTIM_WRAPPER_CONSTRUCTORS, OPTIM_WRAPPERS, OPTIMIZERS
 from torch import nn
 
 __all__ = ["LIAOptimWrapperConstructor"]
@@ -58,8 +63,88 @@ class LIAOptimWrapperConstructor:
                     f"optim_wrapper names '{name}', but the model has no such module "
                     f"(it has: {', '.join(n for n, _ in module.named_children())})"
                 )
+            check_optim_wrapper_cfg(name, cfg)
             cfg = copy.deepcopy(cfg)  # the constructor may be called again
             paramwise = cfg.pop("paramwise_cfg", self.paramwise_cfg) if isinstance(cfg, dict) else None
             constructor = DefaultOptimWrapperConstructor(self.scaled(cfg), copy.deepcopy(paramwise))
             wrappers[name] = constructor(getattr(module, name))
         return OptimWrapperDict(**wrappers)
+
+
+def _registered(registry, name: str, what: str, where: str):
+    found = registry.get(name)
+    if found is None:
+        near = difflib.get_close_matches(name, list(registry.module_dict), n=3, cutoff=0.6)
+        hint = f" (did you mean {' or '.join(repr(n) for n in near)}?)" if near else ""
+        known = ", ".join(sorted(registry.module_dict))
+        raise ValueError(f"{where}: unknown {what} {name!r}{hint}; known: {known}")
+    return found
+
+
+def _is_real(value) -> bool:
+    return isinstance(value, (numbers.Real, torch.Tensor)) and not isinstance(value, bool)
+
+
+def check_optim_wrapper_cfg(name: str, cfg) -> None:
+    """Check one network's optim-wrapper entry before mmengine builds it: a misspelt optimizer or a
+    hyperparameter of the wrong type (``lr="1e-3"``) otherwise fails inside mmengine or torch."""
+    where = f"optim_wrapper.{name}"
+    if not isinstance(cfg, dict) or not isinstance(cfg.get("optimizer"), dict):
+        raise ValueError(
+            f"{where} must be a dict with an 'optimizer' dict, e.g. dict(optimizer=dict(type='Adam', lr=0.002))"
+        )
+    if isinstance(cfg.get("type"), str):
+        _registered(OPTIM_WRAPPERS, cfg["type"], "optim wrapper type", f"{where}.type")
+    interval = cfg.get("reg_interval")
+    if interval is not None and (
+        not isinstance(interval, numbers.Integral) or isinstance(interval, bool) or interval < 1
+    ):
+        raise ValueError(
+            f"{where}.reg_interval must be a positive int (regularisation every k steps) or None (no scaling), got {interval!r}"
+        )
+    optimizer = cfg["optimizer"]
+    if interval is not None and "lr" not in optimizer:
+        raise ValueError(f"{where}: reg_interval scales the learning rate, so set optimizer.lr as well")
+    kind = optimizer.get("type")
+    if kind is None:
+        raise ValueError(f"{where}.optimizer has no 'type'; name one, e.g. type='Adam'")
+    factory = (
+        _registered(OPTIMIZERS, kind, "optimizer type", f"{where}.optimizer.type")
+        if isinstance(kind, str)
+        else kind
+    )
+    try:
+        parameters = inspect.signature(factory).parameters
+    except (TypeError, ValueError):  # a builtin or an odd callable: nothing to check against
+        return
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+    for key, value in optimizer.items():
+        if key == "type":
+            continue
+        parameter = parameters.get(key)
+        if parameter is None:
+            if takes_any:
+                continue
+            accepted = ", ".join(k for k in parameters if k not in ("self", "params"))
+            raise ValueError(f"{where}.optimizer: {kind} takes no option {key!r}; it takes: {accepted}")
+        _check_hyperparameter(f"{where}.optimizer.{key}", parameter.default, value)
+
+
+def _check_hyperparameter(where: str, default, value) -> None:
+    """Compare ``value`` with the type of the optimizer's own default for that option."""
+    if isinstance(default, bool):
+        fits, wanted = isinstance(value, bool), "True or False"
+    elif _is_real(default):
+        fits, wanted = _is_real(value), "a number"
+    elif isinstance(default, tuple) and default and all(_is_real(d) for d in default):
+        fits = (
+            isinstance(value, Sequence)
+            and not isinstance(value, str)
+            and len(value) == len(default)
+            and all(_is_real(v) for v in value)
+        )
+        wanted = f"{len(default)} numbers, like {default}"
+    else:
+        return
+    if not fits:
+        raise ValueError(f"{where} must be {wanted}, got {value!r} ({type(value).__name__})")

@@ -57,6 +57,12 @@ def test_dataset_size_differs_from_the_model_size(train_tool, capsys, video_root
     assert "48" in line and "32" in line and "model.size" in line
 
 
+def test_optimizer_setting_of_the_wrong_type(train_tool, capsys, video_root, tmp_path):
+    argv = options(video_root, tmp_path, **{"optim_wrapper.generator.optimizer.lr": "2e-3x"})
+    line = run(train_tool, capsys, *argv)
+    assert "optim_wrapper.generator.optimizer.lr must be a number" in line and "2e-3x" in line
+
+
 def test_missing_checkpoint_to_resume(train_tool, capsys, video_root, tmp_path):
     line = run(train_tool, capsys, "--resume", tmp_path / "missing.pth", *options(video_root, tmp_path))
     assert "missing.pth" in line
