@@ -28,6 +28,7 @@ __all__ = [
     "load_checkpoint_file",
     "published_model_config",
     "to_published",
+    "unreadable_checkpoint",
 ]
 
 
@@ -310,11 +311,32 @@ def checkpoint_path(path: str | os.PathLike) -> Path:
             f"{path} is a folder, not a checkpoint: pass a checkpoint file in it (.pth), or a training work "
             f"dir (it names its newest checkpoint in last_checkpoint)"
         )
-    named = Path(record.read_text().strip())
+    text = record.read_text().strip()
+    if not text:
+        raise CheckpointError(f"{record} is empty; pass a checkpoint file in {path} (iter_*.pth) instead")
+    named = Path(text)
     for candidate in (named, path / named.name):
-        if named.name and candidate.is_file():
+        if candidate.is_file():
             return candidate
     raise CheckpointError(f"{record} names {named}, which does not exist; pass a checkpoint file instead")
+
+
+def unreadable_checkpoint(path: str | os.PathLike, error: BaseException) -> CheckpointError:
+    """The error for a checkpoint file ``torch.load`` cannot read: what is likely wrong and what to do."""
+    path = Path(path)
+    if not path.exists():
+        return CheckpointError(f"checkpoint not found: {path}")
+    if path.is_file() and path.stat().st_size == 0:
+        what = "the file is empty"
+    else:
+        reason = (
+            " ".join(str(error).split()).split(". ")[0].rstrip(".") or type(error).__name__
+        )  # torch's first sentence
+        what = f"the file is cut short or not a PyTorch checkpoint ({reason})"
+    return CheckpointError(
+        f"cannot read checkpoint {path}: {what}; use another checkpoint (an earlier iter_*.pth of the same "
+        f"run) or copy the file again"
+    )
 
 
 def load_checkpoint_file(path: str | os.PathLike) -> Any:
@@ -332,7 +354,7 @@ def load_checkpoint_file(path: str | os.PathLike) -> Any:
         # mmengine checkpoints carry config objects; only load checkpoints you trust
         return torch.load(path, map_location="cpu", weights_only=False)
     except Exception as error:  # noqa: BLE001
-        raise CheckpointError(f"cannot read checkpoint {path}: {error}") from error
+        raise unreadable_checkpoint(path, error) from error
 
 
 def atomic_save(obj: Any, path: str | os.PathLike) -> None:

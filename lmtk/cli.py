@@ -3,21 +3,29 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 __all__ = [
     "ArgumentParser",
+    "Terminated",
     "add_fast_path_arguments",
     "available_device",
     "check_inert_fast_paths",
     "fast_path_overrides",
     "frame_index",
+    "interrupted_exit_code",
+    "interrupted_word",
     "output_folder",
     "positive_float",
     "positive_int",
     "print_error",
     "refuse_inert_fast_path_options",
+    "sigterm_as_interrupt",
 ]
 
 
@@ -89,6 +97,37 @@ def output_folder(text: str) -> str:
                 raise argparse.ArgumentTypeError(f"{text} {what}; give a folder")
             break
     return text
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, a job scheduler's stop), raised as an interrupt so that the same clean-up runs."""
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Within the block SIGTERM raises :class:`Terminated`, a ``KeyboardInterrupt``: partial files are
+    removed and the tool says how to go on, as for Ctrl-C (Python's default ends at once, leaving them)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+
+    def terminate(signum, frame):
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def interrupted_exit_code(error: KeyboardInterrupt) -> int:
+    """The shell's code for a process ended by the signal: 143 for SIGTERM, 130 for Ctrl-C."""
+    return 128 + (signal.SIGTERM if isinstance(error, Terminated) else signal.SIGINT)
+
+
+def interrupted_word(error: KeyboardInterrupt) -> str:
+    return "terminated" if isinstance(error, Terminated) else "interrupted"
 
 
 def print_error(error: BaseException) -> None:

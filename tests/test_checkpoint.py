@@ -123,9 +123,29 @@ def test_a_work_dir_means_its_newest_checkpoint(model, tmp_path):
     (moved / "iter_20.pth").unlink()
     with pytest.raises(CheckpointError, match="last_checkpoint names .*iter_20.pth, which does not exist"):
         lmtk.load_model(moved)
+    (moved / "last_checkpoint").write_text("\n")  # a run killed while it wrote the record
+    with pytest.raises(CheckpointError, match="last_checkpoint is empty; pass a checkpoint file in"):
+        lmtk.load_model(moved)
     (moved / "last_checkpoint").unlink()
     with pytest.raises(CheckpointError, match="is a folder, not a checkpoint: pass a checkpoint file in it"):
         lmtk.load_model(moved)
+
+
+def test_an_unreadable_checkpoint_says_what_is_wrong_with_the_file(model, tmp_path):
+    whole = tmp_path / "whole.pth"
+    lmtk.save_model(model, whole)
+    files = {
+        "empty.pth": b"",
+        "cut.pth": whole.read_bytes()[: whole.stat().st_size // 2],
+        "noise.pth": b"\xa2" * 99,
+    }
+    for name, content in files.items():
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(CheckpointError) as error:
+            lmtk.load_model(tmp_path / name)
+        what = "the file is empty" if not content else "the file is cut short or not a PyTorch checkpoint"
+        assert str(error.value).startswith(f"cannot read checkpoint {tmp_path / name}: {what}")
+        assert "an earlier iter_*.pth" in str(error.value) and "This is an internal" not in str(error.value)
 
 
 def test_bad_checkpoints_name_the_key(published, tmp_path):

@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         correlation, names, output = run(args)
-    except (FileNotFoundError, ValueError, CheckpointError) as error:
+    except (OSError, ValueError, CheckpointError) as error:  # OSError: an output that cannot be written
         print_error(error)
         return 1
     for index, name, r in best_matching_factors(correlation, names):

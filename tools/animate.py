@@ -35,9 +35,12 @@ from lmtk.cli import (  # noqa: E402
     available_device,
     fast_path_overrides,
     frame_index,
+    interrupted_exit_code,
+    interrupted_word,
     positive_int,
     print_error,
     refuse_inert_fast_path_options,
+    sigterm_as_interrupt,
 )
 from lmtk.preprocessing import (  # noqa: E402
     Box,
@@ -134,6 +137,8 @@ def _check_paths(args: argparse.Namespace) -> Path:
     if args.config and not Path(args.config).exists():  # a folder: load_model says what to pass
         raise FileNotFoundError(f"--config not found: {args.config}")
     output = Path(args.output)
+    if output.parent.exists() and not output.parent.is_dir():
+        raise FileNotFoundError(f"cannot write {output}: {output.parent} is a file, not a folder")
     if not output.parent.is_dir():
         raise FileNotFoundError(f"output folder not found: {output.parent}")
     if output.exists() and output.resolve() == Path(args.driving).resolve():
@@ -212,10 +217,10 @@ def _even(image: np.ndarray) -> np.ndarray:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        output = run(args)
+        with sigterm_as_interrupt():  # the partial output is removed either way
+            output = run(args)
     except (
-        FileNotFoundError,
-        IsADirectoryError,
+        OSError,  # a missing input, an output folder that cannot be written
         ValueError,
         TypeError,
         RegistryError,
@@ -224,9 +229,9 @@ def main(argv: list[str] | None = None) -> int:
         # expected failures (bad inputs, bad options, a checkpoint of another model): one line, no traceback
         print_error(error)
         return 1
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as error:
+        print(f"error: {interrupted_word(error)}", file=sys.stderr)
+        return interrupted_exit_code(error)
     if not args.quiet:
         print(f"wrote {output}", file=sys.stderr)
     return 0

@@ -66,7 +66,8 @@ def main(argv=None) -> int:
         name = osp.splitext(osp.basename(config))[0]
         work_dir = osp.join(args.work_dir, name)
         command = [sys.executable, osp.join(osp.dirname(osp.abspath(__file__)), "train.py"), config]
-        command += ["--work-dir", work_dir, "--cfg-options", f"train_cfg.max_iters={args.iters}"]
+        command += ["--work-dir", work_dir, "--overwrite"]  # one table from one budget: train each afresh
+        command += ["--cfg-options", f"train_cfg.max_iters={args.iters}"]
         command += [f"randomness.seed={args.seed}", f"train_dataloader.dataset.data_root={args.data_root}"]
         start = time.time()
         print(f"training {name} for {args.iters} iterations ...", flush=True)

@@ -42,10 +42,13 @@ from lmtk.cli import (  # noqa: E402
     add_fast_path_arguments,
     available_device,
     fast_path_overrides,
+    interrupted_exit_code,
+    interrupted_word,
     output_folder,
     positive_int,
     print_error,
     refuse_inert_fast_path_options,
+    sigterm_as_interrupt,
 )
 
 METRICS = ("l1", "lpips", "akd", "mkr", "aed", "fid")
@@ -320,14 +323,17 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parse_args(argv)
     try:
-        with torch.no_grad():  # scoped: main() is also called in-process (tests, scripts)
+        with (
+            torch.no_grad(),
+            sigterm_as_interrupt(),
+        ):  # scoped: main() is also called in-process (tests, scripts)
             result, json_path, csv_path = run(args)
-    except (FileNotFoundError, ValueError, TypeError, RuntimeError, RegistryError, CheckpointError) as error:
+    except (OSError, ValueError, TypeError, RuntimeError, RegistryError, CheckpointError) as error:
         print_error(error)
         return 1
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as error:
+        print(f"error: {interrupted_word(error)}", file=sys.stderr)
+        return interrupted_exit_code(error)
     unit = "pairs" if result.protocol == "transfer" else "videos"  # transfer rows are pairs, not videos
     print(f"protocol: {result.protocol}, {unit}: {len(result.per_video)}")
     print(result.format_table())

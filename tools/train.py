@@ -13,6 +13,8 @@ Multi-GPU: ``bash tools/dist_train.sh CONFIG NUM_GPUS [args]`` (torchrun + ``--l
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import os
 import os.path as osp
 import re
@@ -35,6 +37,11 @@ def parse_args(argv=None) -> argparse.Namespace:
         const="auto",
         default=None,
         help="resume from CKPT, or from the latest checkpoint in the work dir when no path is given",
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="train afresh into a work dir that holds a run (its checkpoints are replaced as training goes)",
     )
     parser.add_argument(
         "--amp",
@@ -99,6 +106,7 @@ def build_config(args: argparse.Namespace):
     from lmtk.apis.fast_paths import FastPaths
     from lmtk.cli import check_inert_fast_paths, fast_path_overrides
     from lmtk.config_file import read_config
+    from lmtk.engine.work_dir_lock import check_work_dir_free
 
     cfg = read_config(args.config)
     if args.cfg_options:
@@ -118,13 +126,18 @@ def build_config(args: argparse.Namespace):
         for note in check_inert_fast_paths(paths, fast_path_overrides(args), training=True):
             print(f"note: {note}", file=sys.stderr)
         cfg.fast_paths = fast_paths
+    if args.resume and args.overwrite:
+        raise ValueError("--resume continues the run and --overwrite replaces it: give one of them")
     if args.resume == "auto":
         _check_latest_checkpoint(cfg.work_dir)
         cfg.resume, cfg.load_from = True, None
     elif args.resume:
-        if "://" not in args.resume and not osp.isfile(args.resume):
-            raise FileNotFoundError(f"checkpoint to resume not found: {args.resume}")
-        cfg.resume, cfg.load_from = True, args.resume
+        cfg.resume, cfg.load_from = True, _checkpoint_to_resume(args.resume)
+    _check_work_dir(cfg.work_dir)
+    if os.environ.get("RANK", "0") == "0":  # the launch's main process, which holds the work dir
+        check_work_dir_free(cfg.work_dir)
+        if not cfg.get("resume"):
+            _refuse_to_overwrite(cfg.work_dir, args.overwrite)
     for note in _config_notes(cfg):
         print(f"note: {note}", file=sys.stderr)
     import torch
@@ -138,19 +151,65 @@ def build_config(args: argparse.Namespace):
 def _check_latest_checkpoint(work_dir: str) -> None:
     """``--resume`` without a path needs the checkpoint that ``WORK_DIR/last_checkpoint`` names."""
     record = osp.join(work_dir, "last_checkpoint")
-    latest = ""
-    if osp.isfile(record):
-        with open(record) as file:
-            latest = file.read().strip()
-    if not latest:
+    if not osp.isfile(record):
         raise FileNotFoundError(
             f"--resume found no checkpoint to resume in {work_dir} (it has no last_checkpoint file); "
             "name the run's folder with --work-dir DIR or the checkpoint with --resume PATH"
+        )
+    with open(record) as file:
+        latest = file.read().strip()
+    if not latest:
+        raise FileNotFoundError(
+            f"--resume: {record} is empty; pass a checkpoint of the run with --resume PATH (iter_*.pth)"
         )
     if "://" not in latest and not osp.isfile(latest):
         raise FileNotFoundError(
             f"--resume: {record} names {latest}, which does not exist; pass a checkpoint with --resume PATH"
         )
+
+
+def _checkpoint_to_resume(path: str) -> str:
+    """``--resume PATH``: a checkpoint file, or a run's work dir standing for its newest checkpoint."""
+    if "://" in path:
+        return path
+    from lmtk.checkpoint import checkpoint_path
+
+    return str(checkpoint_path(path))  # one-line CheckpointError (a ValueError) when there is none
+
+
+def _check_work_dir(work_dir: str) -> None:
+    """The work dir must be a folder this process can write into, checked before the model is built."""
+    if osp.exists(work_dir) and not osp.isdir(work_dir):
+        raise ValueError(f"the work dir {work_dir} is a file; choose another --work-dir")
+    try:
+        os.makedirs(work_dir, exist_ok=True)
+        probe = osp.join(work_dir, f".write_test.{os.getpid()}")
+        with open(probe, "w"):
+            pass
+        os.remove(probe)
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise ValueError(
+            f"cannot write into the work dir {work_dir}: {reason}; choose another --work-dir"
+        ) from None
+
+
+def _refuse_to_overwrite(work_dir: str, overwrite: bool) -> None:
+    """A fresh run into a work dir that holds a run would replace its checkpoints and ``last_checkpoint``
+    as it goes; it needs ``--overwrite`` (or ``--resume`` to continue instead)."""
+    from lmtk.checkpoint import CheckpointError, checkpoint_path
+
+    try:
+        latest = checkpoint_path(work_dir)
+    except CheckpointError:
+        return  # no run there, or one whose checkpoints are gone
+    if not overwrite:
+        raise ValueError(
+            f"{work_dir} already holds a run (its newest checkpoint: {latest.name}); continue it with --resume, "
+            f"train into another --work-dir, or replace it with --overwrite"
+        )
+    with contextlib.suppress(FileNotFoundError):  # --resume then means this run, not the replaced one
+        os.remove(osp.join(work_dir, "last_checkpoint"))
 
 
 def _is_user_error(error: Exception) -> bool:
@@ -177,28 +236,54 @@ def _init_cpu_distributed(cfg) -> None:
 
 
 def main(argv=None) -> int:
-    args = parse_args(argv)
-    runner = None
-    try:
-        cfg = build_config(args)
-        import lmtk.engine  # noqa: F401 - registers hooks and the optimizer constructor
-        from lmtk.engine import LMTKRunner
+    from lmtk.cli import interrupted_exit_code, interrupted_word, sigterm_as_interrupt
 
-        _init_cpu_distributed(cfg)
-        runner = LMTKRunner.from_cfg(cfg)
-        runner.train()  # builds the dataset and resumes before the first iteration
+    args = parse_args(argv)
+    runner = cfg = None
+    try:
+        with sigterm_as_interrupt():
+            cfg = build_config(args)
+            import lmtk.engine  # noqa: F401 - registers hooks and the optimizer constructor
+            from lmtk.engine import LMTKRunner
+
+            _init_cpu_distributed(cfg)
+            runner = LMTKRunner.from_cfg(cfg)
+            runner.train()  # builds the dataset and resumes before the first iteration
     except (FileNotFoundError, ValueError, KeyError, TypeError) as error:
         # once training runs, such an error is a bug and its traceback is wanted
         if getattr(runner, "training_started", False) or not _is_user_error(error):
             raise
         print(f"error: {error}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        # the checkpoints written so far are complete (atomic writes); say how to go on from them
-        at = f" at iteration {runner.iter}" if getattr(runner, "training_started", False) else ""
-        print(f"error: interrupted{at}; continue from the last checkpoint with --resume", file=sys.stderr)
-        return 130
+    except OSError as error:  # the disk is full, the work dir was made read-only, ...
+        started = getattr(runner, "training_started", False)
+        if started and error.errno not in _ENVIRONMENT_ERRORS:
+            raise
+        print(f"error: {error}{_how_to_go_on(runner, cfg) if started else ''}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt as error:
+        # the checkpoints written so far are complete (atomic writes); say what is kept
+        at = f" during iteration {runner.iter + 1}" if getattr(runner, "training_started", False) else ""
+        print(f"error: {interrupted_word(error)}{at}{_how_to_go_on(runner, cfg)}", file=sys.stderr)
+        return interrupted_exit_code(error)
     return 0
+
+
+# errors of the machine, not of the code: the checkpoints so far are intact, and the run can go on
+_ENVIRONMENT_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EROFS, errno.EPERM, errno.EIO}
+
+
+def _how_to_go_on(runner, cfg) -> str:
+    """What an interrupted run keeps: its newest checkpoint, to go on from with ``--resume``."""
+    if not getattr(runner, "training_started", False):
+        return ""
+    from lmtk.checkpoint import CheckpointError, checkpoint_path
+
+    try:
+        latest = checkpoint_path(cfg.work_dir)
+    except CheckpointError:
+        return "; no checkpoint was written yet, so nothing of this run is kept"
+    return f"; the newest checkpoint is {latest}: continue from it with --resume"
 
 
 if __name__ == "__main__":

@@ -180,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         info = run(args)
-    except (FileNotFoundError, ValueError, CheckpointError) as error:
+    except (OSError, ValueError, CheckpointError) as error:  # OSError: an output that cannot be written
         print_error(error)
         return 1
     print(f"orthogonality error ||D^T D - I||_F = {info['orthogonality_error']:.3e}")

@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         output = run(args)
-    except (FileNotFoundError, ValueError, CheckpointError) as error:
+    except (OSError, ValueError, CheckpointError) as error:  # OSError: an output that cannot be written
         print_error(error)
         return 1
     print(f"wrote {output}")

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 import os
 import queue
 import sys
@@ -49,6 +50,7 @@ __all__ = ["DTYPES", "MODES", "OUTPUTS", "Animator", "ArrayVideo", "EncodedSourc
 
 MODES = ("relative", "absolute")
 OUTPUTS = ("numpy", "tensor")
+_RANGE_SLACK = 0.1  # resampled or generated images overshoot [-1, 1] a little; 0-255 values do not pass
 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:
@@ -239,7 +241,8 @@ class Animator:
                     image = to_rgb_uint8(Image.fromarray(source))
                 except (TypeError, ValueError) as error:
                     raise ValueError(
-                        f"cannot use a {source.dtype} array of shape {source.shape} as an image"
+                        f"cannot use a {source.dtype} array of shape {source.shape} as an image; pass (H, W, 3) "
+                        f"uint8 RGB values 0-255 (for floats in [0, 1]: (array * 255).round().astype(np.uint8))"
                     ) from error
         elif isinstance(source, torch.Tensor):
             tensor = source if source.dim() == 4 else source.unsqueeze(0)
@@ -254,13 +257,26 @@ class Animator:
         return fit_image(image, self.size, self.resize)
 
     def _check_tensor(self, name: str, images: torch.Tensor) -> None:
-        """``images`` must be ``(B, 3, S, S)`` and float: an integer tensor is not read as pixel values."""
+        """``images`` must be ``(B, 3, S, S)`` and float: an integer tensor is not read as pixel values.
+
+        A tensor on the CPU is also checked to be finite and in [-1, 1] (0-255 values gave saturated
+        output and no error); on a GPU that check would wait for the device, so it is left out there."""
         self.model._check_images(name, images)
         if not images.is_floating_point():
             raise ValueError(
                 f"{name} is a {str(images.dtype).removeprefix('torch.')} tensor, but a tensor is read as an "
                 f"image in [-1, 1]; pass a numpy uint8 array or a float tensor in [-1, 1]"
             )
+        if images.device.type == "cpu" and images.numel():
+            low, high = (float(v) for v in torch.aminmax(images))
+            if not (math.isfinite(low) and math.isfinite(high)):
+                raise ValueError(f"{name} has NaN or infinite values")
+            if low < -1 - _RANGE_SLACK or high > 1 + _RANGE_SLACK:
+                hint = " (x / 127.5 - 1 for values 0-255)" if high > 2 else ""
+                raise ValueError(
+                    f"{name} has values in [{low:.4g}, {high:.4g}], but a tensor is read as an image in "
+                    f"[-1, 1]; rescale it{hint} or pass a numpy uint8 array"
+                )
 
     def encode_source(self, source) -> EncodedSource:
         """Encode a source once: a path, PIL image, ``(H, W, 3)`` array (any size) or ``(1, 3, S, S)`` tensor.

@@ -381,9 +381,12 @@ class VideoWriter:
             "libx264": {"crf": str(crf), "preset": preset},
             "mpeg4": _MPEG4_OPTIONS,
         }.get(self.codec, {})
-        fd, tmp = tempfile.mkstemp(
-            prefix=f".{self.path.stem}.", suffix=f".partial{self.path.suffix}", dir=self.path.parent
-        )
+        try:
+            fd, tmp = tempfile.mkstemp(
+                prefix=f".{self.path.stem}.", suffix=f".partial{self.path.suffix}", dir=self.path.parent
+            )
+        except OSError as error:  # name the user's path, not the temporary file's
+            raise type(error)(f"cannot write {self.path}: {error.strerror or error}") from None
         os.close(fd)
         self.tmp_path = Path(tmp)
         os.chmod(self.tmp_path, 0o666 & ~_umask())  # mkstemp makes it private; the video is not

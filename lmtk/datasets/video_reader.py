@@ -132,6 +132,15 @@ def _check_indices(indices: Sequence[int], length: int, path: Path) -> list[int]
     return indices
 
 
+def _unreadable(path: Path, error: Exception, what: str = "") -> ValueError:
+    """decord's message with its source location cut (``[12:00:00] /src/video_reader.cc:486: Error: ...``)."""
+    reason = re.sub(r"^.*?\.cc:\d+:\s*(Error:\s*)?", "", " ".join(str(error).split())) or type(error).__name__
+    part = f" ({what})" if what else ""
+    return ValueError(
+        f"cannot read video {path}{part}: the file is truncated, corrupt or not a video (decoder: {reason})"
+    )
+
+
 class DecordVideoReader:
     """A video file read with decord; only the requested frames are decoded.
 
@@ -149,7 +158,7 @@ class DecordVideoReader:
         try:
             self._reader = decord.VideoReader(str(self.path), ctx=decord.cpu(0), num_threads=num_threads)
         except Exception as error:  # decord raises a bare DECORDError/RuntimeError for corrupt files
-            raise ValueError(f"Cannot read video {self.path}: {error}") from error
+            raise _unreadable(self.path, error) from error
         self._size: tuple[int, int] | None = None
 
     def __len__(self) -> int:
@@ -174,7 +183,10 @@ class DecordVideoReader:
             return np.zeros((0, height, width, 3), np.uint8)
         # Decoding in increasing order never seeks backwards; reorder afterwards.
         unique = sorted(set(indices))
-        frames = self._reader.get_batch(unique)
+        try:
+            frames = self._reader.get_batch(unique)
+        except Exception as error:  # a file cut short: its index lists frames that are not there
+            raise _unreadable(self.path, error, f"frames {unique[0]}-{unique[-1]}") from error
         frames = frames.asnumpy() if hasattr(frames, "asnumpy") else np.asarray(frames)  # any decord bridge
         if self._size is None:
             self._size = tuple(frames.shape[1:3])

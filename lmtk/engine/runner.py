@@ -17,8 +17,10 @@ from mmengine.logging import print_log
 from mmengine.runner import Runner
 
 from ..apis.fast_paths import FastPaths, apply_fast_paths, mixed_precision_optim_wrappers
+from ..checkpoint import unreadable_checkpoint
 from ..registry import build, kind_of
 from .hooks.deferred_runtime_info_hook import flush_deferred_logs
+from .work_dir_lock import work_dir_lock
 
 __all__ = ["LMTKRunner"]
 
@@ -196,6 +198,12 @@ class LMTKRunner(Runner):
             dataloader["dataset"] = build(dict(dataloader["dataset"]), "datasets")
         return Runner.build_dataloader(dataloader, seed=seed, diff_rank_seed=diff_rank_seed)
 
+    def train(self):
+        """Train, holding the work dir (:func:`~lmtk.engine.work_dir_lock.work_dir_lock`) so that a second
+        run started into it stops at once instead of overwriting this one's checkpoints."""
+        with work_dir_lock(self.work_dir) if is_main_process() else contextlib.nullcontext():
+            return super().train()
+
     def resume(self, *args, **kwargs):
         self._resuming = True  # load_checkpoint then loads strictly
         try:
@@ -207,6 +215,8 @@ class LMTKRunner(Runner):
             scheduler.__dict__.update(length)
 
     def call_hook(self, fn_name: str, **kwargs) -> None:
+        if fn_name == "after_load_checkpoint":
+            self._checkpoint_read = True
         if fn_name == "before_train":  # resumed by now: the last moment to refuse cheaply
             _check_checkpoint_options(self.hooks)
             max_iters = getattr(self.train_loop, "max_iters", None)
@@ -226,21 +236,26 @@ class LMTKRunner(Runner):
                     hook.file_backend = _DeferredRemoval(backend)
 
     def load_checkpoint(self, filename, *args, **kwargs):
-        with _full_unpickling():
-            if not getattr(self, "_resuming", False):
-                return super().load_checkpoint(filename, *args, **kwargs)
-            # resuming loads non-strictly: weights of another shape were skipped with a warning, and the
-            # optimizer's state for them then failed in the first step
+        self._checkpoint_read = False  # set by the after_load_checkpoint hook: reading went well
+        resuming = getattr(self, "_resuming", False)
+        if resuming:
+            # resuming loaded non-strictly: weights of another shape were skipped with a warning, and
+            # the optimizer's state for them then failed in the first step
             kwargs["strict"] = True
-            try:
+        try:
+            with _full_unpickling():
                 return super().load_checkpoint(filename, *args, **kwargs)
-            except RuntimeError as error:
-                details = [line.strip() for line in str(error).splitlines() if line.strip()]
-                first = next((line for line in details if "mismatch" in line or "key" in line), details[0])
-                raise ValueError(
-                    f"cannot resume from {filename}: its model differs from the config's ({first}); "
-                    f"resume with the config it was trained with, or train into a new --work-dir"
-                ) from error
+        except Exception as error:
+            if not self._checkpoint_read and "://" not in str(filename):
+                raise unreadable_checkpoint(filename, error) from error
+            if not resuming or not isinstance(error, RuntimeError):
+                raise
+            details = [line.strip() for line in str(error).splitlines() if line.strip()]
+            first = next((line for line in details if "mismatch" in line or "key" in line), details[0])
+            raise ValueError(
+                f"cannot resume from {filename}: its model differs from the config's ({first}); "
+                f"resume with the config it was trained with, or train into a new --work-dir"
+            ) from error
 
     def save_checkpoint(self, out_dir: str, filename: str, *args, **kwargs) -> None:
         flush_deferred_logs(self)  # the checkpoint keeps the message hub: every logged value belongs in it

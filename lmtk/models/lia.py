@@ -127,7 +127,8 @@ class LIA(BaseModel):
         if images.shape[-2:] != (self.size, self.size):
             raise ValueError(
                 f"{name} is {images.shape[-1]}x{images.shape[-2]} but the model size is {self.size}; "
-                f"resize it first (lmtk.apis.Animator does this for you)"
+                f"resize it first (lmtk.apis.Animator resizes images given as files, PIL images or uint8 "
+                f"arrays, not tensors)"
             )
 
     def transfer(

@@ -305,6 +305,22 @@ def test_integer_tensors_are_rejected(model, clip):
     assert animator.animate_frames(source_t.double(), frames_t[:2].half(), mode="absolute").shape[0] == 2
 
 
+def test_float_tensors_outside_the_image_range_are_rejected(model, clip):
+    """0-255 values in a float tensor gave saturated frames and no error; NaN gave NaN frames."""
+    source, frames, source_t, frames_t = clip
+    animator = Animator(model, batch_size=8)
+    with pytest.raises(ValueError, match=r"driving has values in \[0, 255\].*x / 127.5 - 1"):
+        animator.animate_frames(source, (frames_t[:2] + 1) * 127.5, mode="absolute")
+    broken = source_t.clone()
+    broken[0, 0, 0, 0] = float("nan")
+    with pytest.raises(ValueError, match="source has NaN or infinite values"):
+        animator.encode_source(broken)
+    with pytest.raises(ValueError, match="as an image; pass \\(H, W, 3\\) uint8"):
+        animator.encode_source(source.astype(np.float32) / 255)
+    slightly_over = frames_t[:2].clamp(-1, 1) * 1.05  # resampling overshoot is allowed
+    assert animator.animate_frames(source, slightly_over, mode="absolute").shape[0] == 2
+
+
 def test_absolute_mode_ignores_the_start_frame(model, clip):
     source, frames, _, _ = clip
     animator = Animator(model, batch_size=8)

@@ -80,6 +80,24 @@ def test_missing_and_unreadable_inputs(tmp_path, make_video):
         reader.get_frames([1, 4])
 
 
+def test_a_video_cut_short_is_one_error_saying_so(tmp_path):
+    from lmtk.apis.media import VideoWriter
+
+    path = tmp_path / "whole.mp4"
+    noise = np.random.default_rng(0).integers(0, 256, (40, 64, 64, 3), dtype=np.uint8)  # incompressible
+    with VideoWriter(path, fps=25) as writer:  # the index first (faststart): a cut file still opens
+        for frame in noise:
+            writer.write(frame)
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(ValueError) as error:
+        reader = open_video(cut)
+        reader.get_frames(range(len(reader)))
+    message = str(error.value)
+    assert message.startswith(f"cannot read video {cut}") and "truncated, corrupt or not a video" in message
+    assert ".cc:" not in message  # the decoder's source location is cut
+
+
 def test_find_videos_skips_images_and_plain_folders(tmp_path, make_video, make_frame_folder, pattern):
     make_video(tmp_path / "b.MP4", num_frames=2)
     make_frame_folder(tmp_path / "a", num_frames=2)

@@ -1,5 +1,10 @@
 """tools/train.py: a user's mistake is one ``error:`` line and a non-zero exit; a bug keeps its traceback."""
 
+import json
+import os
+import signal
+import socket
+import subprocess
 import sys
 
 import pytest
@@ -86,13 +91,96 @@ def test_a_bug_during_training_keeps_its_traceback(train_tool, video_root, tmp_p
         train_tool.main([CONFIG, *options(video_root, tmp_path)])
 
 
-def test_an_interrupt_is_one_line_saying_how_to_resume(train_tool, capsys, video_root, tmp_path, monkeypatch):
+def interrupt_at(monkeypatch, iteration: int, signal_number: int | None = None) -> None:
+    """Make the training step ``iteration`` (1-based) be interrupted: Ctrl-C, or a real signal."""
     from lmtk.models.lia import LIA
 
+    step, calls = LIA.train_step, []
+
     def interrupted(self, data, optim_wrapper):
-        raise KeyboardInterrupt
+        calls.append(1)
+        if len(calls) == iteration:
+            if signal_number is None:
+                raise KeyboardInterrupt
+            os.kill(os.getpid(), signal_number)
+        return step(self, data, optim_wrapper)
 
     monkeypatch.setattr(LIA, "train_step", interrupted)
+
+
+def test_an_interrupt_before_any_checkpoint_says_nothing_is_kept(
+    train_tool, capsys, video_root, tmp_path, monkeypatch
+):
+    interrupt_at(monkeypatch, 1)
     assert train_tool.main([CONFIG, *options(video_root, tmp_path)]) == 130
     line = capsys.readouterr().err.strip().splitlines()[-1]
-    assert line == "error: interrupted at iteration 0; continue from the last checkpoint with --resume"
+    assert (
+        line
+        == "error: interrupted during iteration 1; no checkpoint was written yet, so nothing of this run is kept"
+    )
+
+
+def test_sigterm_is_an_interrupt_naming_the_checkpoint_to_resume(
+    train_tool, capsys, video_root, tmp_path, monkeypatch
+):
+    interrupt_at(monkeypatch, 3, signal.SIGTERM)  # after the checkpoint of iteration 2
+    previous = signal.getsignal(signal.SIGTERM)
+    assert train_tool.main([CONFIG, *options(video_root, tmp_path, **{"train_cfg.max_iters": 4})]) == 143
+    assert signal.getsignal(signal.SIGTERM) is previous  # the handler is the tool's only while it runs
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line == (
+        f"error: terminated during iteration 3; the newest checkpoint is {tmp_path / 'iter_2.pth'}: "
+        "continue from it with --resume"
+    )
+    assert not list(tmp_path.glob(".*")), "the lock and partial files are gone"
+
+
+def test_a_work_dir_holding_a_run_needs_resume_or_overwrite(train_tool, capsys, video_root, tmp_path):
+    assert train_tool.main([CONFIG, *options(video_root, tmp_path)]) == 0
+    first = (tmp_path / "iter_2.pth").read_bytes()
+    line = run(train_tool, capsys, *options(video_root, tmp_path))
+    assert "already holds a run (its newest checkpoint: iter_2.pth)" in line and "--overwrite" in line
+    assert (tmp_path / "iter_2.pth").read_bytes() == first
+    # --resume also takes the run's folder, as the other tools do
+    more = options(video_root, tmp_path, **{"train_cfg.max_iters": 3})
+    assert train_tool.main([CONFIG, "--resume", str(tmp_path), *more]) == 0
+    assert (tmp_path / "last_checkpoint").read_text().strip().endswith("iter_3.pth")
+    assert train_tool.main([CONFIG, "--overwrite", *options(video_root, tmp_path)]) == 0
+    assert (tmp_path / "last_checkpoint").read_text().strip().endswith("iter_2.pth")
+    assert (tmp_path / "iter_2.pth").read_bytes() != first  # trained again
+
+
+def test_a_live_run_holds_its_work_dir(train_tool, capsys, video_root, tmp_path):
+    from lmtk.engine.work_dir_lock import LOCK_NAME
+
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        lock = tmp_path / LOCK_NAME
+        lock.write_text(json.dumps({"pid": holder.pid, "host": socket.gethostname(), "started": 0}))
+        line = run(train_tool, capsys, *options(video_root, tmp_path))
+        assert f"another training run (process {holder.pid}" in line and str(lock) in line
+    finally:
+        holder.kill()
+        holder.wait()
+    # its process has ended: the lock is stale, taken over, and the partial checkpoint it left removed
+    (tmp_path / ".iter_2.pth.partial").write_bytes(b"cut short")
+    assert train_tool.main([CONFIG, *options(video_root, tmp_path)]) == 0
+    assert not lock.exists() and not (tmp_path / ".iter_2.pth.partial").exists()
+
+
+@pytest.mark.parametrize("problem", ["a file", "empty last_checkpoint", "empty checkpoint"])
+def test_work_dir_and_checkpoint_problems_are_one_line(train_tool, capsys, video_root, tmp_path, problem):
+    work_dir = tmp_path / "run"
+    argv = options(video_root, work_dir)
+    if problem == "a file":
+        work_dir.write_text("")
+        assert f"the work dir {work_dir} is a file" in run(train_tool, capsys, *argv)
+    elif problem == "empty last_checkpoint":
+        work_dir.mkdir()
+        (work_dir / "last_checkpoint").write_text("")
+        assert "last_checkpoint is empty" in run(train_tool, capsys, "--resume", *argv)
+    else:
+        work_dir.mkdir()
+        (work_dir / "iter_2.pth").write_bytes(b"")
+        line = run(train_tool, capsys, "--resume", str(work_dir / "iter_2.pth"), *argv)
+        assert f"cannot read checkpoint {work_dir / 'iter_2.pth'}: the file is empty" in line

@@ -2,6 +2,7 @@
 
 import importlib.util
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -108,6 +109,7 @@ def _expect_error(tool, capsys, argv, match):
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error:"), err
     assert match in lines[0] and "Traceback" not in err
+    return lines[0]
 
 
 def test_expected_errors_are_one_line(shared_data, checkpoints, tmp_path, tool, capsys):
@@ -152,6 +154,54 @@ def test_failure_while_writing_leaves_no_file(shared_data, checkpoints, tmp_path
         "disk full",
     )  # fmt: skip
     assert written and list(tmp_path.iterdir()) == []
+
+
+def test_sigterm_while_writing_leaves_no_file(shared_data, checkpoints, tmp_path, tool, capsys, monkeypatch):
+    out = tmp_path / "out.mp4"
+    written = []
+    original = tool.VideoWriter.write
+
+    def terminated_write(self, frame):
+        if len(written) == 40:
+            os.kill(os.getpid(), signal.SIGTERM)  # a job scheduler stopping the run
+        written.append(1)
+        original(self, frame)
+
+    monkeypatch.setattr(tool.VideoWriter, "write", terminated_write)
+    argv = [
+        "--checkpoint", str(checkpoints / "published32.pt"), "--source", str(shared_data / "vox" / "macron.png"),
+        "--driving", str(shared_data / "vox" / "driving2.mp4"), "--output", str(out), "--quiet",
+    ]  # fmt: skip
+    assert tool.main(argv) == 143
+    assert capsys.readouterr().err.strip() == "error: terminated"
+    assert len(written) == 40 and list(tmp_path.iterdir()) == []  # stopped at once
+
+
+def test_an_output_that_cannot_be_written_is_one_line_naming_it(
+    shared_data, tmp_path, tool, capsys, monkeypatch
+):
+    import lmtk.apis.media
+
+    def refused(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(lmtk.apis.media.tempfile, "mkstemp", refused)
+    macron = str(shared_data / "vox" / "macron.png")  # as the checkpoint too: the output fails first
+    base = [
+        "--checkpoint",
+        macron,
+        "--source",
+        macron,
+        "--driving",
+        str(shared_data / "vox" / "driving2.mp4"),
+        "--quiet",
+    ]
+    line = _expect_error(tool, capsys, [*base, "--output", str(tmp_path / "out.mp4")], "Permission denied")
+    assert f"cannot write {tmp_path / 'out.mp4'}" in line and ".partial" not in line
+    (tmp_path / "file").write_text("")
+    _expect_error(
+        tool, capsys, [*base, "--output", str(tmp_path / "file" / "out.mp4")], "file is a file, not a folder"
+    )
 
 
 def test_crop_source_and_paste_back_keep_the_uncropped_frame(
