@@ -135,44 +135,41 @@ def test_expected_errors_are_one_line(shared_data, checkpoints, tmp_path, tool, 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.mp4"]
 
 
-def test_failure_while_writing_leaves_no_file(shared_data, checkpoints, tmp_path, tool, capsys, monkeypatch):
-    out = tmp_path / "out.mp4"
+def _stop_writing_at(tool, monkeypatch, frame_count: int, stop) -> list:
+    """Call ``stop()`` when frame ``frame_count`` is about to be written; returns the frames written."""
     written = []
     original = tool.VideoWriter.write
 
-    def failing_write(self, frame):
-        if len(written) == 40:
-            raise ValueError("disk full (simulated)")
+    def write(self, frame):
+        if len(written) == frame_count:
+            stop()
         written.append(1)
         original(self, frame)
 
-    monkeypatch.setattr(tool.VideoWriter, "write", failing_write)
-    _expect_error(
-        tool, capsys,
-        ["--checkpoint", str(checkpoints / "published32.pt"), "--source", str(shared_data / "vox" / "macron.png"),
-         "--driving", str(shared_data / "vox" / "driving2.mp4"), "--output", str(out), "--quiet"],
-        "disk full",
-    )  # fmt: skip
+    monkeypatch.setattr(tool.VideoWriter, "write", write)
+    return written
+
+
+def _write_argv(shared_data, checkpoints, out) -> list[str]:
+    return [
+        "--checkpoint", str(checkpoints / "published32.pt"), "--source", str(shared_data / "vox" / "macron.png"),
+        "--driving", str(shared_data / "vox" / "driving2.mp4"), "--output", str(out), "--quiet",
+    ]  # fmt: skip
+
+
+def test_failure_while_writing_leaves_no_file(shared_data, checkpoints, tmp_path, tool, capsys, monkeypatch):
+    def disk_full():
+        raise ValueError("disk full (simulated)")
+
+    written = _stop_writing_at(tool, monkeypatch, 40, disk_full)
+    _expect_error(tool, capsys, _write_argv(shared_data, checkpoints, tmp_path / "out.mp4"), "disk full")
     assert written and list(tmp_path.iterdir()) == []
 
 
 def test_sigterm_while_writing_leaves_no_file(shared_data, checkpoints, tmp_path, tool, capsys, monkeypatch):
-    out = tmp_path / "out.mp4"
-    written = []
-    original = tool.VideoWriter.write
-
-    def terminated_write(self, frame):
-        if len(written) == 40:
-            os.kill(os.getpid(), signal.SIGTERM)  # a job scheduler stopping the run
-        written.append(1)
-        original(self, frame)
-
-    monkeypatch.setattr(tool.VideoWriter, "write", terminated_write)
-    argv = [
-        "--checkpoint", str(checkpoints / "published32.pt"), "--source", str(shared_data / "vox" / "macron.png"),
-        "--driving", str(shared_data / "vox" / "driving2.mp4"), "--output", str(out), "--quiet",
-    ]  # fmt: skip
-    assert tool.main(argv) == 143
+    # a job scheduler stopping the run
+    written = _stop_writing_at(tool, monkeypatch, 40, lambda: os.kill(os.getpid(), signal.SIGTERM))
+    assert tool.main(_write_argv(shared_data, checkpoints, tmp_path / "out.mp4")) == 143
     assert capsys.readouterr().err.strip() == "error: terminated"
     assert len(written) == 40 and list(tmp_path.iterdir()) == []  # stopped at once
 
