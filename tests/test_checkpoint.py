@@ -191,3 +191,16 @@ def test_convert_tool_round_trips(published_file, published, tmp_path):
         text=True,
     )
     assert bad.returncode != 0 and "error:" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_a_bare_state_dict_loads_with_the_model_config(model, tmp_path):
+    from lmtk.apis import model_config_of
+
+    torch.save(model.state_dict(), tmp_path / "weights.pth")
+    with pytest.raises(CheckpointError, match="stores no config; pass config="):
+        lmtk.load_model(tmp_path / "weights.pth")
+    again = lmtk.load_model(tmp_path / "weights.pth", config=model_config_of(model))  # the model entry alone
+    for key, value in model.state_dict().items():
+        assert torch.equal(again.state_dict()[key], value), key
+    with pytest.raises(CheckpointError, match="no 'model' entry"):
+        lmtk.load_model(tmp_path / "weights.pth", config={"size": 256})

@@ -108,6 +108,9 @@ class EncodedSource:
         features: the appearance pyramid, coarse to fine, each ``(1, C, r, r)``.
         magnitudes: ``A_{r->s}`` ``(1, M)`` (what the automatic start frame compares against).
         path: ``w_{r->s}`` ``(1, D)`` (the source's own motion, used by relative transfer).
+
+    The tensors are made under ``torch.inference_mode`` and so take no part in autograd: to optimise
+    through the generator, ``clone()`` them outside inference mode (or encode with ``model.net.encode``).
     """
 
     image: np.ndarray
@@ -161,7 +164,8 @@ class Animator:
 
     Args:
         model_or_path: an LIA model, or anything :func:`lmtk.load_model` reads (a config, an lmtk
-            checkpoint, a published LIA checkpoint).
+            checkpoint, a published LIA checkpoint). A model given is used as it is, not copied: it is
+            moved to ``device`` and put in eval mode (call ``.train()`` again to train it on).
         config: config overriding the architecture of an lmtk checkpoint (see ``load_model``).
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
         dtype: ``"float32"``, or ``"bfloat16"`` / ``"float16"`` to run under autocast.
@@ -200,8 +204,9 @@ class Animator:
         if resize not in FIT_MODES:
             raise ValueError(f"resize must be one of {FIT_MODES}, got {resize!r}")
         for name, value in (("batch_size", batch_size), ("chunk_size", chunk_size)):
-            if not isinstance(value, int) or value < 1:
+            if not isinstance(value, int | np.integer) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        batch_size, chunk_size = int(batch_size), int(chunk_size)
         self.device = check_device(device)
         self.dtype = DTYPES[dtype]
         _check_autocast(self.device, self.dtype)
@@ -211,6 +216,10 @@ class Animator:
             model = load_model(model_or_path, config=config, device=self.device)
         if not hasattr(model, "net"):
             raise ValueError(f"expected an LIA model, got {type(model).__name__}")
+        if hasattr(model, "_check_weights") and model._check_weights() != torch.float32:
+            raise ValueError(
+                "the Animator runs float32 weights (and lower precision with dtype=...); call model.float()"
+            )
         self.model = model
         self.batch_size = batch_size
         self.chunk_size = chunk_size
@@ -481,6 +490,26 @@ class Animator:
                     yield (driving_frame, frame) if with_driving else frame
                     bar.update(1)
 
+    def _driving_frames(self, driving) -> torch.Tensor:
+        """``animate_frames``' driving frames as a checked ``(N, 3, S, S)`` float tensor."""
+        if isinstance(driving, list | tuple):
+            if all(isinstance(frame, torch.Tensor) for frame in driving) and driving:
+                driving = torch.stack(list(driving))
+            else:  # images of any size: each brought to the model size first
+                frames = [to_rgb_uint8(f) if isinstance(f, Image.Image) else f for f in driving]
+                if not all(isinstance(f, np.ndarray) and f.dtype == np.uint8 and f.ndim == 3 for f in frames):
+                    raise _driving_frames_error(driving)
+                frames = [fit_image(f, self.size, self.resize) for f in frames]
+                driving = np.stack(frames) if frames else np.empty((0, self.size, self.size, 3), np.uint8)
+        if isinstance(driving, np.ndarray):
+            frames = [fit_image(f, self.size, self.resize) for f in ArrayVideo(driving).frames]
+            frames = np.stack(frames) if frames else np.empty((0, self.size, self.size, 3), np.uint8)
+            driving = _frames_to_tensor(frames, self.device)
+        if not isinstance(driving, torch.Tensor):
+            raise _driving_frames_error(driving)
+        self._check_tensor("driving", driving)
+        return driving
+
     def animate_frames(
         self,
         source,
@@ -493,8 +522,9 @@ class Animator:
 
         Args:
             source: as for :meth:`animate`.
-            driving: ``(N, 3, S, S)`` float tensor in [-1, 1] at model size, or ``(N, H, W, 3)`` uint8 frames
-                of any size (brought to the model size). No frames give an empty result.
+            driving: ``(N, 3, S, S)`` float tensor in [-1, 1] at model size, ``(N, H, W, 3)`` uint8 frames
+                of any size (brought to the model size), or a list of frames (uint8 arrays, PIL images, or
+                ``(3, S, S)`` tensors). No frames give an empty result. A video file: :meth:`animate`.
             mode: ``"relative"`` or ``"absolute"``.
             driving_first: relative mode's reference: an index into ``driving`` (default 0) or a
                 ``(1, 3, S, S)`` frame.
@@ -504,17 +534,15 @@ class Animator:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         if output not in OUTPUTS:
             raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
+        if isinstance(driving_first, torch.Tensor) and driving_first.dim() == 0:
+            driving_first = int(driving_first)  # an index given as a tensor
         if isinstance(driving_first, bool) or not (
             driving_first is None or isinstance(driving_first, int | np.integer | torch.Tensor)
         ):
             raise ValueError(
                 f"driving_first must be a frame index or a (1, 3, S, S) tensor, got {driving_first!r}"
             )
-        if isinstance(driving, np.ndarray):
-            frames = [fit_image(f, self.size, self.resize) for f in ArrayVideo(driving).frames]
-            frames = np.stack(frames) if frames else np.empty((0, self.size, self.size, 3), np.uint8)
-            driving = _frames_to_tensor(frames, self.device)
-        self._check_tensor("driving", driving)
+        driving = self._driving_frames(driving)
         driving = driving.to(self.device, torch.float32)
         source = self.encode_source(source)
         first = None
@@ -528,6 +556,10 @@ class Animator:
                 else:
                     reference = driving_first if driving_first.dim() == 4 else driving_first.unsqueeze(0)
                     self._check_tensor("driving_first", reference)
+                    if reference.shape[0] != 1:  # a batch would pair its frames with the driving frames
+                        raise ValueError(
+                            f"driving_first must be one frame, (1, 3, S, S), got a batch of {reference.shape[0]}"
+                        )
                 first = self._motion(reference.to(self.device, torch.float32))
             results = [
                 self._decode(source, driving[i : i + self.batch_size], first).float()
@@ -535,6 +567,14 @@ class Animator:
             ]
         result = torch.cat(results) if results else driving.new_zeros(driving.shape)
         return to_uint8(result) if output == "numpy" else result
+
+
+def _driving_frames_error(driving) -> ValueError:
+    return ValueError(
+        f"driving must be a (N, 3, S, S) float tensor in [-1, 1], a (N, H, W, 3) uint8 array, or a list of "
+        f"frames (uint8 arrays, PIL images or (3, S, S) tensors), got {type(driving).__name__}; for a video "
+        f"file or a frame folder use animate()"
+    )
 
 
 def _check_autocast(device: torch.device, dtype: torch.dtype) -> None:

@@ -29,9 +29,10 @@ __all__ = ["load_model", "model_config_of", "save_model"]
 
 
 def _model_cfg(cfg: Config | Mapping, with_loss: bool) -> dict:
-    model = cfg.get("model") if "model" in cfg else None
+    """The model entry of a config, or a model config itself (what :func:`model_config_of` returns)."""
+    model = cfg.get("model") if "model" in cfg else (cfg if "type" in cfg else None)
     if model is None:
-        raise CheckpointError("the config has no 'model' entry")
+        raise CheckpointError("the config has no 'model' entry (nor a model 'type' of its own)")
     model = copy.deepcopy(model.to_dict() if hasattr(model, "to_dict") else dict(model))
     if not with_loss:
         model["loss"] = None
@@ -67,7 +68,9 @@ def load_model(
         path: a config file (``.py``: fresh weights), an lmtk checkpoint (the architecture comes from
             the config stored in it), a training work dir (its newest checkpoint), or a published
             checkpoint (``{'gen': ...}``; architecture inferred from tensor shapes).
-        config: a config file or dict that overrides the architecture stored in an lmtk checkpoint.
+        config: a config file or dict (a whole config, or its ``model`` entry as :func:`model_config_of`
+            returns it) that overrides the architecture stored in an lmtk checkpoint; needed for a file
+            that holds only ``model.state_dict()``.
         device: where to put the model.
         with_loss: also build the loss set (needs VGG19 weights for the default loss); inference
             does not need it.
@@ -107,6 +110,13 @@ def load_model(
         model.load_state_dict(state, strict=False)
         model.published_extras = extras
         return model.to(device)
+    if (
+        isinstance(checkpoint, Mapping)
+        and checkpoint
+        and all(torch.is_tensor(value) for value in checkpoint.values())
+        and any(str(key).startswith("generator.") for key in checkpoint)
+    ):
+        checkpoint = {"state_dict": checkpoint}  # torch.save(model.state_dict()): needs config=
     if not isinstance(checkpoint, Mapping) or "state_dict" not in checkpoint:
         raise CheckpointError(
             f"{path} is neither an lmtk checkpoint (a dict with 'state_dict') nor a published LIA checkpoint "
@@ -117,7 +127,9 @@ def load_model(
     else:
         text = checkpoint.get("meta", {}).get("cfg")
         if not text:
-            raise CheckpointError(f"{path} stores no config; pass config=... (the training config)")
+            raise CheckpointError(
+                f"{path} stores no config; pass config=... (the training config, or the model's config dict)"
+            )
         cfg = Config.fromstring(text, ".py")
     model = _build(_model_cfg(cfg, with_loss), "cpu")
     _load_state(model, checkpoint["state_dict"], path)

@@ -20,13 +20,13 @@ def _unwrap(module: nn.Module) -> nn.Module:
     return getattr(module, "module", module)
 
 
-def _broadcast_source(tensor: torch.Tensor, batch: int) -> torch.Tensor:
+def _broadcast_source(tensor: torch.Tensor, batch: int, name: str = "source") -> torch.Tensor:
     if tensor.shape[0] == batch:
         return tensor
     if tensor.shape[0] == 1:
         return tensor.expand(batch, *tensor.shape[1:])
     raise ValueError(
-        f"source batch {tensor.shape[0]} does not match driving batch {batch} (use 1 or {batch})"
+        f"{name} batch {tensor.shape[0]} does not match driving batch {batch} (use 1 or {batch})"
     )
 
 
@@ -131,6 +131,27 @@ class LIA(BaseModel):
                 f"arrays, not tensors)"
             )
 
+    def _check_weights(self) -> torch.dtype:
+        """The weights' dtype: float32 (or float64); half-precision weights are refused with the fix."""
+        weights = next(self.net.parameters()).dtype
+        if weights in (torch.float16, torch.bfloat16):
+            raise ValueError(
+                f"the model's weights are {str(weights).removeprefix('torch.')}: lmtk keeps float32 weights and "
+                f"runs lower precision under autocast; call model.float() and use torch.autocast (or "
+                f"Animator(dtype='bfloat16'))"
+            )
+        return weights
+
+    def _check_dtype(self, name: str, images: torch.Tensor) -> None:
+        weights = self._check_weights()
+        if not images.is_floating_point() or (
+            images.dtype != weights and not torch.is_autocast_enabled(images.device.type)
+        ):
+            raise ValueError(
+                f"{name} is a {str(images.dtype).removeprefix('torch.')} tensor but the model's weights are "
+                f"{str(weights).removeprefix('torch.')}; convert it with .to({weights})"
+            )
+
     def transfer(
         self,
         source: torch.Tensor,
@@ -146,6 +167,8 @@ class LIA(BaseModel):
         """
         self._check_images("source", source)
         self._check_images("driving", driving)
+        self._check_dtype("source", source)
+        self._check_dtype("driving", driving)
         net = self.net
         code, features = net.encode(source)
         batch = driving.shape[0]
@@ -160,7 +183,9 @@ class LIA(BaseModel):
                     "relative transfer needs driving_first, the driving frame matching the source pose"
                 )
             self._check_images("driving_first", driving_first)
-            first = _broadcast_source(net.path(net.magnitudes(net.encode_code(driving_first))), batch)
+            self._check_dtype("driving_first", driving_first)
+            first = net.path(net.magnitudes(net.encode_code(driving_first)))
+            first = _broadcast_source(first, batch, "driving_first")
             own = _broadcast_source(net.path(net.magnitudes(code[: source.shape[0]])), batch)
             latent = code + (path - first) + own
         else:
@@ -170,6 +195,7 @@ class LIA(BaseModel):
     def reference(self, source: torch.Tensor) -> torch.Tensor:
         """The reference image ``x_r = G(z_{s->r})`` (appendix B.4)."""
         self._check_images("source", source)
+        self._check_dtype("source", source)
         code, features = self.net.encode(source)
         return self.net.decode(code, features)
 

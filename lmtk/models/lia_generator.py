@@ -124,10 +124,15 @@ class LIAGenerator(nn.Module):
         """Only the code; no feature pyramid is kept (what a driving frame needs)."""
         return self.encoder(image, with_features=False)[0]
 
+    def _check_codes(self, name: str, codes: torch.Tensor) -> None:
+        if codes.dim() != 2 or codes.shape[1] != self.latent_dim:
+            raise ValueError(f"{name} must be (B, {self.latent_dim}), got {tuple(codes.shape)}")
+
     def magnitudes(self, code: torch.Tensor) -> torch.Tensor:
         """Motion magnitudes ``A_{r->x}`` ``(B, M)`` of a code."""
         # A few small matrix products: kept in at least float32 under autocast, where bf16 alone moved a
         # trained model's images by 0.5 % (docs/performance.md)
+        self._check_codes("code", code)
         with full_precision(code) as precision:
             return self.motion_mlp(code.to(precision))
 
@@ -144,6 +149,12 @@ class LIAGenerator(nn.Module):
         self, latent: torch.Tensor, features: Sequence[torch.Tensor], return_levels: bool = False
     ) -> torch.Tensor:
         """Image from a target latent code and the source's features."""
+        self._check_codes("latent", latent)
+        if latent.shape[0] != features[0].shape[0]:
+            raise ValueError(
+                f"latent batch {latent.shape[0]} does not match the features' batch {features[0].shape[0]} "
+                f"(expand the source's features over the batch: [f.expand(B, -1, -1, -1) for f in features])"
+            )
         return self.synthesis(latent.to(features[0].dtype), features, return_levels=return_levels)
 
     def forward(self, source: torch.Tensor, driving: torch.Tensor) -> torch.Tensor:

@@ -1,5 +1,6 @@
 """Animator: streaming, batched animation must equal the model's own ``transfer``."""
 
+import copy
 import threading
 import warnings
 
@@ -7,6 +8,7 @@ import av
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from lmtk.apis import Animator
 from lmtk.apis.animator import ArrayVideo, to_uint8
@@ -319,6 +321,36 @@ def test_float_tensors_outside_the_image_range_are_rejected(model, clip):
         animator.encode_source(source.astype(np.float32) / 255)
     slightly_over = frames_t[:2].clamp(-1, 1) * 1.05  # resampling overshoot is allowed
     assert animator.animate_frames(source, slightly_over, mode="absolute").shape[0] == 2
+
+
+def test_driving_frames_as_lists_and_the_reference_as_one_frame(model, clip):
+    source, frames, source_t, frames_t = clip
+    animator = Animator(model, batch_size=np.int64(3))  # numpy integers count as integers
+    expected = animator.animate_frames(source, frames[:4], mode="absolute")
+    assert torch.equal(animator.animate_frames(source, list(frames[:4]), mode="absolute"), expected)
+    as_pil = [Image.fromarray(frame) for frame in frames[:4]]
+    assert torch.equal(animator.animate_frames(source, as_pil, mode="absolute"), expected)
+    assert torch.equal(
+        animator.animate_frames(source, list(frames_t[:4])), animator.animate_frames(source, frames_t[:4])
+    )
+    assert animator.animate_frames(source, []).shape == (0, 3, SIZE, SIZE)
+    by_tensor = animator.animate_frames(source, frames_t[:4], driving_first=torch.tensor(2))
+    assert torch.equal(by_tensor, animator.animate_frames(source, frames_t[:4], driving_first=2))
+    # a batch as the reference paired its frames with the driving frames in turn, silently
+    with pytest.raises(
+        ValueError, match="driving_first must be one frame, \\(1, 3, S, S\\), got a batch of 2"
+    ):
+        animator.animate_frames(source, frames_t[:4], driving_first=frames_t[:2])
+    with pytest.raises(
+        ValueError, match="a list of frames .* got str; for a video file or a frame folder use animate"
+    ):
+        animator.animate_frames(source, "driving.mp4")
+    with pytest.raises(ValueError, match="got list"):
+        animator.animate_frames(source, [frames[0].astype(np.float32)])
+    with pytest.raises(ValueError, match="runs float32 weights"):
+        Animator(copy.deepcopy(model).double())
+    with pytest.raises(ValueError, match="weights are bfloat16: .*model.float"):
+        Animator(copy.deepcopy(model).bfloat16(), dtype="bfloat16")
 
 
 def test_absolute_mode_ignores_the_start_frame(model, clip):

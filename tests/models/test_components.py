@@ -186,14 +186,20 @@ def test_gram_schmidt_stays_orthonormal_after_an_update():
 def test_gram_schmidt_keeps_directions_without_gradients_until_the_weight_changes():
     torch.manual_seed(0)
     basis = GramSchmidtBasis(latent_dim=LATENT, num_directions=4)
+    qr_calls = []
+    orthonormalise = basis._orthonormalise
+    basis._orthonormalise = lambda: qr_calls.append(1) or orthonormalise()
     with torch.inference_mode():
         first = basis.directions()
-        assert basis.directions() is first  # no QR per batch in inference
+        assert torch.equal(basis.directions(), first) and len(qr_calls) == 1  # no QR per batch in inference
     with torch.no_grad():
-        assert basis.directions() is first
+        handed_out = basis.directions()
+        assert torch.equal(handed_out, first) and len(qr_calls) == 1
+        handed_out.zero_()  # a copy: editing it leaves the model's directions alone
+        assert torch.equal(basis.directions(), first)
         basis.weight.add_(0.1)  # an optimizer step or a load_state_dict changes the weight in place
         changed = basis.directions()
-    assert changed is not first and not torch.allclose(changed, first)
+    assert len(qr_calls) == 2 and not torch.allclose(changed, first)
     with torch.no_grad():
         expected, _ = torch.linalg.qr(basis.weight + 1e-8)
     torch.testing.assert_close(changed, expected)

@@ -265,3 +265,54 @@ def test_a_perceptual_pyramid_too_deep_for_the_size_is_one_error_at_build():
         build(_config(loss=deep))
     fitting = dict(deep, perceptual=dict(pretrained=False, scales=(1.0, 0.5)))
     assert build(_config(loss=fitting)).loss.perceptual.min_image_size == 32
+
+
+@torch.no_grad()
+def test_a_double_precision_copy_matches_and_half_weights_are_refused(model):
+    import copy
+
+    source, driving = _images(2, 1), _images(2, 2)
+    double = copy.deepcopy(model).double()
+    net, net64 = model.net, double.net
+    path, path64 = (
+        net.path(net.magnitudes(net.encode_code(driving))),
+        net64.path(net64.magnitudes(net64.encode_code(driving.double()))),
+    )
+    assert path64.dtype == torch.float64 and path.abs().max() > 0.1
+    torch.testing.assert_close(path64.float(), path, atol=1e-5, rtol=1e-5)
+    out = double.transfer(source.double(), driving.double())
+    torch.testing.assert_close(
+        out.float(), model.transfer(source, driving), atol=ATOL, rtol=0
+    )  # float32's rounding
+    with pytest.raises(
+        ValueError,
+        match=r"source is a float32 tensor but the model's weights are float64; convert it with \.to\(torch\.float64\)",
+    ):
+        double.transfer(source, driving)
+    with pytest.raises(ValueError, match=r"weights are bfloat16: .*model\.float\(\) and use torch\.autocast"):
+        copy.deepcopy(model).to(torch.bfloat16).transfer(source.bfloat16(), driving.bfloat16())
+
+
+@torch.no_grad()
+def test_editing_the_directions_handed_out_leaves_the_model_alone(model):
+    source, driving = _images(1, 1), _images(2, 2)
+    before = model.net.path(model.net.magnitudes(model.net.encode_code(driving)))
+    directions = model.directions()
+    directions[:, 0] *= -1
+    after = model.net.path(model.net.magnitudes(model.net.encode_code(driving)))
+    assert torch.equal(before, after)
+    with pytest.raises(ValueError, match="driving_first batch 3 does not match driving batch 2"):
+        model.transfer(source, driving, mode="relative", driving_first=_images(3, 3))
+
+
+@torch.no_grad()
+def test_the_generator_parts_check_code_widths_and_batches(model):
+    net = model.net
+    code, features = net.encode(_images(1, 1))
+    with pytest.raises(ValueError, match=f"code must be \\(B, {LATENT}\\), got \\(1, 7\\)"):
+        net.magnitudes(torch.zeros(1, 7))
+    with pytest.raises(ValueError, match=f"latent must be \\(B, {LATENT}\\)"):
+        net.decode(torch.zeros(1, 7), features)
+    with pytest.raises(ValueError, match="latent batch 3 does not match the features' batch 1"):
+        net.decode(code.expand(3, -1), features)
+    assert net.decode(code.expand(3, -1), [f.expand(3, -1, -1, -1) for f in features]).shape[0] == 3

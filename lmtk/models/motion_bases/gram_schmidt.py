@@ -12,7 +12,7 @@ __all__ = ["GramSchmidtBasis"]
 
 @motion_bases.register("lmtk.GramSchmidtBasis.v1")
 class GramSchmidtBasis(nn.Module):
-    """``M`` directions in latent space, orthonormalised on every forward pass.
+    """``M`` directions in latent space, orthonormalised from a free matrix.
 
     A free ``(latent_dim, M)`` matrix is orthonormalised by a QR decomposition (Gram-Schmidt), so the
     directions stay orthonormal while the matrix is trained. The latent path is ``w = sum_i a_i d_i``.
@@ -45,7 +45,7 @@ class GramSchmidtBasis(nn.Module):
         if cached is None or cached[0] != key:
             cached = (key, self._orthonormalise())
             self.__dict__["_cached_directions"] = cached
-        return cached[1]
+        return cached[1].clone()  # a copy: an edit of the result must not change the model
 
     def _orthonormalise(self) -> torch.Tensor:
         # QR is not implemented for half types; the +1e-8 matches the published checkpoints' numerics
@@ -56,4 +56,5 @@ class GramSchmidtBasis(nn.Module):
         """Latent path ``(B, latent_dim)`` from magnitudes ``(B, M)``."""
         if magnitudes.dim() != 2 or magnitudes.shape[1] != self.num_magnitudes:
             raise ValueError(f"magnitudes must be (B, {self.num_magnitudes}), got {tuple(magnitudes.shape)}")
-        return magnitudes.float() @ self.directions().t()
+        directions = self.directions()  # float32, or float64 for a model in double precision
+        return magnitudes.to(directions.dtype) @ directions.t()
