@@ -1,9 +1,10 @@
 """Train an lmtk model from a config.
 
-    python tools/train.py configs/lia/lia_vox_m20.py [--work-dir DIR] [--resume [CKPT]] [--amp]
+    python tools/train.py configs/lia/lia_vox_m20.py [--work-dir DIR] [--resume [CKPT|DIR] | --overwrite] [--amp]
         [--dtype bfloat16] [--channels-last] [--fused-fir] [--compile] [--cfg-options key=value ...]
         [--launcher none|pytorch]
 
+A work dir holds one run: a fresh run into one that holds a run needs ``--overwrite`` (docs/training.md).
 The fast-path options (docs/performance.md) override the config's ``fast_paths`` entry; none changes the
 checkpoint format, so a run may resume with other ones.
 
