@@ -117,6 +117,20 @@ def _check_checkpoint_options(hooks) -> None:
                 raise ValueError(f"default_hooks.checkpoint has no option {key!r}{meant}")
 
 
+def _stop_loader_workers(loop) -> None:
+    """End the training loader's worker processes once training is over.
+
+    Left to the garbage collector, a runner's cycle of objects could be torn down queues first, and then
+    each worker's join waited out its 5 s timeout (10 s for two workers, at some later collection).
+    """
+    loader = getattr(loop, "dataloader", None)
+    iterator = getattr(getattr(loop, "dataloader_iterator", None), "_iterator", None)
+    if hasattr(iterator, "_shutdown_workers"):
+        iterator._shutdown_workers()
+    if getattr(loader, "_iterator", None) is iterator and iterator is not None:
+        loader._iterator = None  # a later iter(loader) starts new workers instead of reusing these
+
+
 class LMTKRunner(Runner):
     """A Runner whose model and dataset configs may name lmtk components (``lmtk.LIA.v1``).
 
@@ -201,8 +215,11 @@ class LMTKRunner(Runner):
     def train(self):
         """Train, holding the work dir (:func:`~lmtk.engine.work_dir_lock.work_dir_lock`) so that a second
         run started into it stops at once instead of overwriting this one's checkpoints."""
-        with work_dir_lock(self.work_dir) if is_main_process() else contextlib.nullcontext():
-            return super().train()
+        try:
+            with work_dir_lock(self.work_dir) if is_main_process() else contextlib.nullcontext():
+                return super().train()
+        finally:
+            _stop_loader_workers(self._train_loop)
 
     def resume(self, *args, **kwargs):
         self._resuming = True  # load_checkpoint then loads strictly

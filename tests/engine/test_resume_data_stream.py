@@ -46,6 +46,9 @@ def test_resume_loads_no_batch_before_the_resumed_iteration(video_root, tmp_path
 def test_resumed_run_with_workers_matches_an_uninterrupted_one(video_root, tmp_path):
     straight = runner_for(video_root, tmp_path / "straight", "straight", workers=2)
     straight.train()
+    # the workers end with training (left to the garbage collector, each join waited out a 5 s timeout)
+    workers = straight.train_loop.dataloader_iterator._iterator._workers
+    assert len(workers) == 2 and not any(worker.is_alive() for worker in workers)
     with pytest.raises(Interrupted):
         runner_for(video_root, tmp_path / "resumed", "stopped", workers=2, stop_at=5).train()
     resumed = runner_for(video_root, tmp_path / "resumed", "resumed", workers=2, resume=True)
