@@ -130,8 +130,7 @@ def build_config(args: argparse.Namespace):
     if args.resume and args.overwrite:
         raise ValueError("--resume continues the run and --overwrite replaces it: give one of them")
     if args.resume == "auto":
-        _check_latest_checkpoint(cfg.work_dir)
-        cfg.resume, cfg.load_from = True, None
+        cfg.resume, cfg.load_from = True, _latest_checkpoint(cfg.work_dir)
     elif args.resume:
         cfg.resume, cfg.load_from = True, _checkpoint_to_resume(args.resume)
     _check_work_dir(cfg.work_dir)
@@ -149,24 +148,14 @@ def build_config(args: argparse.Namespace):
     return cfg
 
 
-def _check_latest_checkpoint(work_dir: str) -> None:
-    """``--resume`` without a path needs the checkpoint that ``WORK_DIR/last_checkpoint`` names."""
-    record = osp.join(work_dir, "last_checkpoint")
-    if not osp.isfile(record):
+def _latest_checkpoint(work_dir: str) -> str:
+    """``--resume`` without a path: the checkpoint that ``WORK_DIR/last_checkpoint`` names."""
+    if not osp.isfile(osp.join(work_dir, "last_checkpoint")):
         raise FileNotFoundError(
             f"--resume found no checkpoint to resume in {work_dir} (it has no last_checkpoint file); "
             "name the run's folder with --work-dir DIR or the checkpoint with --resume PATH"
         )
-    with open(record) as file:
-        latest = file.read().strip()
-    if not latest:
-        raise FileNotFoundError(
-            f"--resume: {record} is empty; pass a checkpoint of the run with --resume PATH (iter_*.pth)"
-        )
-    if "://" not in latest and not osp.isfile(latest):
-        raise FileNotFoundError(
-            f"--resume: {record} names {latest}, which does not exist; pass a checkpoint with --resume PATH"
-        )
+    return _checkpoint_to_resume(work_dir)  # an empty record or a missing file: one line
 
 
 def _checkpoint_to_resume(path: str) -> str:

@@ -492,17 +492,21 @@ class Animator:
 
     def _driving_frames(self, driving) -> torch.Tensor:
         """``animate_frames``' driving frames as a checked ``(N, 3, S, S)`` float tensor."""
-        if isinstance(driving, list | tuple):
-            if all(isinstance(frame, torch.Tensor) for frame in driving) and driving:
-                driving = torch.stack(list(driving))
-            else:  # images of any size: each brought to the model size first
-                frames = [to_rgb_uint8(f) if isinstance(f, Image.Image) else f for f in driving]
-                if not all(isinstance(f, np.ndarray) and f.dtype == np.uint8 and f.ndim == 3 for f in frames):
-                    raise _driving_frames_error(driving)
-                frames = [fit_image(f, self.size, self.resize) for f in frames]
-                driving = np.stack(frames) if frames else np.empty((0, self.size, self.size, 3), np.uint8)
-        if isinstance(driving, np.ndarray):
-            frames = [fit_image(f, self.size, self.resize) for f in ArrayVideo(driving).frames]
+        images = None  # uint8 frames of any size, each brought to the model size below
+        if (
+            isinstance(driving, list | tuple)
+            and driving
+            and all(isinstance(f, torch.Tensor) for f in driving)
+        ):
+            driving = torch.stack(list(driving))
+        elif isinstance(driving, list | tuple):
+            images = [to_rgb_uint8(f) if isinstance(f, Image.Image) else f for f in driving]
+            if not all(isinstance(f, np.ndarray) and f.dtype == np.uint8 and f.ndim == 3 for f in images):
+                raise _driving_frames_error(driving)
+        elif isinstance(driving, np.ndarray):
+            images = ArrayVideo(driving).frames
+        if images is not None:
+            frames = [fit_image(f, self.size, self.resize) for f in images]
             frames = np.stack(frames) if frames else np.empty((0, self.size, self.size, 3), np.uint8)
             driving = _frames_to_tensor(frames, self.device)
         if not isinstance(driving, torch.Tensor):

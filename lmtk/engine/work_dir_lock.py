@@ -52,12 +52,12 @@ def check_work_dir_free(work_dir: str | os.PathLike) -> None:
     """Raise :class:`WorkDirBusyError` when a live run holds ``work_dir`` (a check before the slow
     set-up; :func:`work_dir_lock` then takes it)."""
     lock = Path(work_dir) / LOCK_NAME
-    if lock.is_file() and _holder(lock) is not None:
-        raise _busy(lock)
+    holder = _holder(lock) if lock.is_file() else None
+    if holder is not None:
+        raise _busy(lock, holder)
 
 
-def _busy(lock: Path) -> WorkDirBusyError:
-    holder = _holder(lock) or {"pid": "?", "host": "?"}
+def _busy(lock: Path, holder: dict) -> WorkDirBusyError:
     started = time.strftime("%Y-%m-%d %H:%M", time.localtime(holder.get("started", 0)))
     return WorkDirBusyError(
         f"another training run (process {holder['pid']} on {holder['host']}, started {started}) is writing "
@@ -83,8 +83,9 @@ def work_dir_lock(work_dir: str | os.PathLike) -> Iterator[Path]:
         try:
             fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
-            if _holder(lock) is not None:
-                raise _busy(lock) from None
+            holder = _holder(lock)
+            if holder is not None:
+                raise _busy(lock, holder) from None
             with contextlib.suppress(FileNotFoundError):
                 lock.unlink()
             continue

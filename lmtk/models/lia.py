@@ -142,7 +142,9 @@ class LIA(BaseModel):
             )
         return weights
 
-    def _check_dtype(self, name: str, images: torch.Tensor) -> None:
+    def _check_input(self, name: str, images: torch.Tensor) -> None:
+        """:meth:`_check_images`, and a dtype the weights take (any float under autocast)."""
+        self._check_images(name, images)
         weights = self._check_weights()
         if not images.is_floating_point() or (
             images.dtype != weights and not torch.is_autocast_enabled(images.device.type)
@@ -165,10 +167,8 @@ class LIA(BaseModel):
         ``z = z_{s->r} + w_{r->s} + (w_{r->d} - w_{r->1})`` with ``driving_first`` the driving frame whose
         pose matches the source. A source batch of 1 is broadcast over the driving batch.
         """
-        self._check_images("source", source)
-        self._check_images("driving", driving)
-        self._check_dtype("source", source)
-        self._check_dtype("driving", driving)
+        self._check_input("source", source)
+        self._check_input("driving", driving)
         net = self.net
         code, features = net.encode(source)
         batch = driving.shape[0]
@@ -182,8 +182,7 @@ class LIA(BaseModel):
                 raise ValueError(
                     "relative transfer needs driving_first, the driving frame matching the source pose"
                 )
-            self._check_images("driving_first", driving_first)
-            self._check_dtype("driving_first", driving_first)
+            self._check_input("driving_first", driving_first)
             first = net.path(net.magnitudes(net.encode_code(driving_first)))
             first = _broadcast_source(first, batch, "driving_first")
             own = _broadcast_source(net.path(net.magnitudes(code[: source.shape[0]])), batch)
@@ -194,8 +193,7 @@ class LIA(BaseModel):
 
     def reference(self, source: torch.Tensor) -> torch.Tensor:
         """The reference image ``x_r = G(z_{s->r})`` (appendix B.4)."""
-        self._check_images("source", source)
-        self._check_dtype("source", source)
+        self._check_input("source", source)
         code, features = self.net.encode(source)
         return self.net.decode(code, features)
 

@@ -38,6 +38,10 @@ class GramSchmidtBasis(nn.Module):
         change through ``.data`` bypasses the counter, as it does autograd's checks): a QR per batch is
         wasted work, and on a GPU it waits for the device.
         """
+        return self._directions().clone()  # a copy: an edit of the result must not change the model
+
+    def _directions(self) -> torch.Tensor:
+        """:meth:`directions` without the copy, for this module's own use (once per batch)."""
         if torch.is_grad_enabled() or torch.compiler.is_compiling():
             return self._orthonormalise()
         key = (self.weight.data_ptr(), self.weight._version, self.weight.dtype, self.weight.device)
@@ -45,7 +49,7 @@ class GramSchmidtBasis(nn.Module):
         if cached is None or cached[0] != key:
             cached = (key, self._orthonormalise())
             self.__dict__["_cached_directions"] = cached
-        return cached[1].clone()  # a copy: an edit of the result must not change the model
+        return cached[1]
 
     def _orthonormalise(self) -> torch.Tensor:
         # QR is not implemented for half types; the +1e-8 matches the published checkpoints' numerics
@@ -56,5 +60,5 @@ class GramSchmidtBasis(nn.Module):
         """Latent path ``(B, latent_dim)`` from magnitudes ``(B, M)``."""
         if magnitudes.dim() != 2 or magnitudes.shape[1] != self.num_magnitudes:
             raise ValueError(f"magnitudes must be (B, {self.num_magnitudes}), got {tuple(magnitudes.shape)}")
-        directions = self.directions()  # float32, or float64 for a model in double precision
+        directions = self._directions()  # float32, or float64 for a model in double precision
         return magnitudes.to(directions.dtype) @ directions.t()
