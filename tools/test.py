@@ -29,6 +29,7 @@ Example::
 from __future__ import annotations
 
 import argparse
+import math
 import os.path as osp
 import sys
 from pathlib import Path
@@ -147,6 +148,12 @@ def _check_unused_options(parser: argparse.ArgumentParser, args: argparse.Namesp
             parser.error(
                 f"{_options(given)} to the {metric} metric, which does not run (add {metric} to --metrics)"
             )
+        weights = f"--{metric}-weights"
+        if args.random_backbones and weights in given:
+            parser.error(
+                f"{weights} and --random-backbones contradict each other: the first loads trained "
+                "weights, the second keeps random ones (drop one of them)"
+            )
 
 
 # ----------------------------------------------------------------------------------------- inputs
@@ -196,11 +203,17 @@ def _load_model(args: argparse.Namespace, cfg):
 
 
 # ---------------------------------------------------------------------------------------- metrics
-def _keypoint_extractor(choice: str, videos: list[Path]):
+def _synthetic_videos(videos: list[Path]) -> bool:
+    """Whether every video is one of lmtk's synthetic clips (ground-truth keypoints beside it)."""
     from lmtk.evaluation.extractors import synthetic_annotation_path
+
+    return bool(videos) and all(synthetic_annotation_path(v).is_file() for v in videos)
+
+
+def _keypoint_extractor(choice: str, videos: list[Path]):
     from lmtk.registry import build
 
-    annotated = bool(videos) and all(synthetic_annotation_path(v).is_file() for v in videos)
+    annotated = _synthetic_videos(videos)
     if choice == "auto":
         choice = "synthetic" if annotated else "dlib68"
     if choice == "synthetic" and not annotated:
@@ -231,6 +244,19 @@ def _metric_config(name: str, args: argparse.Namespace, extractor) -> dict:
     )
 
 
+def _unavailable_reason(name: str, error: Exception) -> str:
+    """Why a metric cannot run, with the fix in this tool's options."""
+    from lmtk.backbone_weights import MissingWeightsError
+
+    if isinstance(error, MissingWeightsError):
+        return (
+            f"{error.network} weights not found at {error.path} (lmtk never downloads them): download "
+            f"{error.url} there or pass --{name}-weights FILE; --random-backbones runs it with random "
+            "weights, for smoke tests only"
+        )
+    return " ".join(str(error).split())
+
+
 def build_metrics(args: argparse.Namespace, videos: list[Path]) -> tuple[list, dict[str, str], list[str]]:
     """The metrics that can run, the reasons of those that cannot, and every requested name in order.
 
@@ -249,13 +275,16 @@ def build_metrics(args: argparse.Namespace, videos: list[Path]) -> tuple[list, d
         return shared["keypoints"]
 
     built, skipped = [], {}
-    for name in names:
+    if not args.metrics and "aed" in names and _synthetic_videos(videos):
+        skipped["aed"] = (
+            "dlib's face recognition finds lmtk's synthetic faces only now and then, so AED would rest on "
+            "a few frames (name aed in --metrics to run it anyway)"
+        )
+    for name in (name for name in names if name not in skipped):
         try:
             built.append(build(_metric_config(name, args, extractor), "metrics"))
         except _UNAVAILABLE as error:
-            reason = " ".join(str(error).split())
-            if name in ("lpips", "fid"):
-                reason += " (--random-backbones runs it with random weights, for smoke tests only)"
+            reason = _unavailable_reason(name, error)
             if args.metrics:
                 raise RuntimeError(f"metric {name} cannot run: {reason}") from error
             skipped[name] = reason
@@ -303,8 +332,12 @@ def run(args: argparse.Namespace):
     # the table shows the first sentence; metrics.json keeps the whole reason
     result.notes.update({name: "skipped: " + reason.split(". ")[0] for name, reason in skipped.items()})
     if args.random_backbones:
+        # a value from random weights is flagged; a missing value keeps the reason it is missing
         for name in {"lpips", "fid"} & set(names) - set(skipped):
-            result.notes[name] = "random weights (--random-backbones): a smoke test, not a score"
+            if math.isfinite(result.summary.get(name, math.nan)):
+                caveat = result.notes.get(name)
+                random = "random weights (--random-backbones): a smoke test, not a score"
+                result.notes[name] = f"{random}; {caveat}" if caveat else random
     result.metric_names = names
     extra = {
         "config": str(args.config),

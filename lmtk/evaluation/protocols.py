@@ -200,6 +200,7 @@ def _check_metrics(metrics: Sequence[FrameMetric]) -> list[FrameMetric]:
 
 
 def _summarise(result: EvaluationResult, metrics: Sequence[FrameMetric]) -> None:
+    num_frames = int(sum(row["num_frames"] for row in result.per_video))
     for metric in metrics:
         if metric.name in result.notes:
             continue
@@ -207,7 +208,20 @@ def _summarise(result: EvaluationResult, metrics: Sequence[FrameMetric]) -> None
         result.summary.update(values)
         if not math.isfinite(values.get(metric.name, float("nan"))):
             result.notes[metric.name] = metric.empty_reason
+        elif caveat := metric.caveat(values, num_frames):
+            result.notes[metric.name] = caveat
         metric.results.clear()
+
+
+def _ground_truth(ground_truth: GroundTruth | None, path: Path, size: int, num_frames: int):
+    truth = ground_truth(path, size) if ground_truth is not None else None
+    if truth is not None and len(truth) < num_frames:
+        raise ValueError(
+            f"the ground-truth keypoints of {path} cover {len(truth)} frames, but {num_frames} are evaluated: "
+            "the annotation does not belong to this video (for lmtk's synthetic clips, render the dataset "
+            "again), or evaluate fewer frames (max_frames; --max-frames of tools/test.py)"
+        )
+    return truth
 
 
 def _animator(model, batch_size: int, dtype: str) -> Animator:
@@ -253,7 +267,7 @@ def evaluate_reconstruction(
         if len(reader) == 0:
             raise ValueError(f"{path} has no frames")
         name = _video_name(path)
-        truth = ground_truth(path, size) if ground_truth is not None else None
+        truth = _ground_truth(ground_truth, path, size, len(reader))
         source = fit_image(reader.get_frames([0])[0], size)
         starts = [len(m.results) for m in metrics]
         save_path = Path(save_dir) / f"{name}.mp4" if save_dir else None
@@ -355,7 +369,7 @@ def evaluate_transfer(
         reader = _FirstFrames(open_video(paths[b]), max_frames)
         names = _video_name(paths[a]), _video_name(paths[b])
         name = f"{names[0]}_by_{names[1]}"
-        truth = ground_truth(paths[b], size) if ground_truth is not None else None
+        truth = _ground_truth(ground_truth, paths[b], size, len(reader))
         starts = [len(m.results) for m in active]
         save_path = Path(save_dir) / f"{name}.mp4" if save_dir else None
         index = 0

@@ -26,14 +26,14 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from urllib.parse import urlparse
 
 import torch
 import torch.nn as nn
 from torch import Tensor
 
+from lmtk.backbone_weights import MissingWeightsError, hub_cache_path, read_state_dict
 from lmtk.functional.antialias import antialias_downsample, antialias_kernel1d
 
 __all__ = [
@@ -68,8 +68,7 @@ def vgg19_weights_url() -> str:
 
 def default_vgg19_weights_path() -> Path:
     """Where torchvision would cache the VGG19 weights: ``torch.hub.get_dir()/checkpoints/<file>``."""
-    filename = os.path.basename(urlparse(vgg19_weights_url()).path)
-    return Path(torch.hub.get_dir()) / "checkpoints" / filename
+    return hub_cache_path(vgg19_weights_url())
 
 
 def _vgg19_stack() -> tuple[list[nn.Module], dict[str, int]]:
@@ -90,14 +89,15 @@ def _vgg19_stack() -> tuple[list[nn.Module], dict[str, int]]:
     return layers, relu_index
 
 
-def _missing_weights_message(path: Path) -> str:
-    url = vgg19_weights_url()
-    return (
-        f"VGG19 weights for the perceptual loss not found at {path} (lmtk never downloads them). "
-        f"Either download {url} to that path (torch.hub.get_dir() follows $TORCH_HOME), "
+def _missing_weights(path: Path) -> MissingWeightsError:
+    return MissingWeightsError(
+        "VGG19",
+        "the perceptual loss",
+        path,
+        vgg19_weights_url(),
         f"or name the file in the config, e.g. perceptual=dict(weights_path='/path/to/{path.name}'), "
         "or use pretrained=False for randomly initialised VGG19 features (tests and smoke runs only: "
-        "the loss then measures no perceptual similarity)."
+        "the loss then measures no perceptual similarity).",
     )
 
 
@@ -149,7 +149,7 @@ class VGG19Features(nn.Module):
             weights_path = default_vgg19_weights_path()
         # Checked before building the network: fail fast, with directions.
         if weights_path is not None and not Path(weights_path).is_file():
-            raise FileNotFoundError(_missing_weights_message(Path(weights_path)))
+            raise _missing_weights(Path(weights_path))
         stack, relu_index = _vgg19_stack()
         self.layer_names = tuple(layers)
         unknown = [name for name in self.layer_names if name not in relu_index]
@@ -184,10 +184,8 @@ class VGG19Features(nn.Module):
         """Load a torchvision ``vgg19`` (or ``vgg19().features``) state_dict file; extra keys are ignored."""
         path = Path(path)
         if not path.is_file():
-            raise FileNotFoundError(_missing_weights_message(path))
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        if not isinstance(state, Mapping):
-            raise TypeError(f"{path} holds a {type(state).__name__}, expected a VGG19 state_dict")
+            raise _missing_weights(path)
+        state = read_state_dict(path, "VGG19")
         own, missing = {}, []
         for key in self.layers.state_dict():
             found = next((k for k in (f"features.{key}", key) if k in state), None)

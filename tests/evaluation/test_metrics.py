@@ -92,6 +92,16 @@ def test_lpips_loads_a_torchvision_alexnet_state_dict(tmp_path):
     assert torch.equal(getattr(network.net.slice5, "10").bias, features["10.bias"])
 
 
+@pytest.mark.parametrize("content", [b"", b"garbage", b"PK\x03\x04 not a zip"])
+def test_an_unreadable_weights_file_is_named(tmp_path, content):
+    path = tmp_path / "alexnet.pth"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=f"cannot read the AlexNet weights {path}: the file is"):
+        build_lpips_network(pretrained=False, weights_path=path)
+    with pytest.raises(ValueError, match="cannot read the Inception-v3 weights"):
+        VideoFID(feature_network="inception_v3", weights_path=path)
+
+
 def test_akd_of_a_video_against_itself_is_zero_and_a_known_shift_is_recovered():
     extractor = ShiftExtractor()
     real = marked_frames(4)
@@ -106,6 +116,23 @@ def test_akd_of_a_video_against_itself_is_zero_and_a_known_shift_is_recovered():
         each.process(None, shifted)
     assert metric.compute_metrics(metric.results)["akd"] == pytest.approx(3.5)
     assert euclidean.compute_metrics(euclidean.results)["akd"] == pytest.approx(5.0)
+
+
+def test_akd_and_mkr_find_each_frame_once_at_a_large_batch():
+    from lmtk.evaluation.extractors import KeypointExtractor
+
+    class CountingExtractor(KeypointExtractor):
+        calls = 0
+
+        def detect(self, image):
+            CountingExtractor.calls += 1
+            return Keypoints(np.zeros((3, 2)))
+
+    extractor = CountingExtractor()
+    sample = {"fake": _video(1, frames=64, size=8), "real": _video(2, frames=64, size=8)}
+    for metric in (AKD(extractor=extractor), MKR(extractor=extractor)):
+        metric.process(None, [sample])
+    assert CountingExtractor.calls == 128  # 64 generated and 64 real frames, each once for both metrics
 
 
 def test_akd_function_uses_only_keypoints_detected_in_both():
@@ -202,6 +229,8 @@ def test_aed_with_a_fake_identity_extractor():
     metric.process(None, [{"fake": lighter, "real": grey}, {"fake": grey, "real": black}])
     result = metric.compute_metrics(metric.results)
     assert result["aed_frames"] == 2  # frames with no real face do not count
+    assert metric.caveat(result, num_frames=4) == "from 2 of 4 frames"
+    assert metric.caveat(result, num_frames=2) is None
     # the squared distance by default, as the published evaluation code: np.sum(np.abs(a - b) ** 2)
     assert result["aed"] == pytest.approx(np.sum(np.abs(np.full(3, 104.0) - 100.0) ** 2))
     plain = AED(extractor=MeanColourIdentity(), squared=False)
@@ -251,6 +280,15 @@ def test_video_fid_cuts_clips_per_video_and_limits_frames():
     result = metric.compute_metrics(metric.results)
     assert result["fid_samples_fake"] == 4  # 10 frames per video -> 2 clips of 4, twice
     assert result["fid"] < 1e-8
+    # 4 samples of 3-d features (a clip's channel means) are more than the dimensions
+    assert metric.caveat(result, num_frames=24) is None
+    assert "from 3 samples of 3-d features" in metric.caveat({**result, "fid_samples_real": 3}, 24)
+    # the cap counts frames per video, which needs the video's name
+    with pytest.raises(ValueError, match="needs its 'video' name"):
+        metric.process(None, [{"fake": video, "real": video}])
+    uncapped = VideoFID(feature_network=ClipFeatures(), max_frames_per_video=None)
+    uncapped.process(None, [{"fake": video, "real": video}])
+    assert uncapped.compute_metrics(uncapped.results)["fid_samples_fake"] == 3
 
 
 def test_fid_missing_weights_error(tmp_path, monkeypatch):

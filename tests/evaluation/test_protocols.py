@@ -3,6 +3,7 @@
 import csv
 import json
 
+import numpy as np
 import pytest
 
 from lmtk.datasets.video_reader import find_videos, open_video
@@ -54,6 +55,27 @@ def test_reconstruction_can_leave_out_the_source_frame(tiny_model, videos):
         tiny_model, videos[:1], [L1()], batch_size=8, max_frames=4, skip_source_frame=True
     )
     assert result.per_video[0]["num_frames"] == 3 and result.summary["l1_frames"] == 3
+
+
+def test_a_value_measured_on_part_of_the_frames_says_so(tiny_model, videos):
+    class EvenFramesL1(L1):  # as a keypoint metric that finds keypoints in every other frame only
+        def evaluate_frames(self, fake, real, sample):
+            return super().evaluate_frames(fake, real, sample)[::2]
+
+    result = evaluate_reconstruction(tiny_model, videos, [EvenFramesL1()], batch_size=8)
+    assert result.notes == {"l1": "from 8 of 16 frames"}
+    assert result.format_table().splitlines()[2].endswith("  (from 8 of 16 frames)")
+    assert evaluate_reconstruction(tiny_model, videos, [L1()], batch_size=8).notes == {}
+
+
+def test_ground_truth_shorter_than_the_video_is_refused_by_name(tiny_model, videos):
+    def five_frames(path, size):
+        return np.zeros((5, 12, 2))
+
+    with pytest.raises(ValueError, match=rf"keypoints of {videos[0]} cover 5 frames, but 8 are evaluated"):
+        evaluate_reconstruction(tiny_model, videos[:1], [L1()], ground_truth=five_frames)
+    result = evaluate_reconstruction(tiny_model, videos[:1], [L1()], max_frames=5, ground_truth=five_frames)
+    assert result.summary["l1_frames"] == 5
 
 
 def test_transfer_reports_ground_truth_metrics_as_not_applicable(tiny_model, videos):

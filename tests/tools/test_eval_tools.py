@@ -73,17 +73,25 @@ def test_test_tool_on_a_synthetic_split(files, capsys):
     code = _tool("test").main([*map(str, args), "--random-backbones", "--quiet", "--batch-size", "8"])
     out = capsys.readouterr().out
     assert code == 0
-    for row in ("L1", "LPIPS", "AKD", "MKR", "AED"):
+    for row in ("L1", "LPIPS", "AKD", "MKR"):
         assert f"\n{row} " in out
+    assert "LPIPS   0." in out and "(random weights (--random-backbones): a smoke test, not a score)" in out
+    # dlib's face embedding does not know the synthetic faces: AED is left out unless asked for
+    assert "AED     n/a (skipped: dlib's face recognition finds lmtk's synthetic faces only now" in out
     written = _metrics_json(work_dir)
     assert written["num_videos"] == 2 and written["num_frames"] == 16
     assert 0 < written["metrics"]["l1"] < 1 and written["metrics"]["lpips"] > 0
     assert written["metrics"]["mkr_keypoints"] > 0  # synthetic ground-truth keypoints were found
-    for name in ("akd", "aed"):  # a value, or n/a with the reason
-        assert written["metrics"][name] is not None or written["notes"][name]
+    assert list(written["skipped"]) == ["aed"]
+    # AKD: a value (with the share of frames it comes from when not all), or n/a with the reason
+    akd, frames = written["metrics"]["akd"], written["metrics"]["akd_frames"]
+    if akd is None:
+        assert written["notes"]["akd"]
+    elif frames < 16:
+        assert written["notes"]["akd"] == f"from {frames} of 16 frames" and f"(from {frames} of 16" in out
     rows = list(csv.DictReader((work_dir / "per_video.csv").open()))
     assert [row["video"] for row in rows] == ["id0000#00", "id0001#00"]
-    assert {"l1", "lpips", "akd", "mkr", "aed", "num_frames"} <= set(rows[0])
+    assert {"l1", "lpips", "akd", "mkr", "num_frames"} <= set(rows[0])
 
 
 def test_test_tool_reports_metrics_that_cannot_run(files, capsys, monkeypatch):
@@ -97,9 +105,23 @@ def test_test_tool_reports_metrics_that_cannot_run(files, capsys, monkeypatch):
     assert error.startswith("error: metric lpips cannot run") and "--random-backbones" in error
     # by default: skipped with the reason, the rest measured
     assert tool.main([*base, "--work-dir", str(files / "default"), "--keypoints", "synthetic"]) == 0
-    assert "n/a (skipped: AlexNet weights for LPIPS not found" in capsys.readouterr().out
+    cached = files / "empty_hub" / "checkpoints" / "alexnet-owt-7be5be79.pth"
+    out = capsys.readouterr().out
+    assert f"n/a (skipped: AlexNet weights not found at {cached} (lmtk never downloads them): download" in out
+    assert "or pass --lpips-weights FILE; --random-backbones runs it with random weights" in out
     written = _metrics_json(files / "default")
     assert "lpips" in written["skipped"] and written["metrics"]["l1"] > 0
+    # a weights file that is not one: an error line naming it, no traceback
+    bad = files / "bad_alexnet.pth"
+    bad.write_bytes(b"garbage")
+    weights = ["--metrics", "lpips", "--lpips-weights", str(bad), "--work-dir", str(files / "bad")]
+    assert tool.main([*base, *weights]) == 1
+    assert capsys.readouterr().err.startswith(f"error: cannot read the AlexNet weights {bad}: the file is")
+    # random weights and a weights file at once: refused before anything runs
+    with pytest.raises(SystemExit) as refused:
+        tool.main([*base, *weights, "--random-backbones"])
+    assert refused.value.code == 2
+    assert "--lpips-weights and --random-backbones contradict each other" in capsys.readouterr().err
 
 
 def test_test_tool_without_dlib_skips_the_face_metrics(files, capsys, monkeypatch):
@@ -109,7 +131,11 @@ def test_test_tool_without_dlib_skips_the_face_metrics(files, capsys, monkeypatc
         raise ImportError(f"dlib is not installed; install it with `{dlib_faces.DLIB_INSTALL_HINT}`")
 
     monkeypatch.setattr(dlib_faces, "import_dlib", missing)
-    args = [CONFIG, files / "tiny.pt", "--data-root", files / "synthetic", "--work-dir", files / "no_dlib"]
+    # a clip without its ground truth, so that AED is not left out for being synthetic
+    plain = files / "plain"
+    plain.mkdir(exist_ok=True)
+    (plain / "clip.mp4").write_bytes((files / "synthetic" / "test" / "id0000#00.mp4").read_bytes())
+    args = [CONFIG, files / "tiny.pt", "--data-root", plain, "--work-dir", files / "no_dlib"]
     args += ["--max-videos", "1", "--max-frames", "2", "--keypoints", "dlib68", "--random-backbones"]
     assert _tool("test").main([*map(str, args), "--quiet"]) == 0
     out = capsys.readouterr().out

@@ -138,7 +138,8 @@ class KeypointExtractor:
     """Base class: implement :meth:`detect`; metrics call :meth:`pair`.
 
     Args:
-        cache_size: detections kept, keyed by image content.
+        cache_size: detections kept, keyed by image content (AKD and MKR share an extractor and each
+            look at twice a batch of frames, so keep this above four times the batch size).
     """
 
     #: Whether :meth:`pair` needs the real frame's ground-truth keypoints.
@@ -146,7 +147,7 @@ class KeypointExtractor:
     #: Number of keypoints per image (None when it varies).
     num_keypoints: int | None = None
 
-    def __init__(self, cache_size: int = 64) -> None:
+    def __init__(self, cache_size: int = 1024) -> None:
         self._cache = _ContentCache(cache_size)
 
     def detect(self, image: np.ndarray) -> Keypoints | None:
@@ -191,7 +192,7 @@ class IdentityExtractor:
             with the same source image).
     """
 
-    def __init__(self, cache_size: int = 64) -> None:
+    def __init__(self, cache_size: int = 1024) -> None:
         self._cache = _ContentCache(cache_size)
 
     def embed(self, image: np.ndarray) -> IdentityEmbedding | None:

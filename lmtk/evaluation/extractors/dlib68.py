@@ -48,7 +48,7 @@ class Dlib68(KeypointExtractor):
         margin: float = 0.1,
         min_size: int = 256,
         predictor_path: str | os.PathLike | None = None,
-        cache_size: int = 64,
+        cache_size: int = 1024,
     ) -> None:
         super().__init__(cache_size)
         self.finder = FaceFinder(upsample, fallback, margin, min_size)

@@ -95,8 +95,9 @@ class FaceFinder:
         margin: fallback margin, a fraction of the image side.
         min_size: images whose shorter side is smaller are enlarged to it first (the detector cannot
             see faces much below 80 px).
-        cache_size: results kept by image content; the landmark and the identity extractor of one
-            evaluation find each face once if they share the settings.
+        cache_size: face boxes kept by image content; the landmark and the identity extractor of one
+            evaluation find each face once if they share the settings (AKD, MKR and AED each look at
+            twice a batch of frames, so keep this above six times the batch size).
     """
 
     def __init__(
@@ -105,7 +106,7 @@ class FaceFinder:
         fallback: bool = True,
         margin: float = 0.1,
         min_size: int = 256,
-        cache_size: int = 64,
+        cache_size: int = 1024,
     ) -> None:
         if upsample < 0:
             raise ValueError(f"upsample must be >= 0, got {upsample}")
@@ -130,16 +131,16 @@ class FaceFinder:
         or ``"fallback"``; the box is in ``work_image`` coordinates (``scale`` times ``image``'s)."""
         settings = (self.upsample, self.fallback, self.margin, self.min_size)
         key = (settings, content_key(image))
+        work, scale = self.prepare(image)
         if key in _FOUND:
             _FOUND.move_to_end(key)
-            return _FOUND[key]
-        work, scale = self.prepare(image)
-        found = self._find(work, retry=scale == 1.0)
-        result = None if found is None else (work, scale, *found)
-        _FOUND[key] = result
-        while len(_FOUND) > self.cache_size:
-            _FOUND.popitem(last=False)
-        return result
+            found = _FOUND[key]
+        else:
+            # only the box is kept: the enlarged image is quick to make again and large to keep
+            found = _FOUND[key] = self._find(work, retry=scale == 1.0)
+            while len(_FOUND) > self.cache_size:
+                _FOUND.popitem(last=False)
+        return None if found is None else (work, scale, *found)
 
     def _find(self, image: np.ndarray, retry: bool):
         attempts = [(0, "detector")] + ([(self.upsample, "upsampled")] if self.upsample and retry else [])

@@ -45,7 +45,7 @@ class DlibFace(IdentityExtractor):
         padding: float = 0.25,
         predictor_path: str | os.PathLike | None = None,
         model_path: str | os.PathLike | None = None,
-        cache_size: int = 64,
+        cache_size: int = 1024,
     ) -> None:
         super().__init__(cache_size)
         self.finder = FaceFinder(upsample, fallback, margin, min_size)

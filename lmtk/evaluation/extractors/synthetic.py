@@ -83,7 +83,7 @@ class SyntheticKeypoints(KeypointExtractor):
         search_radius: int | None = None,
         min_score: float = 0.5,
         min_contrast: float = 4.0,
-        cache_size: int = 64,
+        cache_size: int = 1024,
     ) -> None:
         super().__init__(cache_size)
         self.patch_radius, self.search_radius = patch_radius, search_radius

@@ -56,7 +56,7 @@ class AED(FrameMetric):
 
     name = "aed"
     transfer_reference = "source"
-    empty_reason = "no face was detected in any real frame"
+    empty_reason = "no face was detected in any real frame (in transfer: the source image)"
 
     def __init__(
         self, extractor: IdentityExtractor | Mapping = None, squared: bool = True, **kwargs: Any

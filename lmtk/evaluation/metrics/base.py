@@ -80,6 +80,8 @@ class FrameMetric(BaseMetric):
         transfer_reference: in cross-identity transfer (no ground truth), what ``real`` is: the driving
             frames (``"driving"``), the source image (``"source"``), or None when the metric needs
             ground truth.
+
+    :meth:`caveat` says when a value rests on fewer frames or samples than were given.
     """
 
     default_prefix: str | None = ""  # keys stay "l1", "lpips" ... in mmengine's evaluator
@@ -107,6 +109,21 @@ class FrameMetric(BaseMetric):
     def reduce(self, entries: list[dict[str, Any]]) -> dict[str, float]:
         """``{name: value, ...}`` from the entries of any number of samples."""
         raise NotImplementedError
+
+    def caveat(self, values: Mapping[str, float], num_frames: int) -> str | None:
+        """A note for a measured value that rests on less than it seems, or None.
+
+        Args:
+            values: what :meth:`reduce` returned over an evaluation.
+            num_frames: the frames that evaluation gave the metric.
+
+        The default names the share of frames a value comes from when ``{name}_frames`` says some
+        frames could not be measured (no face or keypoints found there, say).
+        """
+        counted = values.get(f"{self.name}_frames")
+        if counted is not None and 0 < counted < num_frames:
+            return f"from {int(counted)} of {num_frames} frames"
+        return None
 
 
 def mean_or_nan(values: Sequence[float]) -> float:

@@ -110,6 +110,12 @@ class VideoFID(FrameMetric):
     def evaluate_frames(
         self, fake: torch.Tensor, real: torch.Tensor, sample: Mapping[str, Any]
     ) -> list[dict[str, Any]]:
+        if "video" not in sample and self.max_frames_per_video is not None:
+            raise ValueError(
+                f"VideoFID counts at most max_frames_per_video={self.max_frames_per_video} frames of each "
+                "video, so every data sample needs its 'video' name; add it, or pass "
+                "max_frames_per_video=None to use every frame"
+            )
         video = str(sample.get("video", ""))
         seen = self._seen.get(video, 0)
         keep = len(fake) if self.max_frames_per_video is None else max(0, self.max_frames_per_video - seen)
@@ -142,7 +148,19 @@ class VideoFID(FrameMetric):
         real = [r["real"] for r in entries]
         fake = np.concatenate(fake) if fake else np.zeros((0, 1))
         real = np.concatenate(real) if real else np.zeros((0, 1))
-        counts = {"fid_samples_fake": len(fake), "fid_samples_real": len(real)}
+        counts = {
+            "fid_samples_fake": len(fake),
+            "fid_samples_real": len(real),
+            "fid_feature_dim": fake.shape[1],
+        }
         if len(fake) < 2 or len(real) < 2:
             return {"fid": float("nan"), **counts}
         return {"fid": frechet_distance(*feature_statistics(fake), *feature_statistics(real)), **counts}
+
+    def caveat(self, values: Mapping[str, float], num_frames: int) -> str | None:
+        # fewer samples than feature dimensions leave the covariances singular: the value is unstable
+        samples = int(min(values["fid_samples_fake"], values["fid_samples_real"]))
+        dim = int(values["fid_feature_dim"])
+        if samples <= dim:
+            return f"from {samples} samples of {dim}-d features: too few for a stable estimate"
+        return None

@@ -16,12 +16,12 @@ import os
 import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from urllib.parse import urlparse
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ...backbone_weights import MissingWeightsError, hub_cache_path, read_state_dict
 from ...registry import build
 
 __all__ = ["FEATURE_NETWORKS", "InceptionFeatures", "R3D18Features", "build_feature_network"]
@@ -30,29 +30,28 @@ _KINETICS_MEAN = (0.43216, 0.394666, 0.37645)
 _KINETICS_STD = (0.22803, 0.22145, 0.216989)
 
 
-def _cached_weights(url: str) -> Path:
-    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(urlparse(url).path)
-
-
 def _weights_file(
     name: str, url: str, pretrained: bool, weights_path: str | os.PathLike | None
 ) -> Path | None:
     if weights_path is None and not pretrained:
         return None
-    path = Path(weights_path) if weights_path is not None else _cached_weights(url)
+    path = Path(weights_path) if weights_path is not None else hub_cache_path(url)
     if not path.is_file():
-        raise FileNotFoundError(
-            f"{name} weights for video FID not found at {path} (lmtk never downloads them). Download {url} "
-            f"to that path (torch.hub.get_dir() follows $TORCH_HOME), pass weights_path='/path/to/{path.name}', "
-            "or use pretrained=False for a random network (tests only: the distance is then meaningless)."
+        raise MissingWeightsError(
+            name,
+            "video FID",
+            path,
+            url,
+            f"pass weights_path='/path/to/{path.name}', or use pretrained=False for a random network (tests "
+            "only: the distance is then meaningless).",
         )
     return path
 
 
-def _load(module: nn.Module, path: Path | None, skip: tuple[str, ...] = ()) -> None:
+def _load(module: nn.Module, name: str, path: Path | None, skip: tuple[str, ...] = ()) -> None:
     if path is None:
         return
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = read_state_dict(path, name)
     state = {k: v for k, v in state.items() if not k.startswith(skip)}
     missing, _ = module.load_state_dict(state, strict=False)
     missing = [k for k in missing if not k.startswith(skip)]
@@ -82,7 +81,7 @@ class InceptionFeatures(nn.Module):
             self.network = inception_v3(
                 weights=None, aux_logits=False, transform_input=False, init_weights=path is None
             )
-        _load(self.network, path, skip=("AuxLogits.",))
+        _load(self.network, "Inception-v3", path, skip=("AuxLogits.",))
         self.network.fc = nn.Identity()
         self.eval().requires_grad_(False)
 
@@ -112,7 +111,7 @@ class R3D18Features(nn.Module):
 
         path = _weights_file("R3D-18", R3D_18_Weights.KINETICS400_V1.url, pretrained, weights_path)
         self.network = r3d_18(weights=None)
-        _load(self.network, path)
+        _load(self.network, "R3D-18", path)
         self.network.fc = nn.Identity()
         self.clip_length = int(clip_length)
         self.register_buffer("mean", torch.tensor(_KINETICS_MEAN).view(1, 3, 1, 1, 1), persistent=False)

@@ -23,11 +23,11 @@ import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import torch
 from torch import nn
 
+from ...backbone_weights import MissingWeightsError, hub_cache_path, read_state_dict
 from ...registry import metrics
 from .base import FrameMetric, mean_or_nan, to_frames
 
@@ -47,25 +47,24 @@ def _alexnet_url() -> str:
 
 def alexnet_weights_path() -> Path:
     """Where torchvision caches the ImageNet AlexNet weights: ``torch.hub.get_dir()/checkpoints/<file>``."""
-    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(urlparse(_alexnet_url()).path)
+    return hub_cache_path(_alexnet_url())
 
 
-def _missing_weights_message(path: Path) -> str:
-    return (
-        f"AlexNet weights for LPIPS not found at {path} (lmtk never downloads them). Download "
-        f"{_alexnet_url()} to that path (torch.hub.get_dir() follows $TORCH_HOME), pass "
-        f"weights_path='/path/to/{path.name}', or use pretrained=False for a randomly initialised "
-        "backbone (tests only: the distance is then not perceptual)."
+def _missing_weights(path: Path) -> MissingWeightsError:
+    return MissingWeightsError(
+        "AlexNet",
+        "LPIPS",
+        path,
+        _alexnet_url(),
+        f"pass weights_path='/path/to/{path.name}', or use pretrained=False for a randomly initialised "
+        "backbone (tests only: the distance is then not perceptual).",
     )
 
 
 @torch.no_grad()
 def _load_backbone(network: nn.Module, path: Path) -> None:
     # lpips splits torchvision's alexnet().features into slices that keep the original indices as names
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    state = state.get("state_dict", state) if isinstance(state, Mapping) else state
-    if not isinstance(state, Mapping):
-        raise TypeError(f"{path} holds a {type(state).__name__}, expected an AlexNet state_dict")
+    state = read_state_dict(path, "AlexNet")
     missing = []
     for slice_ in (getattr(network.net, f"slice{i}") for i in range(1, network.net.N_slices + 1)):
         for index, module in slice_.named_children():
@@ -95,7 +94,7 @@ def build_lpips_network(
     if weights_path is None and pretrained:
         weights_path = alexnet_weights_path()
     if weights_path is not None and not Path(weights_path).is_file():
-        raise FileNotFoundError(_missing_weights_message(Path(weights_path)))
+        raise _missing_weights(Path(weights_path))
     try:
         import lpips
     except ImportError as error:
