@@ -297,8 +297,8 @@ def to_published(
 def checkpoint_path(path: str | os.PathLike) -> Path:
     """The checkpoint file ``path`` means: itself, or for a training work dir the one it saved last.
 
-    A work dir names its newest checkpoint in ``last_checkpoint``; when the folder has moved since, the
-    file of that name inside it is taken.
+    A work dir names its newest checkpoint in ``last_checkpoint`` (by its full path); the file of that
+    name inside the folder is taken, so a moved or copied work dir means its own checkpoint.
     """
     path = Path(path)
     if not path.is_dir():
@@ -315,10 +315,22 @@ def checkpoint_path(path: str | os.PathLike) -> Path:
     if not text:
         raise CheckpointError(f"{record} is empty; pass a checkpoint file in {path} (iter_*.pth) instead")
     named = Path(text)
-    for candidate in (named, path / named.name):
+    # the file in this folder first: a copied work dir still names the checkpoints of the original
+    for candidate in (path / named.name, named):
         if candidate.is_file():
             return candidate
     raise CheckpointError(f"{record} names {named}, which does not exist; pass a checkpoint file instead")
+
+
+# a network that distributed training wrapped (generator.module.*): how such runs used to save it
+_WRAPPED_NETWORK_KEY = re.compile(r"^(generator|discriminator)\.module\.")
+#: ``revise_keys`` for mmengine's loading: a whole-model wrapper's and a wrapped network's ``module.``
+WRAPPER_PREFIXES = [(r"^module\.", ""), (_WRAPPED_NETWORK_KEY.pattern, r"\1.")]
+
+
+def unwrapped_keys(state: Mapping[str, Any]) -> dict[str, Any]:
+    """``state`` with the ``module.`` of a distributed wrapper taken out of each network's keys."""
+    return {_WRAPPED_NETWORK_KEY.sub(r"\1.", key): value for key, value in state.items()}
 
 
 def unreadable_checkpoint(path: str | os.PathLike, error: BaseException) -> CheckpointError:

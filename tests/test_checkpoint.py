@@ -1,6 +1,7 @@
 """The published LIA checkpoint format: loading reproduces the published outputs; export round-trips."""
 
 import json
+import shutil
 import zlib
 
 import pytest
@@ -107,6 +108,23 @@ def test_lmtk_checkpoint_round_trip(model, tmp_path, official):
     assert again.published_extras.keys() == model.published_extras.keys() or not model.published_extras
 
 
+def test_a_checkpoint_with_distributed_wrapper_keys_loads(model, tmp_path):
+    path = tmp_path / "ddp.pth"
+    lmtk.save_model(model, path)
+    checkpoint = torch.load(path, weights_only=False)
+    # as distributed runs used to save it: each network's keys carry its DDP wrapper's "module."
+    checkpoint["state_dict"] = {
+        k.replace("generator.", "generator.module.", 1).replace(
+            "discriminator.", "discriminator.module.", 1
+        ): v
+        for k, v in checkpoint["state_dict"].items()
+    }
+    torch.save(checkpoint, path)
+    again = lmtk.load_model(path)
+    for key, value in model.state_dict().items():
+        assert torch.equal(again.state_dict()[key], value), key
+
+
 def test_a_work_dir_means_its_newest_checkpoint(model, tmp_path):
     work_dir = tmp_path / "work_dir"
     lmtk.save_model(model, work_dir / "iter_20.pth")
@@ -116,6 +134,9 @@ def test_a_work_dir_means_its_newest_checkpoint(model, tmp_path):
     for key, value in model.state_dict().items():
         assert torch.equal(again.state_dict()[key], value), key
 
+    copied = tmp_path / "copied"
+    shutil.copytree(work_dir, copied)  # last_checkpoint names the original's file, which still exists
+    assert checkpoint_path(copied) == copied / "iter_20.pth"
     moved = tmp_path / "moved"
     work_dir.rename(moved)  # last_checkpoint still names the old place
     assert checkpoint_path(moved) == moved / "iter_20.pth"

@@ -19,6 +19,7 @@ from ..checkpoint import (
     is_published,
     load_checkpoint_file,
     published_model_config,
+    unwrapped_keys,
 )
 from ..config_file import CONFIG_SUFFIXES, read_config
 from ..registry import build
@@ -132,7 +133,7 @@ def load_model(
             )
         cfg = Config.fromstring(text, ".py")
     model = _build(_model_cfg(cfg, with_loss), "cpu")
-    _load_state(model, checkpoint["state_dict"], path)
+    _load_state(model, unwrapped_keys(checkpoint["state_dict"]), path)
     model.published_extras = dict(checkpoint.get("meta", {}).get("published_extras") or {})
     return model.to(device)
 

@@ -14,10 +14,11 @@ import torch
 from mmengine.dist import is_main_process
 from mmengine.hooks import CheckpointHook
 from mmengine.logging import print_log
+from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 
 from ..apis.fast_paths import FastPaths, apply_fast_paths, mixed_precision_optim_wrappers
-from ..checkpoint import unreadable_checkpoint
+from ..checkpoint import WRAPPER_PREFIXES, unreadable_checkpoint
 from ..registry import build, kind_of
 from .hooks.deferred_runtime_info_hook import flush_deferred_logs
 from .work_dir_lock import work_dir_lock
@@ -129,6 +130,24 @@ def _stop_loader_workers(loop) -> None:
         iterator._shutdown_workers()
     if getattr(loader, "_iterator", None) is iterator and iterator is not None:
         loader._iterator = None  # a later iter(loader) starts new workers instead of reusing these
+
+
+@contextlib.contextmanager
+def _networks_unwrapped(model: torch.nn.Module):
+    """The model's networks without their distributed wrappers while it is saved.
+
+    Distributed training wraps each network in its own DDP (``MMSeparateDistributedDataParallel``), and
+    mmengine saves ``model.state_dict()``, whose keys would read ``generator.module.*``; a checkpoint
+    must hold the keys of a single-process run, which resuming and ``lmtk.load_model`` read.
+    """
+    model = model.module if is_model_wrapper(model) else model
+    wrapped = {name: child for name, child in model.named_children() if is_model_wrapper(child)}
+    for name, child in wrapped.items():
+        model._modules[name] = child.module
+    try:
+        yield
+    finally:
+        model._modules.update(wrapped)
 
 
 class LMTKRunner(Runner):
@@ -259,6 +278,8 @@ class LMTKRunner(Runner):
             # resuming loaded non-strictly: weights of another shape were skipped with a warning, and
             # the optimizer's state for them then failed in the first step
             kwargs["strict"] = True
+        if len(args) < 3:  # (map_location, strict, revise_keys)
+            kwargs.setdefault("revise_keys", WRAPPER_PREFIXES)  # also reads what distributed runs wrote
         try:
             with _full_unpickling():
                 return super().load_checkpoint(filename, *args, **kwargs)
@@ -283,7 +304,8 @@ class LMTKRunner(Runner):
         if main:
             os.makedirs(osp.dirname(final), exist_ok=True)
         try:
-            super().save_checkpoint(out_dir, osp.relpath(temporary, out_dir), *args, **kwargs)
+            with _networks_unwrapped(self.model):
+                super().save_checkpoint(out_dir, osp.relpath(temporary, out_dir), *args, **kwargs)
         except BaseException:
             if main and osp.exists(temporary):
                 os.remove(temporary)

@@ -221,6 +221,18 @@ def test_two_gloo_processes_keep_identical_weights(video_root, tmp_path):
     initial = torch.load(tmp_path / "weights_rank0_initial.pt")
     assert any(not torch.equal(initial[k], rank0[k]) for k in rank0 if k.startswith("generator."))
 
+    # the checkpoint holds the keys of a single-process run: it loads, and the run resumes from it
+    saved = torch.load(tmp_path / "iter_3.pth", weights_only=False)["state_dict"]
+    assert not [k for k in saved if ".module." in k]
+    model = lmtk.load_model(tmp_path / "iter_3.pth")
+    unwrapped = {k.replace(".module.", "."): v for k, v in rank0.items()}
+    assert all(torch.equal(v, unwrapped[k]) for k, v in model.state_dict().items() if k in unwrapped)
+    longer = [o.replace("train_cfg.max_iters=3", "train_cfg.max_iters=4") for o in options]
+    resumed = [*command[: -len(options)], *longer, "--resume"]
+    result = subprocess.run(resumed, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (tmp_path / "iter_4.pth").is_file()
+
 
 def test_cli_trains_on_real_clips_and_writes_grids(shared_data, tmp_path):
     options = [f"{k}={v}".replace(" ", "") for k, v in tiny_options(shared_data / "vox", tmp_path, 2).items()]
@@ -294,6 +306,20 @@ def test_resumed_schedule_follows_the_new_max_iters(video_root, tmp_path):
     assert (cosine.end, cosine.T_max) == (8, 8)
     assert (linear.end, linear.total_iters) == (8, 7)
     assert len(rates) == 4 and all(a > b > 0 for a, b in zip(rates, rates[1:])), rates
+
+
+def test_a_checkpoint_with_distributed_wrapper_keys_resumes(video_root, tmp_path):
+    make_runner(video_root, tmp_path, "short", max_iters=2).train()
+    path = tmp_path / "iter_2.pth"
+    checkpoint = torch.load(path, weights_only=False)
+    wrapped = {}  # as distributed runs used to save it: generator.module.*, discriminator.module.*
+    for key, value in checkpoint["state_dict"].items():
+        network, _, rest = key.partition(".")
+        wrapped[f"{network}.module.{rest}" if network in ("generator", "discriminator") else key] = value
+    torch.save({**checkpoint, "state_dict": wrapped}, path)
+    runner = make_runner(video_root, tmp_path, "longer", max_iters=3, resume=True)
+    runner.train()
+    assert runner.iter == 3
 
 
 def test_resuming_a_finished_run_says_there_is_nothing_to_train(video_root, tmp_path, monkeypatch):
