@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # Multi-GPU (or multi-process CPU with gloo) training: bash tools/dist_train.sh CONFIG NUM_PROCS [train.py args]
 set -euo pipefail
+if [ $# -lt 2 ]; then
+    echo "usage: bash tools/dist_train.sh CONFIG NUM_PROCS [tools/train.py options]" >&2
+    exit 2
+fi
 CONFIG=$1
 NPROC=$2
 shift 2

@@ -68,6 +68,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="longer side of the frames the detector sees (default 640)",
     )
     parser.add_argument(
+        "--upsample",
+        type=int,
+        choices=(0, 1, 2),
+        default=0,
+        help="let the detector double each frame N times to find small faces (1: down to ~40 px; slower)",
+    )
+    parser.add_argument(
         "--pad", choices=("edge", "constant"), default="edge", help="fill for boxes past the frame edge"
     )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -96,7 +103,12 @@ def _import_prepare():
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    prepare = _import_prepare()
+    try:
+        prepare = _import_prepare()
+        from lmtk.cli import interrupted_exit_code, interrupted_word, sigterm_as_interrupt
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
     try:
         options = prepare.PrepareOptions(
             size=args.size,
@@ -105,12 +117,13 @@ def main(argv: list[str] | None = None) -> int:
             shift=args.shift,
             detect_every=args.detect_every,
             detect_size=args.detect_size,
+            upsample=args.upsample,
             min_frames=args.min_frames,
             max_frames=args.max_frames,
             split=args.split,
             pad=args.pad,
         )
-        with warnings.catch_warnings(record=True) as caught:
+        with sigterm_as_interrupt(), warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", prepare.PrepareWarning)
             manifest = prepare.prepare_dataset(
                 args.input, args.output, options, workers=args.workers, progress=not args.no_progress
@@ -118,18 +131,25 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, OSError, ImportError) as error:
         print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as error:
+        print(
+            f"error: {interrupted_word(error)}; the manifest keeps the videos finished so far: run the same "
+            "command again to finish",
+            file=sys.stderr,
+        )
+        return interrupted_exit_code(error)
     for warning in caught:
         if issubclass(warning.category, prepare.PrepareWarning):
             print(f"warning: {warning.message}", file=sys.stderr)
         else:
             warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)
-    splits = manifest["splits"]
+    splits, run = manifest["splits"], manifest["this_run"]
+    made = run["videos"] - run["skipped"]
     print(
-        f"wrote {len(manifest['clips'])} clips ({len(splits['train'])} train, {len(splits['test'])} test) "
-        f"to {args.output}; skipped {len(manifest['skipped'])} videos (see {args.output / 'report.txt'})"
+        f"made {run['clips']} clip{'' if run['clips'] == 1 else 's'} from {made} of {run['videos']} videos "
+        f"({run['skipped']} skipped: see "
+        f"{args.output / 'report.txt'}); {args.output} holds {len(manifest['clips'])} clips "
+        f"({len(splits['train'])} train, {len(splits['test'])} test)"
     )
     if not manifest["clips"]:
         print("warning: no clip was made; see report.txt for each video's reason", file=sys.stderr)

@@ -128,9 +128,16 @@ class VideoPairDataset(torch.utils.data.Dataset):
 
         videos = find_videos(self.root)
         if not videos:
+            others = sorted(p.name for p in self.data_root.iterdir() if p.is_dir()) if split else []
+            hint = (
+                f"; it has no {split}/ folder but {', '.join(f'{name}/' for name in others)} (tools/prepare_dataset.py "
+                f"puts whole videos in train/ or test/: --split 1.0 puts all in train/)"
+                if others and not (self.data_root / split).is_dir()
+                else ""
+            )
             raise ValueError(
                 f"No videos found in {self.root}: expected video files ({', '.join(VIDEO_EXTENSIONS)}) "
-                f"or folders of frame images ({', '.join(FRAME_EXTENSIONS)})"
+                f"or folders of frame images ({', '.join(FRAME_EXTENSIONS)}){hint}"
             )
         self.videos = self._scan(videos) if scan else videos
         self.names = [path.name for path in self.videos]

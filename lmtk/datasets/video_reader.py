@@ -97,12 +97,17 @@ def find_videos(root: str | os.PathLike) -> list[Path]:
     """The videos directly inside ``root``, sorted by name: video files and frame folders.
 
     Single images and other files are not videos and are left out, so a folder of demo clips next to
-    their source portraits lists only the clips.
+    their source portraits lists only the clips; so are hidden names (``.<clip>.tmp123``, the temporary
+    file of an interrupted write, say).
     """
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"Video folder not found: {root}")
-    return [path for path in sorted(root.iterdir()) if is_video_file(path) or is_frame_folder(path)]
+    return [
+        path
+        for path in sorted(root.iterdir())
+        if not path.name.startswith(".") and (is_video_file(path) or is_frame_folder(path))
+    ]
 
 
 def split_folder(root: str | os.PathLike, split: str) -> Path:

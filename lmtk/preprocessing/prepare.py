@@ -30,8 +30,9 @@ import multiprocessing
 import os
 import re
 import shutil
+import signal
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -89,6 +90,8 @@ class PrepareOptions:
         detect_every: run the detector on every this-many frames.
         detect_size: the detector sees frames shrunk to this longer side (faces down to about 1/8
             of it are found).
+        upsample: times the detector doubles each frame first: 1 finds faces down to about 40 px
+            instead of 80 (small or low-resolution footage), at about 4x the detection time.
         min_frames: shorter clips are dropped.
         max_frames: longer clips are cut into consecutive pieces (0: no limit); caps memory per clip.
         split: fraction of source videos that go to ``train``.
@@ -106,6 +109,7 @@ class PrepareOptions:
     shift: float = 0.1
     detect_every: int = 5
     detect_size: int = 640
+    upsample: int = 0
     min_frames: int = 32
     max_frames: int = 1000
     split: float = 0.9
@@ -132,6 +136,8 @@ class PrepareOptions:
             raise ValueError(f"max_frames ({self.max_frames}) must be 0 or >= min_frames ({self.min_frames})")
         if self.detect_size < 64:
             raise ValueError(f"detect_size must be at least 64, got {self.detect_size}")
+        if not 0 <= self.upsample <= 2:
+            raise ValueError(f"upsample must be 0, 1 or 2, got {self.upsample}")
         if self.pad not in PAD_MODES:
             raise ValueError(f"pad must be one of {', '.join(PAD_MODES)}, got {self.pad!r}")
 
@@ -175,8 +181,19 @@ def collect_videos(inputs: Iterable[str | os.PathLike]) -> list[Path]:
     return list(videos)
 
 
-def source_names(videos: Sequence[Path]) -> list[str]:
-    """A distinct, ``#``-free name per source: its file stem, plus a short path hash where stems repeat."""
+def source_names(videos: Sequence[Path], earlier: Mapping[str, str] | None = None) -> list[str]:
+    """A distinct, ``#``-free name per source: its file stem, or the stem plus a short path hash.
+
+    Args:
+        videos: this run's sources.
+        earlier: source name -> source path of an earlier run into the same dataset. A source named
+            there keeps its name (so its clips and split stay); a stem given to another source there
+            gets the hash, so that source's clips are never replaced.
+
+    The hash is also added where this run has the stem more than once.
+    """
+    earlier = dict(earlier or {})
+    named_before = {_same_file(source): name for name, source in earlier.items()}
     stems = [
         re.sub(r"[#\s]+", "_", path.stem if path.is_file() else path.name).strip("_.") or "video"
         for path in videos
@@ -184,26 +201,47 @@ def source_names(videos: Sequence[Path]) -> list[str]:
     counts: dict[str, int] = {}
     for stem in stems:
         counts[stem] = counts.get(stem, 0) + 1
-    return [
-        stem if counts[stem] == 1 else f"{stem}_{hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:6]}"
-        for stem, path in zip(stems, videos)
-    ]
+    names = []
+    for stem, path in zip(stems, videos):
+        before = named_before.get(_same_file(path))
+        if before is not None:
+            names.append(before)
+        elif counts[stem] == 1 and stem not in earlier:
+            names.append(stem)
+        else:
+            names.append(f"{stem}_{hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:6]}")
+    return names
 
 
-def _remove_stale(output: Path, name: str) -> None:
-    """Delete clips of ``name`` left by an earlier run, so a rerun with other settings leaves no extras."""
-    pattern = re.compile(re.escape(name) + r"#\d{3,}(\.mp4)?")
+def _same_file(path: str | os.PathLike) -> str:
+    return str(Path(path).resolve())
+
+
+def _earlier_names(previous: Mapping[str, Any] | None) -> dict[str, str]:
+    """Source name -> source path of an earlier manifest's clips and skipped videos."""
+    entries = [*previous.get("clips", []), *previous.get("skipped", [])] if previous else []
+    return {
+        str(entry["name"]).split("#")[0]: str(entry["source"])
+        for entry in entries
+        if isinstance(entry, Mapping) and entry.get("name") and entry.get("source")
+    }
+
+
+def _remove_clips(output: Path, name: str, finished: bool = True) -> None:
+    """Delete the clips of source ``name`` in the split folders: the temporary files an interrupted
+    write left, and with ``finished`` also its finished clips (an earlier run's, before a rerun)."""
+    clip = re.escape(name) + r"#\d{3,}(\.mp4)?"
+    temporary = r"\." + clip + r"\.tmp\d+"  # the writers' ".<clip>.tmp<pid>"
+    pattern = re.compile(f"{temporary}|{clip}" if finished else temporary)
     for split in SPLITS:
         folder = output / split
-        if not folder.is_dir():
-            continue
-        for path in folder.iterdir():
+        for path in folder.iterdir() if folder.is_dir() else []:
             if not pattern.fullmatch(path.name):
                 continue
             if path.is_dir():
                 shutil.rmtree(path)
             else:
-                path.unlink()
+                path.unlink(missing_ok=True)
 
 
 def _pieces(track: FaceTrack, min_frames: int, max_frames: int) -> list[FaceTrack]:
@@ -221,10 +259,13 @@ _DETECTOR: Any = None
 def _detector(options: PrepareOptions) -> Any:
     # one detector per process: loading the landmark model takes about a second
     global _DETECTOR
-    if _DETECTOR is None or _DETECTOR.max_side != options.detect_size:
+    if _DETECTOR is None or (_DETECTOR.max_side, _DETECTOR.upsample) != (
+        options.detect_size,
+        options.upsample,
+    ):
         from .face_detection import FaceDetector
 
-        _DETECTOR = FaceDetector(max_side=options.detect_size)
+        _DETECTOR = FaceDetector(max_side=options.detect_size, upsample=options.upsample)
     return _DETECTOR
 
 
@@ -246,7 +287,8 @@ def _write_clip(
 
 def _skip_reason(num_keys: int, detections: int, tracks: list[FaceTrack], options: PrepareOptions) -> str:
     if not detections:
-        return f"no face found in {num_keys} checked frames"
+        hint = "; faces under about 80 px need upsample=1 (--upsample 1)" if not options.upsample else ""
+        return f"no face found in {num_keys} checked frames{hint}"
     longest = max((len(track) for track in tracks), default=0)
     return (
         f"no steady face for {options.min_frames} frames (face in {detections} of {num_keys} checked "
@@ -266,7 +308,7 @@ def process_video(
     path, output = Path(path), Path(output)
     result: dict[str, Any] = {"source": str(path), "name": name, "split": split, "clips": [], "reason": None}
     try:
-        _remove_stale(output, name)
+        _remove_clips(output, name)  # a rerun with other settings must leave no extras
         reader = open_video(path)
         num_frames = len(reader)
         if num_frames < options.min_frames:
@@ -322,6 +364,10 @@ def _run_job(job: tuple[Path, str, str, Path, PrepareOptions]) -> dict[str, Any]
 
 def _init_worker() -> None:
     cv2.setNumThreads(1)  # the workers already fill the cores
+    # Ctrl-C reaches the whole process group: the parent alone handles it and ends the pool, whose
+    # SIGTERM then ends a worker quietly (the parent removes what it left half-written)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _check_dlib() -> None:
@@ -476,30 +522,54 @@ def prepare_dataset(
         # the dataset is not complete while it is rewritten; an interrupted run leaves the copy to read
         os.replace(output / MANIFEST_NAME, output / PREVIOUS_NAME)
     previous, unreadable = _read_previous(output / PREVIOUS_NAME)
-    names = source_names(videos)
+    names = source_names(videos, _earlier_names(previous))
     jobs = [
         (path, name, split_for(name, options.split), output, options) for path, name in zip(videos, names)
     ]
-    results = []
-    with tqdm(total=len(jobs), desc="prepare", unit="video", disable=not progress) as bar:
-        if workers > 1 and len(jobs) > 1:
-            # fork: the parent holds no decoder and no detector, and workers skip re-importing torch
-            method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-            with multiprocessing.get_context(method).Pool(min(workers, len(jobs)), _init_worker) as pool:
-                for result in pool.imap_unordered(_run_job, jobs):
-                    results.append(result)
+    results: list[dict[str, Any]] = []
+    try:
+        with tqdm(total=len(jobs), desc="prepare", unit="video", disable=not progress) as bar:
+            if workers > 1 and len(jobs) > 1:
+                # fork: the parent holds no decoder and no detector, and workers skip re-importing torch
+                method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+                context = multiprocessing.get_context(method)
+                # leaving the pool ends its workers, also when Ctrl-C or SIGTERM stops the parent
+                with context.Pool(min(workers, len(jobs)), _init_worker) as pool:
+                    for result in pool.imap_unordered(_run_job, jobs):
+                        results.append(result)
+                        bar.set_postfix(clips=sum(len(r["clips"]) for r in results), refresh=False)
+                        bar.update(1)
+            else:
+                for job in jobs:
+                    results.append(_run_job(job))
                     bar.set_postfix(clips=sum(len(r["clips"]) for r in results), refresh=False)
                     bar.update(1)
-        else:
-            for job in jobs:
-                results.append(_run_job(job))
-                bar.set_postfix(clips=sum(len(r["clips"]) for r in results), refresh=False)
-                bar.update(1)
-    results.sort(key=lambda result: result["name"])
-    clips, skipped, notes = _merge(previous, results, options, output)
-    notes = [unreadable, *notes] if unreadable else notes
+    except KeyboardInterrupt:
+        # the videos done so far are kept in the manifest; half-written files of the others go
+        done = {result["name"] for result in results}
+        for name in names:
+            if name not in done:
+                _remove_clips(output, name, finished=False)
+        note = f"interrupted after {len(results)} of {len(jobs)} videos: run the same command again to finish"
+        _write_manifest(output, previous, results, options, [unreadable, note])
+        raise
+    manifest = _write_manifest(output, previous, results, options, [unreadable])
+    return manifest
+
+
+def _write_manifest(
+    output: Path,
+    previous: dict[str, Any] | None,
+    results: list[dict[str, Any]],
+    options: PrepareOptions,
+    notes: Sequence[str | None],
+) -> dict[str, Any]:
+    """Merge this run's results into the earlier manifest, warn, and write manifest.json and report.txt."""
+    results = sorted(results, key=lambda result: result["name"])
+    clips, skipped, merge_notes = _merge(previous, results, options, output)
+    notes = [note for note in notes if note] + merge_notes
     for note in notes:
-        warnings.warn(note, PrepareWarning, stacklevel=2)
+        warnings.warn(note, PrepareWarning, stacklevel=3)
     manifest = {
         "tool": TOOL_NAME,
         "lmtk_version": __version__,
@@ -509,6 +579,11 @@ def prepare_dataset(
         "clips": clips,
         "skipped": skipped,
         "splits": {split: [clip["name"] for clip in clips if clip["split"] == split] for split in SPLITS},
+        "this_run": {
+            "videos": len(results),
+            "clips": sum(len(result["clips"]) for result in results),
+            "skipped": sum(1 for result in results if result["reason"]),
+        },
     }
     _write_text(output / REPORT_NAME, _report(manifest, notes))
     _write_text(output / MANIFEST_NAME, json.dumps(manifest, indent=1))

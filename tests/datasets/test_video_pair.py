@@ -106,6 +106,12 @@ def test_empty_root_error_names_folder_and_extensions(tmp_path):
     assert str(tmp_path) in str(error.value) and ".mp4" in str(error.value) and ".png" in str(error.value)
     with pytest.raises(FileNotFoundError):
         VideoPairDataset(tmp_path / "missing")
+    # a prepared dataset whose one video went to test/: the error says where the videos are
+    (tmp_path / "test").mkdir()
+    with pytest.raises(
+        ValueError, match=r"it has no train/ folder but test/ \(.*--split 1.0 puts all in train/"
+    ):
+        VideoPairDataset(tmp_path, split="train")
 
 
 def test_bad_videos_skipped_at_construction(tmp_path, make_video, make_frame_folder, pattern):

@@ -104,6 +104,9 @@ def test_find_videos_skips_images_and_plain_folders(tmp_path, make_video, make_f
     (tmp_path / "empty_dir").mkdir()
     (tmp_path / "still.png").write_bytes(b"")
     (tmp_path / "readme.txt").write_text("x")
+    # hidden: an interrupted writer's temporary clip (a frame folder or an mp4)
+    make_frame_folder(tmp_path / ".c#000.tmp123", num_frames=2)
+    make_video(tmp_path / ".d#000.mp4.tmp123.mp4", num_frames=2)
     assert [p.name for p in find_videos(tmp_path)] == ["a", "b.MP4"]
     assert is_frame_folder(tmp_path / "a") and not is_frame_folder(tmp_path / "empty_dir")
     with pytest.raises(FileNotFoundError, match="nowhere"):

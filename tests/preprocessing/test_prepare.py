@@ -84,31 +84,70 @@ def test_other_settings_than_the_kept_clips_give_a_warning(fake_processing, tmp_
     assert not notes
 
 
-def test_an_interrupted_run_keeps_the_earlier_manifest(fake_processing, tmp_path, monkeypatch):
+def test_an_interrupted_run_keeps_what_it_finished(fake_processing, tmp_path, monkeypatch):
     output = tmp_path / "data"
     _run(_videos(tmp_path / "a", "beach"), output)
+    finish = prepare.process_video
 
-    def interrupted(*args):
-        raise KeyboardInterrupt
+    def interrupted_at_the_second(path, name, split, output, options):
+        if name == "kitchen":
+            (output / split / ".kitchen#000.mp4.tmp123").write_bytes(b"half a clip")
+            raise KeyboardInterrupt
+        return finish(path, name, split, output, options)
 
-    with monkeypatch.context() as patch:
-        patch.setattr(prepare, "process_video", interrupted)
-        with pytest.raises(KeyboardInterrupt):
-            prepare.prepare_dataset(_videos(tmp_path / "b", "kitchen"), output, progress=False, split=1.0)
-    assert not (output / prepare.MANIFEST_NAME).exists()  # incomplete while it was being rewritten
-    manifest, _ = _run([tmp_path / "b" / "kitchen.mp4"], output)
-    assert [clip["name"] for clip in manifest["clips"]] == ["beach#000", "kitchen#000"]
+    monkeypatch.setattr(prepare, "process_video", interrupted_at_the_second)
+    with pytest.raises(KeyboardInterrupt), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        prepare.prepare_dataset(_videos(tmp_path / "b", "desk", "kitchen"), output, progress=False, split=1.0)
+    assert [str(w.message) for w in caught] == [
+        "interrupted after 1 of 2 videos: run the same command again to finish"
+    ]
+    manifest = json.loads((output / prepare.MANIFEST_NAME).read_text())
+    assert [clip["name"] for clip in manifest["clips"]] == ["beach#000", "desk#000"]
+    assert sorted(path.name for path in (output / "train").iterdir()) == ["beach#000.mp4", "desk#000.mp4"]
+    monkeypatch.setattr(prepare, "process_video", finish)
+    manifest, _ = _run(_videos(tmp_path / "b", "desk", "kitchen"), output)
+    assert [clip["name"] for clip in manifest["clips"]] == ["beach#000", "desk#000", "kitchen#000"]
 
 
-def test_clips_of_a_renamed_source_are_deleted(fake_processing, tmp_path):
+def test_a_source_keeps_its_name_and_another_of_the_same_name_does_not_replace_it(fake_processing, tmp_path):
     output = tmp_path / "data"
-    _run(_videos(tmp_path / "a", "beach"), output)
-    assert (output / "train" / "beach#000.mp4").exists()
-    # a second beach.mp4 gives both sources a name with a path hash: the old clip would be orphaned
-    manifest, _ = _run([tmp_path / "a" / "beach.mp4", *_videos(tmp_path / "b", "beach")], output)
-    names = sorted(path.name for path in (output / "train").iterdir())
-    assert names == [clip["name"] + ".mp4" for clip in manifest["clips"]] and len(names) == 2
-    assert "beach#000.mp4" not in names
+    (first,) = _videos(tmp_path / "a", "beach")
+    _run([first], output)
+    # another beach.mp4 in a later run: a name of its own; the earlier clip stays
+    (other,) = _videos(tmp_path / "b", "beach")
+    manifest, _ = _run([other], output)
+    names = [clip["name"] for clip in manifest["clips"]]
+    assert names[0] == "beach#000" and names[1].startswith("beach_") and len(names) == 2
+    assert sorted(path.name for path in (output / "train").iterdir()) == sorted(f"{n}.mp4" for n in names)
+    # both again, in one run: each keeps the name it has (and so its split)
+    again, _ = _run([first, other], output)
+    assert [clip["name"] for clip in again["clips"]] == names
+    # into a fresh dataset, the two beach.mp4 of one run both get a name with a path hash
+    fresh = prepare.source_names([first, other])
+    assert all(name.startswith("beach_") for name in fresh) and fresh[0] != fresh[1]
+
+
+def test_rerunning_a_source_removes_its_clips_and_half_written_files(tmp_path):
+    folder = tmp_path / "train"
+    folder.mkdir()
+    for name in (
+        "beach#000.mp4",
+        "beach#001",
+        ".beach#002.mp4.tmp77",
+        "beach_a1b2c3#000.mp4",
+        "beachball#000.mp4",
+    ):
+        (folder / name).mkdir() if "." not in name else (folder / name).write_bytes(b"")
+    prepare._remove_clips(tmp_path, "beach", finished=False)
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "beach#000.mp4",
+        "beach#001",
+        "beach_a1b2c3#000.mp4",
+        "beachball#000.mp4",
+    ]
+    prepare._remove_clips(tmp_path, "beach")
+    assert sorted(p.name for p in folder.iterdir()) == ["beach_a1b2c3#000.mp4", "beachball#000.mp4"]
 
 
 def test_the_tool_prints_the_warnings(fake_processing, tmp_path, capsys):
@@ -125,7 +164,11 @@ def test_the_tool_prints_the_warnings(fake_processing, tmp_path, capsys):
     assert tool.main(["--input", str(tmp_path / "a"), *base, "--size", "128"]) == 0
     assert tool.main(["--input", str(tmp_path / "b"), *base]) == 0
     captured = capsys.readouterr()
-    assert "wrote 2 clips (2 train, 0 test)" in captured.out
+    assert (
+        f"made 1 clip from 1 of 1 videos (0 skipped: see {tmp_path / 'data' / 'report.txt'}); "
+        in captured.out
+    )
+    assert f"{tmp_path / 'data'} holds 2 clips (2 train, 0 test)" in captured.out
     (line,) = captured.err.strip().splitlines()
     assert line.startswith("warning: 1 clip of an earlier run") and "size 128 -> 256" in line
 

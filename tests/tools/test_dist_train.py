@@ -28,3 +28,9 @@ def test_relative_paths_are_the_callers(tmp_path):
     assert Path(train).resolve() == REPO / "tools" / "train.py"
     assert args[-4:] == ["--launcher", "pytorch", "--work-dir", "runs/x"]
     assert "--nproc_per_node=2" in args
+
+
+def test_too_few_arguments_print_the_usage():
+    result = subprocess.run(["bash", str(REPO / "tools" / "dist_train.sh")], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr == "usage: bash tools/dist_train.sh CONFIG NUM_PROCS [tools/train.py options]\n"
