@@ -157,6 +157,8 @@ class DecordVideoReader:
     def __init__(self, path: str | os.PathLike, num_threads: int = 1) -> None:
         import decord  # imported here so that frame folders work where decord is missing
 
+        # FFmpeg's and decord's own log lines would reach stderr beside lmtk's error for the same file
+        decord.logging.set_level(decord.logging.QUIET)
         self.path = Path(path)
         if not self.path.is_file():
             raise FileNotFoundError(f"Video file not found: {self.path}")
