@@ -14,7 +14,6 @@ weights and on the fixture's real images, with TF32 off for every float32 refere
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import os.path as osp
@@ -45,6 +44,7 @@ from lmtk.apis.benchmark import (  # noqa: E402
     transfer_under,
 )
 from lmtk.apis.fast_paths import FastPaths, apply_fast_paths  # noqa: E402
+from lmtk.cli import ArgumentParser, available_device, positive_int  # noqa: E402
 from lmtk.registry import build  # noqa: E402
 
 PAPER = dict(size=256, latent_dim=512, channel_base=16384, max_channels=512, num_directions=20)
@@ -169,17 +169,17 @@ def numerics(session: Session, model, source, driving, official, compiled: bool)
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", default=os.environ.get("OUT", "gpu_benchmark_out"))
-    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--device", type=available_device, default="cuda")
     parser.add_argument("--tiny", action="store_true", help="a tiny model (to check the script on a CPU)")
     parser.add_argument("--conformance", default=None, help="folder with the conformance fixture files")
-    parser.add_argument("--anim-batch", type=int, default=64)
-    parser.add_argument("--train-batch", type=int, default=32)
-    parser.add_argument("--frames", type=int, default=256, help="driving frames per timed iteration")
-    parser.add_argument("--iters", type=int, default=3)
-    parser.add_argument("--train-iters", type=int, default=3)
-    parser.add_argument("--reference-frames", type=int, default=32)
+    parser.add_argument("--anim-batch", type=positive_int, default=64)
+    parser.add_argument("--train-batch", type=positive_int, default=32)
+    parser.add_argument("--frames", type=positive_int, default=256, help="driving frames per timed iteration")
+    parser.add_argument("--iters", type=positive_int, default=3)
+    parser.add_argument("--train-iters", type=positive_int, default=3)
+    parser.add_argument("--reference-frames", type=positive_int, default=32)
     parser.add_argument("--budget", type=float, default=330.0, help="seconds; later steps are skipped")
     parser.add_argument("--no-compile", action="store_true")
     parser.add_argument(

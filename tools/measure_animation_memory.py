@@ -21,7 +21,6 @@ The generated videos and outputs go to ``--workdir`` (a temporary folder by defa
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import resource
@@ -34,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from lmtk.cli import ArgumentParser, available_device, positive_int
 from lmtk.registry import build
 
 
@@ -186,19 +186,19 @@ def measure_memory(lengths: list[int], workdir: Path, whole: bool = True) -> lis
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     speed = commands.add_parser("speed", help="Animator vs a naive per-frame loop, full-size network")
-    speed.add_argument("--frames", type=int, default=16)
-    speed.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8])
-    speed.add_argument("--repeats", type=int, default=2)
-    speed.add_argument("--device", default="cpu")
+    speed.add_argument("--frames", type=positive_int, default=16)
+    speed.add_argument("--batch-sizes", type=positive_int, nargs="+", default=[1, 8])
+    speed.add_argument("--repeats", type=positive_int, default=2)
+    speed.add_argument("--device", type=available_device, default="cpu")
     speed.add_argument(
         "--dtype", default="float32", help="Animator autocast dtype (the naive loop stays fp32)"
     )
-    speed.add_argument("--size", type=int, default=256)
+    speed.add_argument("--size", type=positive_int, default=256)
     memory = commands.add_parser("memory", help="peak RSS for a short and a long video, tiny network")
-    memory.add_argument("--lengths", type=int, nargs="+", default=[200, 2000])
+    memory.add_argument("--lengths", type=positive_int, nargs="+", default=[200, 2000])
     memory.add_argument("--workdir", type=Path, default=None)
     memory.add_argument("--no-baseline", action="store_true", help="skip the load-everything runs")
     child = commands.add_parser("_child")  # one memory run, in its own process

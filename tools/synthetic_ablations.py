@@ -10,7 +10,6 @@ answer "repeat the source frame", so Tables 4 and 5 of the paper can be seen on 
 
 from __future__ import annotations
 
-import argparse
 import json
 import os.path as osp
 import subprocess
@@ -47,17 +46,19 @@ def evaluate(checkpoint: str, data_root: str, split: str = "test") -> dict:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    from lmtk.cli import ArgumentParser, positive_int
+
+    parser = ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--configs", nargs="+", default=DEFAULT_CONFIGS)
-    parser.add_argument("--iters", type=int, default=1500, help="training iterations for every config")
+    parser.add_argument(
+        "--iters", type=positive_int, default=1500, help="training iterations for every config"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--work-dir", default="work_dirs/ablations")
     parser.add_argument(
         "--data-root", default="data/synthetic_64", help="synthetic dataset (made if missing)"
     )
     args = parser.parse_args(argv)
-    if args.iters < 1:
-        parser.error("--iters must be >= 1")
     rows = []
     for config in args.configs:
         if not osp.isfile(config):
@@ -71,7 +72,11 @@ def main(argv=None) -> int:
         command += [f"randomness.seed={args.seed}", f"train_dataloader.dataset.data_root={args.data_root}"]
         start = time.time()
         print(f"training {name} for {args.iters} iterations ...", flush=True)
-        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+        trained = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        if trained.returncode:
+            last = (trained.stderr.strip().splitlines() or ["(no output)"])[-1]
+            print(f"error: training {name} failed (exit {trained.returncode}): {last}", file=sys.stderr)
+            return 1
         minutes = (time.time() - start) / 60
         checkpoint = Path(work_dir, "last_checkpoint").read_text().strip()
         rows.append({"config": name, "minutes": minutes, **evaluate(checkpoint, args.data_root)})
