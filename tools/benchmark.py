@@ -21,6 +21,7 @@ import argparse
 import json
 import os.path as osp
 import sys
+from pathlib import Path
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from a checkout without install
 
@@ -34,6 +35,7 @@ from lmtk.apis.benchmark import (  # noqa: E402
     run_benchmarks,
 )
 from lmtk.apis.fast_paths import FastPaths  # noqa: E402
+from lmtk.checkpoint import CheckpointError  # noqa: E402
 from lmtk.cli import (  # noqa: E402
     ArgumentParser,
     add_fast_path_arguments,
@@ -43,6 +45,7 @@ from lmtk.cli import (  # noqa: E402
     positive_int,
     print_error,
 )
+from lmtk.registry import RegistryError  # noqa: E402
 
 TASKS = {"animate": ("animate",), "train": ("train",), "all": ("animate", "train")}
 
@@ -61,7 +64,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     add_fast_path_arguments(parser)
     parser.add_argument("--frames", type=positive_int, default=64, help="driving frames per timed iteration")
     parser.add_argument("--iters", type=positive_int, default=3, help="timed iterations")
-    parser.add_argument("--warmup", type=int, default=1, help="untimed iterations first")
+    parser.add_argument("--warmup", type=non_negative_int, default=1, help="untimed iterations first")
     parser.add_argument("--reference", action="store_true", help="also time the published demo loop")
     parser.add_argument(
         "--reference-frames", type=positive_int, default=None, help="default: min(frames, 16)"
@@ -76,9 +79,38 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="after timing, profile one more iteration and print its N most expensive operations "
         "(GPU kernels on a GPU)",
     )
-    parser.add_argument("--json", default=None, help="write the report here")
+    parser.add_argument("--json", type=_json_path, default=None, help="write the report here")
     parser.add_argument("--cfg-options", nargs="+", action=DictAction, help="override config entries")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    tasks = TASKS[args.task]
+    if args.freeze and "train" in tasks:
+        parser.error(
+            "--freeze bakes weights into inference graphs; training cannot use it (drop it or use --task animate)"
+        )
+    if args.dtype == "float16" and torch.device(args.device).type == "cpu":
+        parser.error(
+            "--dtype float16 is a CUDA path (the CPU computes it slowly, and training needs loss scaling); use bfloat16 on the CPU"
+        )
+    return args
+
+
+def non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text}")
+    return value
+
+
+def _json_path(text: str) -> str:
+    """Checked before the run, so that a bad path does not lose its measurements."""
+    path = Path(text)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(
+            f"{text} is a folder; name a file in it, e.g. {path / 'benchmark.json'}"
+        )
+    if not path.parent.is_dir():
+        raise argparse.ArgumentTypeError(f"the folder {path.parent} does not exist; create it first")
+    return text
 
 
 def main(argv=None) -> dict:
@@ -94,7 +126,7 @@ def main(argv=None) -> dict:
         )
         paths = FastPaths.from_config(fast_cfg, **fast_path_overrides(args))
         notes += check_inert_fast_paths(paths, fast_path_overrides(args), training="animate" not in tasks)
-    except (FileNotFoundError, ValueError) as error:
+    except (FileNotFoundError, ValueError, TypeError, RegistryError, CheckpointError) as error:
         print_error(error)
         raise SystemExit(2) from None
     report = run_benchmarks(
@@ -111,7 +143,13 @@ def main(argv=None) -> dict:
         reference_frames=args.reference_frames,
         profile_top=args.profile or 0,
     )
-    report["settings"]["model"] = str(args.model)
+    report["settings"].update(
+        model=str(args.model),
+        cfg_options=args.cfg_options,
+        reference=args.reference,
+        reference_frames=args.reference_frames,
+        profile=args.profile,
+    )
     report["notes"] = notes
     env = report["environment"]
     print(

@@ -33,6 +33,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without install
+
 from lmtk.cli import ArgumentParser, available_device, positive_int
 from lmtk.registry import build
 

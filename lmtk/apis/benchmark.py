@@ -473,6 +473,20 @@ def _offline_perceptual(loss_cfg: dict, notes: list[str]) -> dict:
     return loss_cfg
 
 
+def _stored_loss_config(path: str | Path) -> dict | None:
+    """The loss set of the config an lmtk checkpoint stores (a 64 px model's loss is not the paper's)."""
+    from mmengine.config import Config
+
+    from ..checkpoint import load_checkpoint_file
+
+    checkpoint = load_checkpoint_file(path)
+    text = checkpoint.get("meta", {}).get("cfg") if isinstance(checkpoint, Mapping) else None
+    if not text:
+        return None
+    loss = Config.fromstring(text, ".py").get("model", {}).get("loss")
+    return copy.deepcopy(loss.to_dict() if hasattr(loss, "to_dict") else loss) if loss else None
+
+
 def load_benchmark_model(
     path: str | Path, training: bool = False, cfg_options: Mapping | None = None
 ) -> tuple[nn.Module, dict, list[str]]:
@@ -505,7 +519,8 @@ def load_benchmark_model(
     model = load_model(path)
     if training:
         if model.loss is None:
-            model.loss = build(_offline_perceptual({"type": "lmtk.LIALoss.v1"}, notes), "loss_sets")
+            loss_cfg = _stored_loss_config(path) or {"type": "lmtk.LIALoss.v1"}
+            model.loss = build(_offline_perceptual(loss_cfg, notes), "loss_sets")
         if model.discriminator is None:
             model.discriminator = build(
                 {"type": "lmtk.StyleGAN2Discriminator.v1", "size": model.size}, "discriminators"

@@ -109,3 +109,42 @@ def test_gpu_script_runs_on_cpu_at_a_tiny_size(tmp_path):
     )  # float32, bf16 + channels_last, + fused_fir, + bf16 heads (compiled: not here)
     assert [r["precise_heads"] for r in trainings] == [True, True, True, False]
     assert all(r["top_operations"] for r in report["results"] if not r.get("reference"))
+
+
+def test_a_small_checkpoint_trains_with_the_loss_it_was_made_with(tmp_path):
+    import lmtk
+    from lmtk.config_file import read_config
+    from lmtk.registry import build
+
+    cfg = read_config(ROOT / "configs/lia/lia_synthetic_m20.py")
+    cfg.model.size, cfg.model.latent_dim = 32, 32
+    cfg.model.channel_base, cfg.model.max_channels = 256, 16
+    lmtk.save_model(build(cfg.model), tmp_path / "small.pth", cfg.model.to_dict())
+    # the default (paper) loss's VGG19 pyramid does not fit 32 px: the stored L1-only loss must be used
+    out = tmp_path / "train.json"
+    _run("benchmark.py", tmp_path / "small.pth", "--device", "cpu", "--task", "train", "--batch-size", "2",
+         "--iters", "1", "--warmup", "0", "--json", out)  # fmt: skip
+    (record,) = json.loads(out.read_text())["results"]
+    assert record["task"] == "train" and record["throughput"] > 0
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (["--task", "all", "--compile", "--freeze"], "--freeze bakes weights into inference graphs"),
+        (["--dtype", "float16", "--device", "cpu"], "--dtype float16 is a CUDA path"),
+        (["--json", "."], "argument --json: . is a folder"),
+        (["--json", "missing/report.json"], "argument --json: the folder missing does not exist"),
+        (["--warmup", "-1"], "argument --warmup: expected an integer >= 0, got -1"),
+    ],
+)
+def test_bad_options_are_refused_before_the_run(options, message, capsys):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("lmtk_tool_benchmark", ROOT / "tools" / "benchmark.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    with pytest.raises(SystemExit) as exit_info:
+        tool.parse_args([str(ROOT / "configs/lia/lia_synthetic_m20.py"), *options])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.startswith(f"error: {message}")
