@@ -21,7 +21,6 @@ import argparse
 import json
 import os.path as osp
 import sys
-from pathlib import Path
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from a checkout without install
 
@@ -42,6 +41,8 @@ from lmtk.cli import (  # noqa: E402
     available_device,
     check_inert_fast_paths,
     fast_path_overrides,
+    non_negative_int,
+    output_file,
     positive_int,
     print_error,
 )
@@ -79,7 +80,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="after timing, profile one more iteration and print its N most expensive operations "
         "(GPU kernels on a GPU)",
     )
-    parser.add_argument("--json", type=_json_path, default=None, help="write the report here")
+    parser.add_argument("--json", type=output_file, default=None, help="write the report here")
     parser.add_argument("--cfg-options", nargs="+", action=DictAction, help="override config entries")
     args = parser.parse_args(argv)
     tasks = TASKS[args.task]
@@ -92,25 +93,6 @@ def parse_args(argv=None) -> argparse.Namespace:
             "--dtype float16 is a CUDA path (the CPU computes it slowly, and training needs loss scaling); use bfloat16 on the CPU"
         )
     return args
-
-
-def non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text}")
-    return value
-
-
-def _json_path(text: str) -> str:
-    """Checked before the run, so that a bad path does not lose its measurements."""
-    path = Path(text)
-    if path.is_dir():
-        raise argparse.ArgumentTypeError(
-            f"{text} is a folder; name a file in it, e.g. {path / 'benchmark.json'}"
-        )
-    if not path.parent.is_dir():
-        raise argparse.ArgumentTypeError(f"the folder {path.parent} does not exist; create it first")
-    return text
 
 
 def main(argv=None) -> dict:
