@@ -210,10 +210,10 @@ def _synthetic_videos(videos: list[Path]) -> bool:
     return bool(videos) and all(synthetic_annotation_path(v).is_file() for v in videos)
 
 
-def _keypoint_extractor(choice: str, videos: list[Path]):
+def _keypoint_extractor(choice: str, annotated: bool):
+    """``annotated``: every video has synthetic ground truth (:func:`_synthetic_videos`)."""
     from lmtk.registry import build
 
-    annotated = _synthetic_videos(videos)
     if choice == "auto":
         choice = "synthetic" if annotated else "dlib68"
     if choice == "synthetic" and not annotated:
@@ -266,16 +266,17 @@ def build_metrics(args: argparse.Namespace, videos: list[Path]) -> tuple[list, d
     from lmtk.registry import build
 
     names = list(dict.fromkeys(args.metrics or DEFAULT_METRICS))
+    synthetic = _synthetic_videos(videos)
     shared: dict[str, object] = {}
 
     def extractor():
         # AKD and MKR share one extractor, so each frame's keypoints are found once
         if "keypoints" not in shared:
-            shared["keypoints"] = _keypoint_extractor(args.keypoints, videos)
+            shared["keypoints"] = _keypoint_extractor(args.keypoints, synthetic)
         return shared["keypoints"]
 
     built, skipped = [], {}
-    if not args.metrics and "aed" in names and _synthetic_videos(videos):
+    if not args.metrics and "aed" in names and synthetic:
         skipped["aed"] = (
             "dlib's face recognition finds lmtk's synthetic faces only now and then, so AED would rest on "
             "a few frames (name aed in --metrics to run it anyway)"
