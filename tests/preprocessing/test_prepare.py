@@ -4,6 +4,7 @@ import json
 import warnings
 
 import pytest
+from tool_scripts import load_tool
 
 from lmtk.preprocessing import prepare
 
@@ -151,13 +152,7 @@ def test_rerunning_a_source_removes_its_clips_and_half_written_files(tmp_path):
 
 
 def test_the_tool_prints_the_warnings(fake_processing, tmp_path, capsys):
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[2] / "tools" / "prepare_dataset.py"
-    spec = importlib.util.spec_from_file_location("lmtk_tool_prepare_dataset", path)
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool("prepare_dataset")
     _videos(tmp_path / "a", "beach")
     _videos(tmp_path / "b", "kitchen")
     base = ["--output", str(tmp_path / "data"), "--split", "1", "--no-progress"]

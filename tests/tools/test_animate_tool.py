@@ -1,6 +1,5 @@
 """tools/animate.py end to end on the demo clips, with a tiny published-format checkpoint."""
 
-import importlib.util
 import os
 import signal
 import subprocess
@@ -10,6 +9,7 @@ from pathlib import Path
 import av
 import pytest
 import torch
+from tool_scripts import load_tool
 
 import lmtk
 from lmtk.checkpoint import to_published
@@ -93,10 +93,7 @@ def test_large_source_side_by_side_no_audio(shared_data, checkpoints, tmp_path, 
 
 @pytest.fixture(scope="module")
 def tool():
-    spec = importlib.util.spec_from_file_location("animate_tool", TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("animate")
 
 
 def _expect_error(tool, capsys, argv, match):

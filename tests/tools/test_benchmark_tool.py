@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from tool_scripts import load_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ["model.size=32", "model.latent_dim=32", "model.channel_base=256", "model.max_channels=16"]
@@ -139,12 +140,7 @@ def test_a_small_checkpoint_trains_with_the_loss_it_was_made_with(tmp_path):
     ],
 )
 def test_bad_options_are_refused_before_the_run(options, message, capsys):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("lmtk_tool_benchmark", ROOT / "tools" / "benchmark.py")
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
     with pytest.raises(SystemExit) as exit_info:
-        tool.parse_args([str(ROOT / "configs/lia/lia_synthetic_m20.py"), *options])
+        load_tool("benchmark").parse_args([str(ROOT / "configs/lia/lia_synthetic_m20.py"), *options])
     assert exit_info.value.code == 2
     assert capsys.readouterr().err.startswith(f"error: {message}")

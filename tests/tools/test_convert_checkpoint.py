@@ -1,26 +1,17 @@
 """tools/convert_checkpoint.py: mistakes in its arguments."""
 
-import importlib.util
 from pathlib import Path
 
 import pytest
+from tool_scripts import load_tool
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _tool():
-    spec = importlib.util.spec_from_file_location(
-        "lmtk_tool_convert", ROOT / "tools" / "convert_checkpoint.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_an_output_folder_is_refused_before_loading(tmp_path, capsys):
     # the input need not exist: the output is checked first, so no traceback from the final rename
     with pytest.raises(SystemExit) as exit_info:
-        _tool().main([str(tmp_path / "missing.pt"), str(tmp_path)])
+        load_tool("convert_checkpoint").main([str(tmp_path / "missing.pt"), str(tmp_path)])
     assert exit_info.value.code == 2
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line.startswith("error:") and "is a folder" in line and "model.pth" in line
@@ -29,7 +20,9 @@ def test_an_output_folder_is_refused_before_loading(tmp_path, capsys):
 def test_a_config_as_input_is_refused(tmp_path, capsys):
     # it would load with fresh random weights and be written as if it were a trained model
     with pytest.raises(SystemExit) as exit_info:
-        _tool().main([str(ROOT / "configs/lia/lia_synthetic_m20.py"), str(tmp_path / "out.pth")])
+        load_tool("convert_checkpoint").main(
+            [str(ROOT / "configs/lia/lia_synthetic_m20.py"), str(tmp_path / "out.pth")]
+        )
     assert exit_info.value.code == 2
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line.startswith("error:") and "is a config, not a checkpoint" in line
@@ -58,7 +51,7 @@ def test_a_model_the_published_format_cannot_describe_is_refused(tmp_path, capsy
         torch.manual_seed(0)
         config = _tiny(align_corners)
         lmtk.save_model(build(config), tmp_path / f"{align_corners}.pth", config=config)
-    tool = _tool()
+    tool = load_tool("convert_checkpoint")
     assert tool.main([str(tmp_path / "False.pth"), str(tmp_path / "ok.pt"), "--to", "published"]) == 0
     capsys.readouterr()
     assert tool.main([str(tmp_path / "True.pth"), str(tmp_path / "bad.pt"), "--to", "published"]) == 1

@@ -5,7 +5,6 @@ without paying the interpreter and torch start-up once per run.
 """
 
 import csv
-import importlib.util
 import json
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from tool_scripts import load_tool
 
 import lmtk
 from lmtk.checkpoint import to_published
@@ -33,13 +33,6 @@ def _tiny(basis: str = "lmtk.GramSchmidtBasis.v1") -> dict:
         generator=dict(type="lmtk.FlowGenerator.v1", **shape),
         motion_basis=motion,
     )
-
-
-def _tool(name: str):
-    spec = importlib.util.spec_from_file_location(f"lmtk_tool_{name}", ROOT / "tools" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -70,7 +63,7 @@ def _metrics_json(work_dir: Path) -> dict:
 def test_test_tool_on_a_synthetic_split(files, capsys):
     work_dir = files / "recon"
     args = [CONFIG, files / "tiny.pt", "--data-root", files / "synthetic", "--work-dir", work_dir]
-    code = _tool("test").main([*map(str, args), "--random-backbones", "--quiet", "--batch-size", "8"])
+    code = load_tool("test").main([*map(str, args), "--random-backbones", "--quiet", "--batch-size", "8"])
     out = capsys.readouterr().out
     assert code == 0
     for row in ("L1", "LPIPS", "AKD", "MKR"):
@@ -96,7 +89,7 @@ def test_test_tool_on_a_synthetic_split(files, capsys):
 
 def test_test_tool_reports_metrics_that_cannot_run(files, capsys, monkeypatch):
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(files / "empty_hub"))
-    tool = _tool("test")
+    tool = load_tool("test")
     base = [CONFIG, str(files / "tiny.pt"), "--data-root", str(files / "synthetic"), "--quiet"]
     base += ["--max-videos", "1", "--max-frames", "2"]
     # asked for explicitly: an error line and a non-zero exit
@@ -137,7 +130,7 @@ def test_test_tool_without_dlib_skips_the_face_metrics(files, capsys, monkeypatc
     (plain / "clip.mp4").write_bytes((files / "synthetic" / "test" / "id0000#00.mp4").read_bytes())
     args = [CONFIG, files / "tiny.pt", "--data-root", plain, "--work-dir", files / "no_dlib"]
     args += ["--max-videos", "1", "--max-frames", "2", "--keypoints", "dlib68", "--random-backbones"]
-    assert _tool("test").main([*map(str, args), "--quiet"]) == 0
+    assert load_tool("test").main([*map(str, args), "--quiet"]) == 0
     out = capsys.readouterr().out
     for row in ("AKD", "MKR", "AED"):
         assert f"{row}     n/a (skipped: dlib is not installed" in out
@@ -147,7 +140,7 @@ def test_test_tool_without_dlib_skips_the_face_metrics(files, capsys, monkeypatc
 def test_test_tool_transfer_protocol(files, capsys):
     args = [CONFIG, files / "tiny.pt", "--data-root", files / "synthetic", "--work-dir", files / "transfer"]
     args += ["--protocol", "transfer", "--metrics", "l1", "akd", "mkr", "--max-frames", "3", "--save-videos"]
-    assert _tool("test").main([*map(str, args), "--quiet"]) == 0
+    assert load_tool("test").main([*map(str, args), "--quiet"]) == 0
     assert "n/a (needs ground truth" in capsys.readouterr().out
     written = _metrics_json(files / "transfer")
     assert written["protocol"] == "transfer" and written["num_pairs"] == 2
@@ -157,7 +150,7 @@ def test_test_tool_transfer_protocol(files, capsys):
 def test_test_tool_transfer_counts_pairs(files, capsys):
     args = [CONFIG, files / "tiny.pt", "--data-root", files / "synthetic", "--work-dir", files / "pairs"]
     args += ["--protocol", "transfer", "--metrics", "l1", "--max-frames", "2", "--num-pairs", "1"]
-    assert _tool("test").main([*map(str, args), "--quiet"]) == 0
+    assert load_tool("test").main([*map(str, args), "--quiet"]) == 0
     assert "protocol: transfer, pairs: 1\n" in capsys.readouterr().out
 
 
@@ -166,7 +159,7 @@ def test_test_tool_face_metrics_on_real_clips(files, shared_data, capsys):
     work_dir = files / "vox"
     args = [CONFIG, files / "published.pt", "--data-root", shared_data / "vox", "--work-dir", work_dir]
     args += ["--max-videos", "1", "--max-frames", "8", "--metrics", "l1", "akd", "mkr", "aed"]
-    assert _tool("test").main([*map(str, args), "--quiet", "--batch-size", "8"]) == 0
+    assert load_tool("test").main([*map(str, args), "--quiet", "--batch-size", "8"]) == 0
     written = _metrics_json(work_dir)
     assert written["per_video"][0]["video"] == "driving1" and written["num_frames"] == 8
     metrics = written["metrics"]
@@ -181,7 +174,7 @@ def test_vis_directions_grid_and_animations(files, capsys):
     output = files / "directions"
     args = ["--checkpoint", files / "tiny.pt", "--image", image, "--directions", "1-3", "--steps", "4"]
     args += ["--output-dir", output, "--format", "gif"]
-    assert _tool("vis_directions").main(list(map(str, args))) == 0
+    assert load_tool("vis_directions").main(list(map(str, args))) == 0
     assert "orthogonality error" in capsys.readouterr().out
     assert Image.open(output / "directions.png").size == (4 * 64, 3 * 64)
     assert sorted(p.name for p in output.glob("direction_*.gif")) == [f"direction_{i}.gif" for i in (1, 2, 3)]
@@ -189,12 +182,12 @@ def test_vis_directions_grid_and_animations(files, capsys):
     assert info["orthogonality_error"] < 1e-5 and len(info["source_magnitudes"]) == 5
     # a model without a basis has no directions
     args = ["--checkpoint", files / "no_dm.pt", "--image", image, "--output-dir", files / "no_dm"]
-    assert _tool("vis_directions").main(list(map(str, args))) == 1
+    assert load_tool("vis_directions").main(list(map(str, args))) == 1
     assert "no motion basis" in capsys.readouterr().err
 
 
 def test_vis_directions_alpha_zero_is_the_source_reconstruction(files):
-    tool = _tool("vis_directions")
+    tool = load_tool("vis_directions")
     model = lmtk.load_model(files / "tiny.pt")
     image = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0)) * 2 - 1
     sweep = tool.direction_sweeps(model, image, [0, 4], torch.tensor([0.0, 1.0]))
@@ -206,7 +199,7 @@ def test_vis_directions_alpha_zero_is_the_source_reconstruction(files):
 
 
 def test_vis_directions_parses_direction_lists():
-    parse = _tool("vis_directions").parse_directions
+    parse = load_tool("vis_directions").parse_directions
     assert parse("0-2,4", 5) == [0, 1, 2, 4] and parse(None, 3) == [0, 1, 2]
     with pytest.raises(ValueError, match="range 3-1 is empty; write it low to high: 1-3"):
         parse("3-1", 5)
@@ -221,7 +214,7 @@ def test_vis_reference_writes_sources_over_references(files, capsys):
         Image.fromarray(np.full((90, 70, 3), 60 * i, np.uint8)).save(folder / f"{i}.png")
     output = files / "reference.png"
     args = ["--checkpoint", files / "tiny.pt", "--images", folder, "--output", output]
-    assert _tool("vis_reference").main(list(map(str, args))) == 0
+    assert load_tool("vis_reference").main(list(map(str, args))) == 0
     assert Image.open(output).size == (3 * 64, 2 * 64)
 
 
@@ -229,14 +222,17 @@ def test_vis_reference_takes_a_folder_of_clips(files):
     # the synthetic split is a folder of videos (and their .json annotations)
     output = files / "reference_split.png"
     args = ["--checkpoint", files / "tiny.pt", "--images", files / "synthetic" / "test", "--output", output]
-    assert _tool("vis_reference").main(list(map(str, args))) == 0
+    assert load_tool("vis_reference").main(list(map(str, args))) == 0
     assert Image.open(output).size == (2 * 64, 2 * 64)
 
 
 def test_analyze_directions_writes_heatmap_and_tables(files, capsys):
     output = files / "analysis"
     args = ["--checkpoint", files / "tiny.pt", "--data-root", files / "synthetic", "--output-dir", output]
-    assert _tool("analyze_directions").main([*map(str, args), "--centre-per-video", "--max-frames", "6"]) == 0
+    assert (
+        load_tool("analyze_directions").main([*map(str, args), "--centre-per-video", "--max-frames", "6"])
+        == 0
+    )
     out = capsys.readouterr().out
     assert all(f"d{i}:" in out for i in range(5))
     assert Image.open(output / "correlation.png").size[0] > 100
@@ -248,7 +244,7 @@ def test_analyze_directions_writes_heatmap_and_tables(files, capsys):
 def test_test_tool_fast_path_options(files, capsys):
     base = [CONFIG, str(files / "tiny.pt"), "--data-root", str(files / "synthetic"), "--quiet"]
     base += ["--metrics", "l1", "--max-frames", "4"]
-    tool = _tool("test")
+    tool = load_tool("test")
     assert tool.main([*base, "--work-dir", str(files / "plain")]) == 0
     assert tool.main([*base, "--work-dir", str(files / "fast"), "--channels-last", "--fused-fir"]) == 0
     assert tool.main([*base, "--work-dir", str(files / "bf16"), "--dtype", "bfloat16"]) == 0
@@ -297,14 +293,14 @@ def test_options_that_cannot_work_are_refused_when_parsed(tool, argv, message, c
         "vis_directions": ["--checkpoint", "m.pt", "--image", "a.png"],
     }[tool]
     with pytest.raises(SystemExit) as exit_info:
-        _tool(tool).parse_args([*required, *argv])
+        load_tool(tool).parse_args([*required, *argv])
     assert exit_info.value.code == 2
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line.startswith("error:") and message in line
 
 
 def test_test_tool_options_of_the_chosen_protocol_are_accepted():
-    tool = _tool("test")
+    tool = load_tool("test")
     args = tool.parse_args([CONFIG, "model.pt"])
     assert args.seed == 0 and args.fid_network == "inception_v3" and args.num_pairs is None
     args = tool.parse_args([CONFIG, "m.pt", "--protocol", "transfer", "--num-pairs", "4", "--seed", "2"])
@@ -325,15 +321,15 @@ def test_test_tool_renders_again_when_the_configs_synthetic_set_changed(tmp_path
     monkeypatch.setattr(synthetic, "make_synthetic_dataset", lambda root, **kw: rendered.append(kw))
     args = argparse.Namespace(data_root=None, split="test", quiet=True)
     cfg = {"test_dataloader": {"dataset": {"data_root": str(tmp_path), "generate": generate}}}
-    assert _tool("test")._video_folder(args, cfg) == tmp_path / "test"
+    assert load_tool("test")._video_folder(args, cfg) == tmp_path / "test"
     assert rendered == []  # the folder matches the config: reused
     cfg["test_dataloader"]["dataset"]["generate"] = {**generate, "num_test": 3}
-    _tool("test")._video_folder(args, cfg)
+    load_tool("test")._video_folder(args, cfg)
     assert len(rendered) == 1 and rendered[0]["num_test"] == 3
     # a config's own progress setting neither forces a render nor clashes with --quiet
     cfg["test_dataloader"]["dataset"]["generate"] = {**generate, "progress": True}
-    _tool("test")._video_folder(args, cfg)
+    load_tool("test")._video_folder(args, cfg)
     assert len(rendered) == 1
     cfg["test_dataloader"]["dataset"]["generate"] = {**generate, "num_test": 3, "progress": True}
-    _tool("test")._video_folder(args, cfg)
+    load_tool("test")._video_folder(args, cfg)
     assert len(rendered) == 2 and rendered[1]["progress"] is False
