@@ -186,6 +186,10 @@ def add_fast_path_arguments(
         "--fused-upsample", choices=UPSAMPLE_MODES, default=None, help="how a folded upsampling runs"
     )
     group.add_argument(
+        "--separable-fir", action="store_true", default=None,
+        help="run the blurs that are not folded as shifted multiply-adds (for --compile, which fuses them)",
+    )  # fmt: skip
+    group.add_argument(
         "--low-precision-heads", action="store_true",
         help="under bf16/fp16, run the flow/RGB heads and the warp sampling in that dtype too (faster, less exact)",
     )  # fmt: skip
@@ -206,6 +210,7 @@ _INERT_OPTION_ERRORS = {
     "freeze": "--freeze only acts on compiled graphs: add --compile",
     "fused_upsample": "--fused-upsample only acts on folded upsampling: add --fused-fir all or --fused-fir up",
     "precise_heads": "--low-precision-heads only acts under --dtype bfloat16 or float16",
+    "separable_fir": "--separable-fir only acts on blurs that are not folded: use --fused-fir up, down or none",
 }
 
 
@@ -246,6 +251,7 @@ def fast_path_overrides(args: argparse.Namespace) -> dict:
         "channels_last": args.channels_last,
         "fused_fir": args.fused_fir,
         "fused_upsample": args.fused_upsample,
+        "separable_fir": args.separable_fir,
         "compile": args.compile,
         "freeze": getattr(args, "freeze", None),
         "precise_heads": False if args.low_precision_heads else None,

@@ -3,7 +3,8 @@
 - autocast to bfloat16 / float16 (:class:`AutocastOptimWrapper` or mmengine's ``AmpOptimWrapper`` when
   training); the flow/RGB heads and the warp's sampling stay in float32 unless ``precise_heads=False``;
 - ``channels_last`` end to end (weights and inputs; the warper hands channels_last on);
-- the FIR blur folded into the neighbouring convolution (:mod:`lmtk.layers.fused_fir`);
+- the FIR blur folded into the neighbouring convolution (:mod:`lmtk.layers.fused_fir`), or, where it is
+  not folded, written as shifted multiply-adds that a compiled graph fuses (:mod:`lmtk.layers.separable_fir`);
 - ``torch.compile`` of the encoder and the generator (and, for training, the discriminator and VGG),
   with CUDA graphs under ``mode="reduce-overhead"`` and inductor's freezing for inference.
 
@@ -35,6 +36,7 @@ from mmengine.registry import OPTIM_WRAPPERS
 from torch import nn
 
 from ..layers.fused_fir import UPSAMPLE_MODES, set_fused_fir
+from ..layers.separable_fir import set_separable_fir
 from ..models.generators.flow_generator import set_precise_heads
 
 __all__ = [
@@ -67,6 +69,8 @@ class FastPaths:
         fused_fir: None (off), ``"all"``, ``"up"`` (generator upsampling only) or ``"down"`` (encoder and
             discriminator downsampling only).
         fused_upsample: how a folded upsampling runs: ``"transpose"`` or ``"phase"``.
+        separable_fir: run the blurs that are not folded as shifted multiply-adds, which ``compile``
+            fuses with their neighbours, instead of depthwise convolutions (slower eagerly).
         compile: None (eager) or a ``torch.compile`` mode (``"default"``, ``"reduce-overhead"``, ...).
         freeze: with ``compile``, let inductor treat the weights as constants in inference (folds the
             weight arithmetic, prepacks CPU convolutions); the compiled graphs then ignore later weight
@@ -82,6 +86,7 @@ class FastPaths:
     channels_last: bool = False
     fused_fir: str | None = None
     fused_upsample: str = "transpose"
+    separable_fir: bool = False
     compile: str | None = None
     freeze: bool = False
     precise_heads: bool = True
@@ -125,6 +130,8 @@ class FastPaths:
             inert["freeze"] = "only acts on compiled graphs: add compile"
         if self.fused_upsample != "transpose" and self.fused_fir not in ("all", "up"):
             inert["fused_upsample"] = "only acts on folded upsampling: add fused_fir all or up"
+        if self.separable_fir and self.fused_fir == "all":
+            inert["separable_fir"] = "only acts on blurs that are not folded: use fused_fir up, down or none"
         if not self.precise_heads and self.dtype == "float32":
             inert["precise_heads"] = "only acts under a dtype of bfloat16 or float16"
         return inert
@@ -136,6 +143,8 @@ class FastPaths:
         if self.fused_fir:
             suffix = "" if self.fused_upsample == "transpose" or self.fused_fir == "down" else "/phase"
             parts.append(f"fused_fir={self.fused_fir}{suffix}")
+        if self.separable_fir:
+            parts.append("separable_fir")
         if self.compile:
             parts.append(f"compile={self.compile}" + (" (frozen)" if self.freeze else ""))
         if not self.precise_heads and self.dtype != "float32":
@@ -261,12 +270,15 @@ def apply_fast_paths(model: nn.Module, paths: FastPaths, training: bool = False)
     if paths.fused_fir:
         up = paths.fused_upsample if paths.fused_fir in ("all", "up") else False
         set_fused_fir(model, upsample=up, downsample=paths.fused_fir in ("all", "down"))
+    if paths.separable_fir:
+        set_separable_fir(model, True)
     if paths.compile:
         compile_model(model, paths.compile, training=training, freeze=paths.freeze and not training)
 
     def restore() -> None:
         _uncompile(model)
         set_fused_fir(model, False)
+        set_separable_fir(model, False)
         set_precise_heads(model, True)
         model.to(memory_format=torch.contiguous_format)
 
@@ -275,18 +287,22 @@ def apply_fast_paths(model: nn.Module, paths: FastPaths, training: bool = False)
 
 @contextlib.contextmanager
 def reference_mode(model: nn.Module) -> Iterator[nn.Module]:
-    """Temporarily the plain model: eager, NCHW, unfused blur; what was switched on comes back after."""
+    """Temporarily the plain model: eager, NCHW, depthwise blur; what was switched on comes back after."""
     fused = {m: m.fused_fir for m in model.modules() if getattr(m, "fused_fir", False)}
+    separable = [m for m in model.modules() if getattr(m, "separable_fir", False)]
     memory_format = _memory_format(model)
     compiled = {m: m.__dict__["forward"] for m in compiled_modules(model)}
     _uncompile(model)
     set_fused_fir(model, False)
+    set_separable_fir(model, False)
     model.to(memory_format=torch.contiguous_format)
     try:
         yield model
     finally:
         for module, value in fused.items():
             module.fused_fir = value
+        for module in separable:
+            module.separable_fir = True
         for module, forward in compiled.items():
             module.forward = forward
         model.to(memory_format=memory_format)

@@ -31,9 +31,12 @@ class ConvLayer(nn.Module):
     Attributes:
         fused_fir: when downsampling, fold the blur into the strided conv (see
             :mod:`lmtk.layers.fused_fir`); False (default) runs them one after the other.
+        separable_fir: run an unfolded blur as shifted multiply-adds instead of a depthwise conv (see
+            :mod:`lmtk.layers.separable_fir`).
     """
 
     fused_fir: bool = False
+    separable_fir: bool = False
 
     def __init__(
         self,
@@ -69,7 +72,7 @@ class ConvLayer(nn.Module):
             x = fused_downsample_conv2d(x, weight, self.fir, self.fir_padding, conv.bias, cache=conv)
         else:
             if self.downsample:
-                x = fir_filter2d(x, self.fir, self.fir_padding)
+                x = fir_filter2d(x, self.fir, self.fir_padding, self.separable_fir)
             x = self.conv(x)
         return self.act(x) if self.act is not None else x
 

@@ -41,9 +41,12 @@ class ModulatedConv2d(nn.Module):
     Attributes:
         fused_fir: when upsampling, fold the blur into the transposed conv (``"transpose"`` or
             ``"phase"``, see :mod:`lmtk.layers.fused_fir`); False (default) runs them one after the other.
+        separable_fir: run an unfolded blur as shifted multiply-adds instead of a depthwise conv (see
+            :mod:`lmtk.layers.separable_fir`).
     """
 
     fused_fir: bool | str = False
+    separable_fir: bool = False
 
     def __init__(
         self,
@@ -83,7 +86,7 @@ class ModulatedConv2d(nn.Module):
             )
         elif self.upsample:
             out = F.conv_transpose2d(x, weight.transpose(0, 1).to(x.dtype), stride=2)
-            out = fir_filter2d(out, self.fir, self.fir_padding)
+            out = fir_filter2d(out, self.fir, self.fir_padding, self.separable_fir)
         else:
             out = F.conv2d(x, weight.to(x.dtype), padding=self.padding)
         if self.demodulate:

@@ -28,6 +28,7 @@ from lmtk.apis.fast_paths import (
 )
 from lmtk.layers import ConvLayer, ResBlock, StyledConv
 from lmtk.layers.fused_fir import set_fused_fir
+from lmtk.layers.separable_fir import set_separable_fir
 from lmtk.registry import build
 
 SIZE = 32
@@ -73,7 +74,9 @@ def transfer(model, source, driving, paths=FastPaths()):
 def test_switching_off_restores_the_default_path_bit_for_bit(model, images):
     before = transfer(model, *images)
     transfer(model, *images, FastPaths(channels_last=True, fused_fir="all", fused_upsample="phase"))
+    transfer(model, *images, FastPaths(channels_last=True, fused_fir="up", separable_fir=True))
     assert all(not getattr(m, "fused_fir", False) for m in model.modules())
+    assert all(not getattr(m, "separable_fir", False) for m in model.modules())
     assert all("forward" not in m.__dict__ for m in model.modules())
     assert torch.equal(transfer(model, *images), before)
 
@@ -85,6 +88,8 @@ def test_fused_fir_and_channels_last_float32(model, images, upsample):
         FastPaths(channels_last=True),
         FastPaths(fused_fir="all", fused_upsample=upsample),
         FastPaths(channels_last=True, fused_fir="all", fused_upsample=upsample),
+        FastPaths(channels_last=True, separable_fir=True),
+        FastPaths(fused_fir="up", fused_upsample=upsample, separable_fir=True),
     ):
         assert relative_error(transfer(model, *images, paths), reference) < 1e-5, paths
 
@@ -105,9 +110,14 @@ def test_fused_fir_float64(model, images):
     assert relative_error(fused, reference) < 1e-12
 
 
-def test_channels_last_end_to_end(model, images):
+@pytest.mark.parametrize(
+    "paths",
+    [FastPaths(channels_last=True, fused_fir="all"), FastPaths(channels_last=True, separable_fir=True)],
+    ids=["folded", "separable"],
+)
+def test_channels_last_end_to_end(model, images, paths):
     """No layer hands an NCHW activation on when the model runs channels_last."""
-    restore = apply_fast_paths(model, FastPaths(channels_last=True, fused_fir="all"))
+    restore = apply_fast_paths(model, paths)
     converted = []
 
     def check(module, inputs, output):
@@ -192,8 +202,10 @@ def test_heads_compute_in_float32_under_bf16_unless_switched_off(head):
 
 @pytest.mark.slow
 def test_compiled_matches_eager_float32(model, images):
-    """torch.compile of the encoder and generator (inductor's C++ backend on the CPU: about 1-2 min)."""
+    """torch.compile of the encoder and generator (inductor's C++ backend on the CPU: about 1-2 min), with
+    the separable blur that compiled graphs fuse (the frozen test below compiles the depthwise one)."""
     reference = transfer(model, *images)
+    set_separable_fir(model, True)
     compiled = compile_model(model, "default")
     assert compiled == ["encoder", "synthesis"]
     with torch.inference_mode():
@@ -204,6 +216,7 @@ def test_compiled_matches_eager_float32(model, images):
     with reference_mode(model):
         assert torch.equal(transfer(model, *images), reference)
     assert "forward" in model.net.synthesis.__dict__
+    assert any(getattr(m, "separable_fir", False) for m in model.modules())  # back after reference_mode
     torch._dynamo.reset()
 
 
@@ -226,10 +239,12 @@ def test_frozen_compile_matches_eager_and_bakes_the_weights_in(model, images):
 
 def test_reference_mode_switches_everything_off_and_back(model, images):
     reference = transfer(model, *images)
-    apply_fast_paths(model, FastPaths(channels_last=True, fused_fir="all"))
+    apply_fast_paths(model, FastPaths(channels_last=True, fused_fir="up", separable_fir=True))
     with reference_mode(model):
+        assert not any(getattr(m, "separable_fir", False) for m in model.modules())
         assert torch.equal(transfer(model, *images), reference)
     assert any(getattr(m, "fused_fir", False) for m in model.modules())
+    assert model.net.encoder.blocks[0].conv2.separable_fir  # the encoder's blurs are not folded under "up"
     weight = model.net.synthesis.stages[0].conv.conv.weight
     assert weight.is_contiguous(memory_format=torch.channels_last)
 
@@ -255,6 +270,8 @@ def test_inert_settings_are_named():
         == {}
     )
     assert FastPaths(dtype="bfloat16", precise_heads=False).inert_settings() == {}
+    assert FastPaths(fused_fir="down", separable_fir=True).inert_settings() == {}
+    assert "not folded" in FastPaths(fused_fir="all", separable_fir=True).inert_settings()["separable_fir"]
     assert set(
         FastPaths(freeze=True, fused_fir="down", fused_upsample="phase", precise_heads=False).inert_settings()
     ) == {

@@ -114,3 +114,28 @@ def test_rejects_bad_inputs():
         fir_upsample2d(torch.randn(1, 1, 4, 4), fir_kernel((1, 2, 1)))
     with pytest.raises(ValueError, match=r"\(B, C, H, W\)"):
         fir_filter2d(torch.randn(1, 4, 4), fir_kernel((1, 1)), (0, 0))
+
+
+@pytest.mark.parametrize("name", ["binomial", "asymmetric"])
+@pytest.mark.parametrize("padding", [(2, 1), (1, 1), (2, 2), (0, 0)])
+def test_separable_filter_matches_upfirdn2d(name, padding):
+    """The shifted multiply-adds equal the depthwise convolution for rank-one kernels, flip included."""
+    kernel = KERNELS[name]()
+    x = torch.randn(2, 3, 9, 7, dtype=torch.float64)
+    expected = upfirdn2d_reference(x, kernel, pad=padding)
+    out = fir_filter2d(x, kernel, padding, separable=True)
+    assert out.shape == expected.shape and out.dtype == torch.float64
+    # the kernels are stored in float32: binomial taps are exact there, the asymmetric ones are rounded,
+    # so its factors differ from the stored kernel's entries by float32 rounding
+    tolerance = 1e-12 if name == "binomial" else 1e-6
+    assert (out - expected).abs().max() < tolerance
+
+
+def test_separable_filter_keeps_the_dtype_and_computes_in_float32():
+    kernel = fir_kernel((1, 3, 3, 1))
+    x = torch.randn(1, 4, 16, 16)
+    out = fir_filter2d(x.bfloat16(), kernel, (2, 1), separable=True)
+    assert out.dtype == torch.bfloat16
+    exact = fir_filter2d(x.bfloat16().float(), kernel, (2, 1))
+    # one rounding of the float32 result to bf16, not one per pass (relative spacing 2**-8)
+    assert ((out.float() - exact).abs() <= exact.abs() * 2**-8 + 1e-6).all()

@@ -347,6 +347,7 @@ def test_bad_devices_and_configs_are_one_line(shared_data, checkpoints, tmp_path
         (["--fused-upsample", "phase"], "--fused-upsample only acts on folded upsampling", ["--fused-fir"]),
         (["--fused-fir", "down", "--fused-upsample", "phase"], "--fused-upsample only acts", ["--fused-fir", "up"]),
         (["--low-precision-heads"], "only acts under --dtype bfloat16 or float16", ["--dtype", "bfloat16"]),
+        (["--fused-fir", "--separable-fir"], "--separable-fir only acts on blurs that are not folded", ["--fused-fir", "up"]),
     ],
 )  # fmt: skip
 def test_fast_path_options_that_do_nothing_are_refused(tool, capsys, options, match, needed):
