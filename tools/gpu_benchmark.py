@@ -34,11 +34,11 @@ from lmtk.apis.benchmark import (  # noqa: E402
     benchmark_animation,
     benchmark_reference,
     benchmark_training,
-    count_host_syncs,
     environment,
     exact_float32,
     format_table,
     format_top_operations,
+    host_sync_sites,
     relative_error,
     synthetic_images,
     transfer_under,
@@ -275,10 +275,10 @@ def main(argv=None) -> None:
             )
             frames = synthetic_images(args.anim_batch, shape["size"], device, best_paths.channels_last)
             animator.animate_frames(encoded, frames, mode="absolute")
-            session.report["host_syncs_per_animate_call"] = count_host_syncs(
-                lambda: animator.animate_frames(encoded, frames, mode="absolute"), device
-            )
-            print(f"    host syncs in one animate call: {session.report['host_syncs_per_animate_call']}")
+            sites = host_sync_sites(lambda: animator.animate_frames(encoded, frames, mode="absolute"), device)
+            session.report["host_syncs_per_animate_call"] = None if sites is None else len(sites)
+            session.report["host_sync_sites"] = sites
+            print(f"    host syncs in one animate call: {sites}")
         finally:
             restore()
 

@@ -64,6 +64,7 @@ __all__ = [
     "benchmark_reference",
     "benchmark_training",
     "count_host_syncs",
+    "host_sync_sites",
     "environment",
     "exact_float32",
     "format_table",
@@ -375,8 +376,9 @@ def transfer_under(
         restore()
 
 
-def count_host_syncs(fn: Callable[[], object], device: torch.device | str) -> int | None:
-    """How many host-device synchronisations ``fn`` causes (CUDA only; None elsewhere)."""
+def host_sync_sites(fn: Callable[[], object], device: torch.device | str) -> list[str] | None:
+    """Where ``fn`` makes the host wait for the device: ``"file:line"`` of the Python line that called
+    each synchronising CUDA operation, in order (CUDA only; None elsewhere)."""
     device = torch.device(device)
     if device.type != "cuda":
         return None
@@ -388,7 +390,13 @@ def count_host_syncs(fn: Callable[[], object], device: torch.device | str) -> in
             fn()
         finally:
             torch.cuda.set_sync_debug_mode(previous)
-    return sum("synchroniz" in str(w.message) for w in caught)
+    return [f"{w.filename}:{w.lineno}" for w in caught if "synchroniz" in str(w.message)]
+
+
+def count_host_syncs(fn: Callable[[], object], device: torch.device | str) -> int | None:
+    """How many host-device synchronisations ``fn`` causes (CUDA only; None elsewhere)."""
+    sites = host_sync_sites(fn, device)
+    return None if sites is None else len(sites)
 
 
 def _cpu_name() -> str:
