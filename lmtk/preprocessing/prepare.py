@@ -31,6 +31,7 @@ import os
 import re
 import shutil
 import signal
+import time
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
@@ -227,16 +228,21 @@ def _earlier_names(previous: Mapping[str, Any] | None) -> dict[str, str]:
     }
 
 
-def _remove_clips(output: Path, name: str, finished: bool = True) -> None:
+def _remove_clips(output: Path, name: str, finished: bool = True, written_since: float | None = None) -> None:
     """Delete the clips of source ``name`` in the split folders: the temporary files an interrupted
-    write left, and with ``finished`` also its finished clips (an earlier run's, before a rerun)."""
+    write left, and with ``finished`` also its finished clips (an earlier run's, before a rerun), or
+    with ``written_since`` (a ``time.time()``) the finished clips modified since then."""
     clip = re.escape(name) + r"#\d{3,}(\.mp4)?"
     temporary = r"\." + clip + r"\.tmp\d+"  # the writers' ".<clip>.tmp<pid>"
-    pattern = re.compile(f"{temporary}|{clip}" if finished else temporary)
+    pattern = re.compile(f"{temporary}|{clip}")
     for split in SPLITS:
         folder = output / split
         for path in folder.iterdir() if folder.is_dir() else []:
             if not pattern.fullmatch(path.name):
+                continue
+            temporary = path.name.startswith(".")
+            written_now = written_since is not None and path.stat().st_mtime >= written_since
+            if not (finished or temporary or written_now):
                 continue
             if path.is_dir():
                 shutil.rmtree(path)
@@ -527,6 +533,7 @@ def prepare_dataset(
         (path, name, split_for(name, options.split), output, options) for path, name in zip(videos, names)
     ]
     results: list[dict[str, Any]] = []
+    started = time.time()
     try:
         with tqdm(total=len(jobs), desc="prepare", unit="video", disable=not progress) as bar:
             if workers > 1 and len(jobs) > 1:
@@ -545,11 +552,12 @@ def prepare_dataset(
                     bar.set_postfix(clips=sum(len(r["clips"]) for r in results), refresh=False)
                     bar.update(1)
     except KeyboardInterrupt:
-        # the videos done so far are kept in the manifest; half-written files of the others go
+        # the videos done so far are kept in the manifest; what this run wrote of the others goes (a
+        # video cut off halfway has some clips finished), their earlier clips stay where not yet replaced
         done = {result["name"] for result in results}
         for name in names:
             if name not in done:
-                _remove_clips(output, name, finished=False)
+                _remove_clips(output, name, finished=False, written_since=started)
         note = f"interrupted after {len(results)} of {len(jobs)} videos: run the same command again to finish"
         _write_manifest(output, previous, results, options, [unreadable, note])
         raise

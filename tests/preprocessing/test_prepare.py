@@ -87,28 +87,32 @@ def test_other_settings_than_the_kept_clips_give_a_warning(fake_processing, tmp_
 
 def test_an_interrupted_run_keeps_what_it_finished(fake_processing, tmp_path, monkeypatch):
     output = tmp_path / "data"
-    _run(_videos(tmp_path / "a", "beach"), output)
+    zoo = _videos(tmp_path / "b", "desk", "kitchen", "zoo")
+    _run([*_videos(tmp_path / "a", "beach"), zoo[2]], output)
     finish = prepare.process_video
 
     def interrupted_at_the_second(path, name, split, output, options):
-        if name == "kitchen":
-            (output / split / ".kitchen#000.mp4.tmp123").write_bytes(b"half a clip")
+        if name == "kitchen":  # its first clip written, the second half-written
+            (output / split / "kitchen#000.mp4").write_bytes(b"a clip")
+            (output / split / ".kitchen#001.mp4.tmp123").write_bytes(b"half a clip")
             raise KeyboardInterrupt
         return finish(path, name, split, output, options)
 
     monkeypatch.setattr(prepare, "process_video", interrupted_at_the_second)
     with pytest.raises(KeyboardInterrupt), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        prepare.prepare_dataset(_videos(tmp_path / "b", "desk", "kitchen"), output, progress=False, split=1.0)
+        prepare.prepare_dataset(zoo, output, progress=False, split=1.0)
     assert [str(w.message) for w in caught] == [
-        "interrupted after 1 of 2 videos: run the same command again to finish"
+        "interrupted after 1 of 3 videos: run the same command again to finish"
     ]
+    # the cut-off video leaves nothing; the one not reached keeps its earlier clip, in the manifest too
     manifest = json.loads((output / prepare.MANIFEST_NAME).read_text())
-    assert [clip["name"] for clip in manifest["clips"]] == ["beach#000", "desk#000"]
-    assert sorted(path.name for path in (output / "train").iterdir()) == ["beach#000.mp4", "desk#000.mp4"]
+    assert [clip["name"] for clip in manifest["clips"]] == ["beach#000", "desk#000", "zoo#000"]
+    files = sorted(path.name for path in (output / "train").iterdir())
+    assert files == ["beach#000.mp4", "desk#000.mp4", "zoo#000.mp4"]
     monkeypatch.setattr(prepare, "process_video", finish)
-    manifest, _ = _run(_videos(tmp_path / "b", "desk", "kitchen"), output)
-    assert [clip["name"] for clip in manifest["clips"]] == ["beach#000", "desk#000", "kitchen#000"]
+    manifest, _ = _run(zoo, output)
+    assert [clip["name"] for clip in manifest["clips"]] == ["beach#000", "desk#000", "kitchen#000", "zoo#000"]
 
 
 def test_a_source_keeps_its_name_and_another_of_the_same_name_does_not_replace_it(fake_processing, tmp_path):
