@@ -6,15 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-if os.environ.get("PYTEST_XDIST_WORKER"):
-    torch.set_num_threads(1)  # parallel workers (pytest -n) share the cores
-else:
-    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
-
-
-def pytest_collection_modifyitems(items):
-    """The slow end-to-end tests first: in a parallel run the longest one then overlaps all the others."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
 
 @pytest.fixture(scope="module")
