@@ -240,9 +240,9 @@ def _remove_clips(output: Path, name: str, finished: bool = True, written_since:
         for path in folder.iterdir() if folder.is_dir() else []:
             if not pattern.fullmatch(path.name):
                 continue
-            temporary = path.name.startswith(".")
+            half_written = path.name.startswith(".")
             written_now = written_since is not None and path.stat().st_mtime >= written_since
-            if not (finished or temporary or written_now):
+            if not (finished or half_written or written_now):
                 continue
             if path.is_dir():
                 shutil.rmtree(path)
