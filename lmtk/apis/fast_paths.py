@@ -104,6 +104,10 @@ class FastPaths:
             raise ValueError(f"fused_upsample must be one of {UPSAMPLE_MODES}, got {self.fused_upsample!r}")
         if self.compile not in (None, *COMPILE_MODES):
             raise ValueError(f"compile must be None or one of {COMPILE_MODES}, got {self.compile!r}")
+        for name in ("channels_last", "separable_fir", "freeze", "precise_heads"):
+            value = getattr(self, name)
+            if not isinstance(value, bool):  # a config's "no" or 0 would otherwise count as set or unset
+                raise ValueError(f"{name} must be True or False, got {value!r}")
 
     @classmethod
     def from_config(cls, cfg: Mapping | None, **overrides) -> FastPaths:

@@ -260,6 +260,9 @@ def test_fast_paths_options():
     for bad in (dict(dtype="int8"), dict(fused_fir="left"), dict(compile="fast"), dict(fused_upsample="x")):
         with pytest.raises(ValueError):
             FastPaths(**bad)
+    for name in ("channels_last", "separable_fir", "freeze", "precise_heads"):
+        with pytest.raises(ValueError, match=f"{name} must be True or False, got 'no'"):
+            FastPaths.from_config({name: "no"})
     with pytest.raises(ValueError, match="inference only"):
         compile_model(torch.nn.Module(), freeze=True, training=True)
 
