@@ -137,13 +137,27 @@ def _check_indices(indices: Sequence[int], length: int, path: Path) -> list[int]
     return indices
 
 
-def _unreadable(path: Path, error: Exception, what: str = "") -> ValueError:
+def _unreadable(path: Path, error: Exception | str, what: str = "") -> ValueError:
     """decord's message with its source location cut (``[12:00:00] /src/video_reader.cc:486: Error: ...``)."""
     reason = re.sub(r"^.*?\.cc:\d+:\s*(Error:\s*)?", "", " ".join(str(error).split())) or type(error).__name__
     part = f" ({what})" if what else ""
     return ValueError(
         f"cannot read video {path}{part}: the file is truncated, corrupt or not a video (decoder: {reason})"
     )
+
+
+def _ffmpeg_open_error(path: Path) -> str | None:
+    """FFmpeg's reason for refusing to open ``path`` (e.g. "Invalid data found when processing input"),
+    read through PyAV: decord's own exception only says "Error reading <path>"."""
+    try:
+        import av
+    except ImportError:
+        return None
+    try:
+        av.open(str(path)).close()
+    except Exception as error:
+        return getattr(error, "strerror", None) or None
+    return None
 
 
 class DecordVideoReader:
@@ -165,7 +179,7 @@ class DecordVideoReader:
         try:
             self._reader = decord.VideoReader(str(self.path), ctx=decord.cpu(0), num_threads=num_threads)
         except Exception as error:  # decord raises a bare DECORDError/RuntimeError for corrupt files
-            raise _unreadable(self.path, error) from error
+            raise _unreadable(self.path, _ffmpeg_open_error(self.path) or error) from error
         self._size: tuple[int, int] | None = None
 
     def __len__(self) -> int:

@@ -66,8 +66,9 @@ def test_missing_and_unreadable_inputs(tmp_path, make_video):
         open_video(tmp_path / "missing.mp4")
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(np.random.default_rng(0).bytes(4096))
-    with pytest.raises(ValueError, match="bad.mp4"):
+    with pytest.raises(ValueError, match="bad.mp4") as error:
         open_video(bad)
+    assert "(decoder: Invalid data found when processing input)" in str(error.value)  # FFmpeg's reason
     text = tmp_path / "notes.txt"
     text.write_text("hello")
     with pytest.raises(ValueError, match="Not a video"):
