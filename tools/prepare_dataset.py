@@ -53,6 +53,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=1, help="videos processed in parallel (default 1)")
     parser.add_argument("--layout", choices=LAYOUTS, default="video", help="mp4 clips or png folders")
     parser.add_argument(
+        "--keyframe-interval",
+        type=int,
+        default=15,
+        help="most frames between keyframes of an mp4 clip: shorter is faster for training to read, "
+        "larger on disk (default 15; 1: every frame)",
+    )
+    parser.add_argument(
         "--margin", type=float, default=0.6, help="room around the face, in face sizes per side (default 0.6)"
     )
     parser.add_argument(
@@ -113,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         options = prepare.PrepareOptions(
             size=args.size,
             layout=args.layout,
+            keyframe_interval=args.keyframe_interval,
             margin=args.margin,
             shift=args.shift,
             detect_every=args.detect_every,

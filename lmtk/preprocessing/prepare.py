@@ -86,6 +86,9 @@ class PrepareOptions:
     Args:
         size: output side in pixels (even for layout ``"video"``).
         layout: ``"video"`` (H.264 MP4) or ``"frames"`` (PNG folders).
+        keyframe_interval: most frames between keyframes of an MP4 clip. Training reads random frames,
+            and each read decodes from the keyframe before it: at 256 px, 15 reads a random pair about
+            3x as fast as the encoder's default interval (250) for 1.5x the file size (docs/own_data.md).
         margin: room around the face on each side, in face sizes (box side ``(1 + 2·margin)`` faces).
         shift: downward move of the box, in face sizes.
         detect_every: run the detector on every this-many frames.
@@ -106,6 +109,7 @@ class PrepareOptions:
 
     size: int = 256
     layout: str = "video"
+    keyframe_interval: int = 15
     margin: float = 0.6
     shift: float = 0.1
     detect_every: int = 5
@@ -127,6 +131,8 @@ class PrepareOptions:
             raise ValueError(f"size must be at least 16, got {self.size}")
         if self.layout == "video" and self.size % 2:
             raise ValueError(f"layout 'video' (H.264 yuv420p) needs an even size, got {self.size}")
+        if self.keyframe_interval < 1:
+            raise ValueError(f"keyframe_interval must be >= 1, got {self.keyframe_interval}")
         if not 0 <= self.split <= 1:
             raise ValueError(f"split must be in [0, 1], got {self.split}")
         if self.margin < 0:
@@ -286,7 +292,7 @@ def _write_clip(
         )
     frames = np.stack(crops)
     if options.layout == "video":
-        write_video(path, frames, fps)
+        write_video(path, frames, fps, keyframe_interval=options.keyframe_interval)
     else:
         write_frames(path, frames)
 

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
 import pytest
@@ -80,6 +81,11 @@ def test_face_clips_are_centred(prepared, detector):
         assert path.parent.name == clip["split"] and path in find_videos(output / clip["split"])
         frames = open_video(path).get_frames(range(clip["num_frames"]))
         assert frames.shape[1:] == (128, 128, 3)
+        # a keyframe at least every 15 frames (the default), so random frames are cheap to read
+        with av.open(str(path)) as container:
+            flags = [packet.is_keyframe for packet in container.demux(video=0) if packet.size]
+        assert len(flags) == clip["num_frames"] and flags[0]
+        assert all(any(flags[i : i + 15]) for i in range(len(flags) - 14)), flags
         for frame in frames:
             total += 1
             faces = detector(frame)
@@ -154,6 +160,13 @@ def test_bad_options_are_one_error_line(tmp_path, capsys):
     errors = capsys.readouterr().err.strip().splitlines()
     assert len(errors) == 2 and all(line.startswith("error:") for line in errors)
     assert "even size" in errors[0] and "no videos" in errors[1]
+    assert (
+        tool.main(
+            ["--input", str(tmp_path / "in"), "--output", str(tmp_path / "out"), "--keyframe-interval", "0"]
+        )
+        == 2
+    )
+    assert "keyframe_interval must be >= 1" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exit_info:
         tool.parse_args(["--input", str(tmp_path / "in"), "--output", "x", "--workers", "0"])
     assert exit_info.value.code == 2

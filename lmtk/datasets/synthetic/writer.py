@@ -104,11 +104,20 @@ def _write_json(path: Path, data: Any) -> None:
     os.replace(temporary, path)
 
 
-def write_video(path: str | os.PathLike, frames: np.ndarray, fps: float = 25, crf: int = 12) -> None:
+def write_video(
+    path: str | os.PathLike,
+    frames: np.ndarray,
+    fps: float = 25,
+    crf: int = 12,
+    keyframe_interval: int | None = None,
+) -> None:
     """Encode (T, H, W, 3) uint8 RGB frames as H.264 yuv420p MP4, atomically (temporary file, rename).
 
     yuv420p halves the chroma resolution, so H and W must be even. A low ``crf`` keeps decoded frames
     close to the rendered ones (12: typically within a few grey levels away from sharp colour edges).
+    ``keyframe_interval`` caps the frames between keyframes (None: the encoder's default, up to 250):
+    reading one frame decodes from the keyframe before it, so a short interval makes the random frame
+    pairs of training cheap to read, at some cost in file size.
     """
     path = Path(path)
     frames = np.asarray(frames)
@@ -125,6 +134,8 @@ def write_video(path: str | os.PathLike, frames: np.ndarray, fps: float = 25, cr
             stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
             stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
             stream.options = {"crf": str(crf), "preset": "medium"}
+            if keyframe_interval is not None:
+                stream.options = {**stream.options, "g": str(keyframe_interval)}
             for frame in frames:
                 container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
             container.mux(stream.encode())

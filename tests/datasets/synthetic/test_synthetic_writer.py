@@ -77,6 +77,25 @@ def test_video_layout(tmp_path):
     assert not synthetic_dataset_ready(tmp_path)
 
 
+def keyframes(path) -> list[int]:
+    """The positions (in decoding order) of the keyframes of a video file's first video stream."""
+    with av.open(str(path)) as container:
+        packets = [p for p in container.demux(video=0) if p.size]  # the flush packet is empty
+    return [i for i, packet in enumerate(packets) if packet.is_keyframe]
+
+
+def test_keyframe_interval_caps_the_distance_between_keyframes(tmp_path):
+    from lmtk.datasets.synthetic.writer import write_video
+
+    frames, _, _ = render_video(video_seed(0, "train", 0), 40, 64)
+    write_video(tmp_path / "default.mp4", frames)
+    write_video(tmp_path / "short.mp4", frames, keyframe_interval=8)
+    assert keyframes(tmp_path / "default.mp4") == [0]  # x264's default interval: 250
+    positions = keyframes(tmp_path / "short.mp4")
+    assert positions[0] == 0 and max(b - a for a, b in zip(positions, positions[1:] + [40])) <= 8
+    np.testing.assert_array_equal(decode(tmp_path / "short.mp4").shape, frames.shape)
+
+
 def test_frames_layout_is_lossless(tmp_path):
     make_synthetic_dataset(
         tmp_path, num_train=1, num_test=1, num_frames=4, size=48, layout="frames", progress=False
