@@ -8,6 +8,9 @@ Example::
     # the fast paths on a GPU, and a training step at batch 32
     python tools/benchmark.py configs/lia/lia_vox_m20.py --device cuda --task all --dtype bfloat16 \\
         --channels-last --fused-fir --batch-size 64 --train-batch-size 32 --reference --json out.json
+    # how fast the config's training data loader delivers batches (compare with the training images/s)
+    python tools/benchmark.py configs/lia/lia_vox_m20.py --task data --workers 8 \\
+        --cfg-options train_dataloader.dataset.data_root=data/vox
 
 Inputs are synthetic images of the model size (the cost is that of real ones). A config may carry
 ``fast_paths = dict(dtype=..., channels_last=..., fused_fir=..., fused_upsample=..., compile=...)``; the
@@ -21,6 +24,7 @@ import argparse
 import json
 import os.path as osp
 import sys
+from pathlib import Path
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from a checkout without install
 
@@ -28,11 +32,13 @@ import torch  # noqa: E402
 from mmengine.config import DictAction  # noqa: E402
 
 from lmtk.apis.benchmark import (  # noqa: E402
+    environment,
     format_table,
     format_top_operations,
     load_benchmark_model,
     run_benchmarks,
 )
+from lmtk.apis.data_benchmark import benchmark_data_loading  # noqa: E402
 from lmtk.apis.fast_paths import FastPaths  # noqa: E402
 from lmtk.checkpoint import CheckpointError  # noqa: E402
 from lmtk.cli import (  # noqa: E402
@@ -48,7 +54,7 @@ from lmtk.cli import (  # noqa: E402
 )
 from lmtk.registry import RegistryError  # noqa: E402
 
-TASKS = {"animate": ("animate",), "train": ("train",), "all": ("animate", "train")}
+TASKS = {"animate": ("animate",), "train": ("train",), "all": ("animate", "train"), "data": ("data",)}
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -56,7 +62,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         "model", help="a config (.py), a checkpoint (lmtk or published LIA) or a training work dir"
     )
-    parser.add_argument("--task", choices=tuple(TASKS), default="animate")
+    parser.add_argument(
+        "--task",
+        choices=tuple(TASKS),
+        default="animate",
+        help="animate, train, all (both), or data: the config's training data loader alone",
+    )
     parser.add_argument(
         "--device", type=available_device, default="cuda" if torch.cuda.is_available() else "cpu"
     )
@@ -80,10 +91,26 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="after timing, profile one more iteration and print its N most expensive operations "
         "(GPU kernels on a GPU)",
     )
+    parser.add_argument(
+        "--workers",
+        type=non_negative_int,
+        default=None,
+        help="--task data: the loader's workers (default: the config's)",
+    )
+    parser.add_argument("--batches", type=positive_int, default=30, help="--task data: timed batches")
     parser.add_argument("--json", type=output_file, default=None, help="write the report here")
     parser.add_argument("--cfg-options", nargs="+", action=DictAction, help="override config entries")
     args = parser.parse_args(argv)
     tasks = TASKS[args.task]
+    if args.task == "data":
+        given = [f"--{name.replace('_', '-')}" for name in fast_path_overrides(args)]
+        given += ["--reference"] if args.reference else []
+        if given:
+            parser.error(
+                f"--task data times the data loader alone: {', '.join(given)} change(s) nothing there"
+            )
+    elif args.workers is not None:
+        parser.error("--workers is for --task data (the training data loader's workers)")
     if args.freeze and "train" in tasks:
         parser.error(
             "--freeze bakes weights into inference graphs; training cannot use it (drop it or use --task animate)"
@@ -102,6 +129,8 @@ def main(argv=None) -> dict:
     if args.cudnn_benchmark:
         torch.backends.cudnn.benchmark = True
     tasks = TASKS[args.task]
+    if args.task == "data":
+        return _benchmark_data(args)
     try:
         model, fast_cfg, notes = load_benchmark_model(
             args.model, training="train" in tasks, cfg_options=args.cfg_options
@@ -145,6 +174,49 @@ def main(argv=None) -> dict:
         print(f"animation vs reference: {report['speedup_vs_reference']:.2f}x")
     for note in notes:
         print(f"note: {note}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(report, f, indent=2, default=str)
+    return report
+
+
+def _benchmark_data(args: argparse.Namespace) -> dict:
+    from lmtk.config_file import CONFIG_SUFFIXES, read_config
+
+    try:
+        if Path(args.model).suffix not in CONFIG_SUFFIXES:
+            raise ValueError(
+                f"--task data reads a config's train_dataloader; {args.model} is not a config (.py)"
+            )
+        cfg = read_config(args.model)
+        if args.cfg_options:
+            cfg.merge_from_dict(dict(args.cfg_options))
+        if not cfg.get("train_dataloader"):
+            raise ValueError(f"{args.model} has no train_dataloader entry")
+        record = benchmark_data_loading(
+            cfg.train_dataloader.to_dict()
+            if hasattr(cfg.train_dataloader, "to_dict")
+            else cfg.train_dataloader,
+            args.device,
+            batches=args.batches,
+            num_workers=args.workers,
+            batch_size=args.train_batch_size,
+        )
+    except (FileNotFoundError, ValueError, TypeError, KeyError, RegistryError) as error:
+        print_error(error)
+        raise SystemExit(2) from None
+    report = {
+        "environment": environment(args.device),
+        "settings": {"tasks": ["data"], "model": str(args.model), "cfg_options": args.cfg_options},
+        "results": [record],
+        "reference": None,
+        "speedup_vs_reference": None,
+        "notes": [],
+    }
+    env = report["environment"]
+    print(f"{env['device_name']} | torch {env['torch']} | {env['cpu_count']} CPUs")
+    print(format_table(report["results"]))
+    print(f"dataset: {record['dataset']}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(report, f, indent=2, default=str)

@@ -181,6 +181,11 @@ def main(argv=None) -> None:
     parser.add_argument("--device", type=available_device, default="cuda")
     parser.add_argument("--tiny", action="store_true", help="a tiny model (to check the script on a CPU)")
     parser.add_argument("--conformance", default=None, help="folder with the conformance fixture files")
+    parser.add_argument(
+        "--data",
+        default=None,
+        help="a dataset root of 256 px clips (tools/prepare_dataset.py): time the vox config's data loader",
+    )
     parser.add_argument("--anim-batch", type=positive_int, default=64)
     parser.add_argument("--train-batch", type=positive_int, default=32)
     parser.add_argument("--frames", type=positive_int, default=256, help="driving frames per timed iteration")
@@ -344,6 +349,12 @@ def main(argv=None) -> None:
             fused_upsample=fastest["fused_upsample"] if fastest else fast_training.fused_upsample,
             separable_fir=fastest["separable_fir"] if fastest else False,
         )
+    if args.data:
+        session.step(
+            "data loading", lambda: data_loading(session, Path(args.data), device, args.train_batch), needs=40
+        )
+
+    if not args.no_compile:
         session.step(  # last: compiling the forward and backward graphs of the whole step takes minutes
             f"train {compiled_training.describe()}",
             lambda: session.record(benchmark_training(model, device, compiled_training, **train)),
@@ -358,6 +369,20 @@ def main(argv=None) -> None:
     for error in session.report["errors"]:
         print(f"error: {error}")
     session.save()
+
+
+def data_loading(session: Session, root: Path, device: torch.device, batch_size: int) -> None:
+    """Images/s of the vox config's training loader on ``root``, with the config's 8 workers and with
+    one per core but one. Every sample opens its clip (no reader cache), as on a dataset of thousands
+    of clips, where the cache rarely hits."""
+    from lmtk.apis.data_benchmark import benchmark_data_loading
+    from lmtk.config_file import read_config
+
+    cfg = read_config(Path(__file__).resolve().parents[1] / "configs/lia/lia_vox_m20.py").train_dataloader
+    loader = cfg.to_dict()
+    loader["dataset"].update(data_root=str(root), reader_cache_size=0)
+    for workers in sorted({8, max(1, (os.cpu_count() or 2) - 1)}):
+        session.record(benchmark_data_loading(loader, device, 30, num_workers=workers, batch_size=batch_size))
 
 
 if __name__ == "__main__":

@@ -7,12 +7,15 @@
 # skip on a CPU), at most TESTS_TIMEOUT seconds (default 150), into $OUT/tests.txt.
 #
 # CARRY (default work_dirs/gpu_carry) holds wheels/ (catalogue, kornia, kornia_rs, mmengine, mmcv-lite,
-# addict, yapf, termcolor, platformdirs for the machine's Python) and the conformance fixture files
-# (official_keys.json, official_buffers.pt, official_outputs.pt). Make it on a machine with an index:
+# addict, yapf, termcolor, platformdirs, decord for the machine's Python), the conformance fixture files
+# (official_keys.json, official_buffers.pt, official_outputs.pt) and, optionally, data/: 256 px clips
+# for timing the training data loader. Make it on a machine with an index (about 35 MB):
 #   pip download --no-deps --only-binary=:all: --python-version 3.12 --platform manylinux2014_x86_64 \
 #       -d work_dirs/gpu_carry/wheels catalogue kornia kornia_rs mmengine mmcv-lite addict yapf termcolor platformdirs \
-#       pytest pluggy iniconfig packaging pygments
+#       pytest pluggy iniconfig packaging pygments decord
 #   cp ../shared/conformance/official_* work_dirs/gpu_carry/
+#   python tools/prepare_dataset.py --input ../shared/data/vox/driving1.mp4 ../shared/data/vox/driving2.mp4 \
+#       --output work_dirs/gpu_carry/data --split 1.0 --no-progress
 # Results go to $OUT (or ./gpu_benchmark_out): gpu_benchmark.json and log.txt.
 set -u
 CARRY=${CARRY:-work_dirs/gpu_carry}
@@ -26,7 +29,8 @@ fi
 
 missing=$(python3 - <<'PY'
 import importlib.util
-names = {"catalogue": "catalogue", "kornia": "kornia", "mmengine": "mmengine", "mmcv": "mmcv-lite", "pytest": "pytest"}
+names = {"catalogue": "catalogue", "kornia": "kornia", "mmengine": "mmengine", "mmcv": "mmcv-lite", "pytest": "pytest",
+         "decord": "decord"}
 print(" ".join(n for n in names if importlib.util.find_spec(n) is None))
 PY
 )
@@ -51,5 +55,9 @@ if [ "$run_tests" = 1 ]; then
         2>&1 | tee "$OUT_DIR/tests.txt"
 fi
 set -o pipefail
-PYTHONUNBUFFERED=1 python3 tools/gpu_benchmark.py --out "$OUT_DIR" --conformance "$CARRY" "$@" 2>&1 \
+data=()
+if [ -d "$CARRY/data/train" ]; then
+    data=(--data "$CARRY/data")
+fi
+PYTHONUNBUFFERED=1 python3 tools/gpu_benchmark.py --out "$OUT_DIR" --conformance "$CARRY" ${data[@]+"${data[@]}"} "$@" 2>&1 \
     | tee "$OUT_DIR/log.txt"

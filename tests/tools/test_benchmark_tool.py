@@ -137,6 +137,11 @@ def test_a_small_checkpoint_trains_with_the_loss_it_was_made_with(tmp_path):
         (["--json", "."], "argument --json: . is a folder"),
         (["--json", "missing/report.json"], "argument --json: the folder missing does not exist"),
         (["--warmup", "-1"], "argument --warmup: expected an integer >= 0, got -1"),
+        (
+            ["--task", "data", "--dtype", "bfloat16", "--reference"],
+            "--task data times the data loader alone: --dtype, --reference",
+        ),
+        (["--workers", "2"], "--workers is for --task data"),
     ],
 )
 def test_bad_options_are_refused_before_the_run(options, message, capsys):
@@ -144,3 +149,21 @@ def test_bad_options_are_refused_before_the_run(options, message, capsys):
         load_tool("benchmark").parse_args([str(ROOT / "configs/lia/lia_synthetic_m20.py"), *options])
     assert exit_info.value.code == 2
     assert capsys.readouterr().err.startswith(f"error: {message}")
+
+
+def test_data_task_times_the_config_loader_on_the_demo_clips(shared_data, tmp_path, capsys):
+    tool = load_tool("benchmark")
+    out = tmp_path / "data.json"
+    config = ROOT / "configs/lia/lia_vox_m20.py"
+    options = ["--cfg-options", f"train_dataloader.dataset.data_root={shared_data / 'vox'}"]
+    report = tool.main([str(config), "--task", "data", "--device", "cpu", "--workers", "0", "--batches", "2",
+                        "--train-batch-size", "2", "--json", str(out), *options])  # fmt: skip
+    (record,) = report["results"]
+    assert record["task"] == "data" and record["batch_size"] == 2 and record["num_workers"] == 0
+    assert record["throughput"] > 0 and "videos=2" in record["dataset"]  # the two vox demo clips
+    assert json.loads(out.read_text())["results"][0]["throughput"] == record["throughput"]
+    assert "data loading (VideoPairDataset, 0 workers)" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exit_info:  # a checkpoint has no data loader
+        tool.main([str(tmp_path / "model.pth"), "--task", "data", "--device", "cpu"])
+    assert exit_info.value.code == 2
+    assert "is not a config (.py)" in capsys.readouterr().err
