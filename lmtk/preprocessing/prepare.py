@@ -88,7 +88,7 @@ class PrepareOptions:
         layout: ``"video"`` (H.264 MP4) or ``"frames"`` (PNG folders).
         keyframe_interval: most frames between keyframes of an MP4 clip. Training reads random frames,
             and each read decodes from the keyframe before it: at 256 px, 15 reads a random pair about
-            3x as fast as the encoder's default interval (250) for 1.5x the file size (docs/own_data.md).
+            3x as fast as the encoder's default interval (250) for 1.1-1.5x the file size (docs/own_data.md).
         margin: room around the face on each side, in face sizes (box side ``(1 + 2·margin)`` faces).
         shift: downward move of the box, in face sizes.
         detect_every: run the detector on every this-many frames.
