@@ -66,7 +66,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--task",
         choices=tuple(TASKS),
         default="animate",
-        help="animate, train, all (both), or data: the config's training data loader alone",
+        help="animate, train, all (both), or data: the config's training data loader alone (its batch "
+        "size, or --train-batch-size; --workers, --batches)",
     )
     parser.add_argument(
         "--device", type=available_device, default="cuda" if torch.cuda.is_available() else "cpu"
