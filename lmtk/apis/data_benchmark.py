@@ -22,7 +22,7 @@ from collections.abc import Mapping
 
 import torch
 
-from .benchmark import _summary, peak_memory
+from .benchmark import _reset_peak, _summary, peak_memory
 
 __all__ = ["benchmark_data_loading"]
 
@@ -108,6 +108,7 @@ def benchmark_data_loading(
             return next(iterator)
 
     times, items = [], 0
+    _reset_peak(device)  # on a GPU: what the batches take, not what earlier work left as the peak
     try:
         for _ in range(warmup):
             _to_device(next_batch(), device, pin)
