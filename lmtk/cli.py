@@ -244,6 +244,11 @@ def refuse_inert_fast_path_options(parser: argparse.ArgumentParser, args: argpar
         parser.error(str(error))
 
 
+def fast_path_option(field: str) -> str:
+    """The command-line option of a ``FastPaths`` field (``precise_heads`` is ``--low-precision-heads``)."""
+    return "--low-precision-heads" if field == "precise_heads" else "--" + field.replace("_", "-")
+
+
 def fast_path_overrides(args: argparse.Namespace) -> dict:
     """The fast-path options given on the command line, as ``FastPaths`` fields (absent ones left out)."""
     values = {

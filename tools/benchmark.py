@@ -46,6 +46,7 @@ from lmtk.cli import (  # noqa: E402
     add_fast_path_arguments,
     available_device,
     check_inert_fast_paths,
+    fast_path_option,
     fast_path_overrides,
     non_negative_int,
     output_file,
@@ -104,7 +105,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     tasks = TASKS[args.task]
     if args.task == "data":
-        given = [f"--{name.replace('_', '-')}" for name in fast_path_overrides(args)]
+        given = [fast_path_option(field) for field in fast_path_overrides(args)]
         given += ["--reference"] if args.reference else []
         if given:
             parser.error(
@@ -175,10 +176,14 @@ def main(argv=None) -> dict:
         print(f"animation vs reference: {report['speedup_vs_reference']:.2f}x")
     for note in notes:
         print(f"note: {note}")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(report, f, indent=2, default=str)
+    _write_report(args.json, report)
     return report
+
+
+def _write_report(path: str | None, report: dict) -> None:
+    if path:
+        with open(path, "w") as f:
+            json.dump(report, f, indent=2, default=str)
 
 
 def _benchmark_data(args: argparse.Namespace) -> dict:
@@ -195,9 +200,7 @@ def _benchmark_data(args: argparse.Namespace) -> dict:
         if not cfg.get("train_dataloader"):
             raise ValueError(f"{args.model} has no train_dataloader entry")
         record = benchmark_data_loading(
-            cfg.train_dataloader.to_dict()
-            if hasattr(cfg.train_dataloader, "to_dict")
-            else cfg.train_dataloader,
+            cfg.train_dataloader,
             args.device,
             batches=args.batches,
             num_workers=args.workers,
@@ -218,9 +221,7 @@ def _benchmark_data(args: argparse.Namespace) -> dict:
     print(f"{env['device_name']} | torch {env['torch']} | {env['cpu_count']} CPUs")
     print(format_table(report["results"]))
     print(f"dataset: {record['dataset']}")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(report, f, indent=2, default=str)
+    _write_report(args.json, report)
     return report
 
 

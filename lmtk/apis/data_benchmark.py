@@ -21,20 +21,11 @@ import time
 from collections.abc import Mapping
 
 import torch
+from mmengine.model import BaseDataPreprocessor
 
 from .benchmark import _reset_peak, _summary, peak_memory
 
 __all__ = ["benchmark_data_loading"]
-
-
-def _to_device(batch, device: torch.device, non_blocking: bool):
-    if isinstance(batch, torch.Tensor):
-        return batch.to(device, non_blocking=non_blocking)
-    if isinstance(batch, Mapping):
-        return {key: _to_device(value, device, non_blocking) for key, value in batch.items()}
-    if isinstance(batch, list | tuple):
-        return type(batch)(_to_device(value, device, non_blocking) for value in batch)
-    return batch
 
 
 def _num_items(batch) -> int:
@@ -64,8 +55,9 @@ def benchmark_data_loading(
 
     Args:
         dataloader_cfg: a config's ``train_dataloader`` entry (dataset, sampler, batch size, workers).
-        device: where each batch is copied, as the model's data preprocessor does (without blocking when
-            the loader pins memory); on a GPU the copy is waited for before the clock is read.
+        device: where each batch is copied by the data preprocessor the LIA configs give the model
+            (mmengine's ``BaseDataPreprocessor``, non-blocking); on a GPU the copy is waited for before
+            the clock is read.
         batches: timed batches.
         warmup: untimed batches first; they absorb the workers' start-up and first decodes. Default:
             two per worker.
@@ -97,6 +89,7 @@ def benchmark_data_loading(
     pin = bool(cfg.get("pin_memory", False)) and device.type == "cuda"
     cfg["pin_memory"] = pin  # pinning only serves copies to a GPU (torch warns about it elsewhere)
     loader = LMTKRunner.build_dataloader(cfg, seed=seed)
+    to_device = BaseDataPreprocessor(non_blocking=True).to(device)
     iterator = iter(loader)
 
     def next_batch():
@@ -111,10 +104,10 @@ def benchmark_data_loading(
     _reset_peak(device)  # on a GPU: what the batches take, not what earlier work left as the peak
     try:
         for _ in range(warmup):
-            _to_device(next_batch(), device, pin)
+            to_device(next_batch())
         for _ in range(batches):
             start = time.perf_counter()
-            batch = _to_device(next_batch(), device, pin)
+            batch = to_device(next_batch())
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
             times.append(time.perf_counter() - start)

@@ -138,8 +138,8 @@ def test_a_small_checkpoint_trains_with_the_loss_it_was_made_with(tmp_path):
         (["--json", "missing/report.json"], "argument --json: the folder missing does not exist"),
         (["--warmup", "-1"], "argument --warmup: expected an integer >= 0, got -1"),
         (
-            ["--task", "data", "--dtype", "bfloat16", "--reference"],
-            "--task data times the data loader alone: --dtype, --reference",
+            ["--task", "data", "--dtype", "bfloat16", "--low-precision-heads", "--reference"],
+            "--task data times the data loader alone: --dtype, --low-precision-heads, --reference",
         ),
         (["--workers", "2"], "--workers is for --task data"),
     ],

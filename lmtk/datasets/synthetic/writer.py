@@ -133,9 +133,10 @@ def write_video(
         with av.open(str(temporary), mode="w", format="mp4") as container:
             stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
             stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-            stream.options = {"crf": str(crf), "preset": "medium"}
+            options = {"crf": str(crf), "preset": "medium"}
             if keyframe_interval is not None:
-                stream.options = {**stream.options, "g": str(keyframe_interval)}
+                options["g"] = str(keyframe_interval)
+            stream.options = options
             for frame in frames:
                 container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
             container.mux(stream.encode())
