@@ -154,9 +154,18 @@ def interrupted_word(error: KeyboardInterrupt) -> str:
     return "terminated" if isinstance(error, Terminated) else "interrupted"
 
 
+def error_message(error: BaseException) -> str:
+    """The message of ``error`` on one line; of an error re-raised from a DataLoader worker, the worker's
+    own message without the traceback that PyTorch puts before it."""
+    text = str(error)
+    if "Original Traceback" in text:
+        text = text.rstrip().splitlines()[-1].split(f"{type(error).__name__}: ", 1)[-1]
+    return " ".join(text.split())
+
+
 def print_error(error: BaseException) -> None:
-    """Report ``error`` on stderr as one ``error:`` line (its message with whitespace runs collapsed)."""
-    print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
+    """Report ``error`` on stderr as one ``error:`` line (see :func:`error_message`)."""
+    print(f"error: {error_message(error)}", file=sys.stderr)
 
 
 def add_fast_path_arguments(

@@ -53,9 +53,17 @@ from lmtk.cli import (  # noqa: E402
     positive_int,
     print_error,
 )
+from lmtk.datasets import NoReadableVideoError  # noqa: E402
 from lmtk.registry import RegistryError  # noqa: E402
 
 TASKS = {"animate": ("animate",), "train": ("train",), "all": ("animate", "train"), "data": ("data",)}
+# options that only the model's timing reads, and those that only the data loader's does
+MODEL_TIMING = ("batch_size", "frames", "iters", "warmup", "reference_frames", "profile", "cudnn_benchmark")
+DATA_TIMING = ("workers", "batches")
+
+
+def _option(name: str) -> str:
+    return "--" + name.replace("_", "-")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -107,12 +115,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     if args.task == "data":
         given = [fast_path_option(field) for field in fast_path_overrides(args)]
         given += ["--reference"] if args.reference else []
+        given += [_option(name) for name in MODEL_TIMING if getattr(args, name) != parser.get_default(name)]
         if given:
             parser.error(
-                f"--task data times the data loader alone: {', '.join(given)} change(s) nothing there"
+                f"--task data times the data loader alone: {', '.join(given)} change(s) nothing there "
+                "(it takes --train-batch-size, --workers and --batches)"
             )
-    elif args.workers is not None:
-        parser.error("--workers is for --task data (the training data loader's workers)")
+    else:
+        for name in DATA_TIMING:
+            if getattr(args, name) != parser.get_default(name):
+                parser.error(f"{_option(name)} is for --task data (the training data loader)")
     if args.freeze and "train" in tasks:
         parser.error(
             "--freeze bakes weights into inference graphs; training cannot use it (drop it or use --task animate)"
@@ -206,7 +218,7 @@ def _benchmark_data(args: argparse.Namespace) -> dict:
             num_workers=args.workers,
             batch_size=args.train_batch_size,
         )
-    except (FileNotFoundError, ValueError, TypeError, KeyError, RegistryError) as error:
+    except (FileNotFoundError, ValueError, TypeError, KeyError, RegistryError, NoReadableVideoError) as error:
         print_error(error)
         raise SystemExit(2) from None
     report = {

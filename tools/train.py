@@ -226,7 +226,8 @@ def _init_cpu_distributed(cfg) -> None:
 
 
 def main(argv=None) -> int:
-    from lmtk.cli import interrupted_exit_code, interrupted_word, sigterm_as_interrupt
+    from lmtk.cli import error_message, interrupted_exit_code, interrupted_word, sigterm_as_interrupt
+    from lmtk.datasets import NoReadableVideoError
 
     args = parse_args(argv)
     runner = cfg = None
@@ -244,6 +245,9 @@ def main(argv=None) -> int:
         if getattr(runner, "training_started", False) or not _is_user_error(error):
             raise
         print(f"error: {error}", file=sys.stderr)
+        return 1
+    except NoReadableVideoError as error:  # the data went bad while training: keep what was trained
+        print(f"error: {error_message(error)}{_how_to_go_on(runner, cfg)}", file=sys.stderr)
         return 1
     except OSError as error:  # the disk is full, the work dir was made read-only, ...
         started = getattr(runner, "training_started", False)

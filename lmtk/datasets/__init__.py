@@ -13,7 +13,7 @@ from . import (  # noqa: F401
 )
 from .resumable_sampler import Draw, ResumableInfiniteSampler, seeded
 from .transforms import PairedColorJitter, PairedRandomFlip, PairedResize, frame_to_tensor, resize_image
-from .video_pair import VideoPairDataset, video_identity
+from .video_pair import NoReadableVideoError, VideoPairDataset, video_identity
 from .video_reader import (
     FRAME_EXTENSIONS,
     VIDEO_EXTENSIONS,
@@ -31,6 +31,7 @@ __all__ = [
     "DecordVideoReader",
     "Draw",
     "FrameFolderReader",
+    "NoReadableVideoError",
     "PairedColorJitter",
     "PairedRandomFlip",
     "PairedResize",

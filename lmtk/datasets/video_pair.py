@@ -40,7 +40,7 @@ from .video_reader import (
     open_video,
 )
 
-__all__ = ["VideoPairDataset", "video_identity"]
+__all__ = ["NoReadableVideoError", "VideoPairDataset", "video_identity"]
 
 # Decoders inherited by a forked DataLoader worker belong to the parent's decoding state; closing them
 # in the child can hang, so the child parks them here and never touches them again.
@@ -65,6 +65,10 @@ def video_identity(name: str) -> str:
 def _count_frames(path: Path) -> int:
     # Opened and dropped at once: the parent of forked DataLoader workers should hold no open decoder.
     return len(open_video(path))
+
+
+class NoReadableVideoError(RuntimeError):
+    """Every video of a dataset failed to read while training: there is no pair left to draw."""
 
 
 @datasets.register("lmtk.VideoPairDataset.v1")
@@ -244,7 +248,11 @@ class VideoPairDataset(torch.utils.data.Dataset):
                 video = (video + 1) % len(self.videos)
                 continue
             return self._finish(video, frames, indices)
-        raise RuntimeError(f"Every video in {self.root} failed to read; see dataset.skipped")
+        path, reason = self.skipped[-1]
+        raise NoReadableVideoError(
+            f"Every video in {self.root} failed to read in this process (the last, {Path(path).name}: "
+            f"{reason}); re-encode or remove the damaged files"
+        )
 
     def _read_pair(self, video: int) -> tuple[np.ndarray, tuple[int, int]]:
         decoded = self._decoded_video(video) if self.frame_cache_bytes else None

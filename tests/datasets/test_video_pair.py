@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import lmtk.datasets.video_reader as video_reader
-from lmtk.datasets import VideoPairDataset, video_identity
+from lmtk.datasets import NoReadableVideoError, VideoPairDataset, video_identity
 from lmtk.registry import get
 
 
@@ -148,6 +148,14 @@ def test_read_failure_falls_back_to_next_video(tmp_path, make_video, pattern):
     (tmp_path / "c_good.mp4").unlink()
     assert scanned[1]["video"] == "b_good.mp4"
     assert scanned.skipped[-1][0].endswith("c_good.mp4")
+
+    # When every video fails, the error names the last and its reason (a worker's log is not at hand).
+    last = VideoPairDataset(tmp_path, size=32)
+    (tmp_path / "b_good.mp4").unlink()
+    with pytest.raises(
+        NoReadableVideoError, match=r"Every video in .* failed to read .*b_good\.mp4: read failed"
+    ):
+        last[0]
 
 
 def test_reads_only_the_two_frames(video_dir, monkeypatch):

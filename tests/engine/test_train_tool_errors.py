@@ -184,3 +184,18 @@ def test_work_dir_and_checkpoint_problems_are_one_line(train_tool, capsys, video
         (work_dir / "iter_2.pth").write_bytes(b"")
         line = run(train_tool, capsys, "--resume", str(work_dir / "iter_2.pth"), *argv)
         assert f"cannot read checkpoint {work_dir / 'iter_2.pth'}: the file is empty" in line
+
+
+def test_data_that_fails_to_read_while_training_is_one_line(train_tool, capsys, tmp_path):
+    # frame folders whose images are damaged: the dataset's scan counts their frames, reading them fails
+    for name in ("a", "b"):
+        (tmp_path / "data" / name).mkdir(parents=True)
+        for t in range(3):
+            (tmp_path / "data" / name / f"{t}.png").write_bytes(b"not a png")
+    work_dir = tmp_path / "work"
+    argv = options(tmp_path / "data", work_dir, **{"train_dataloader.num_workers": 1})
+    line = run(train_tool, capsys, *argv)  # the error comes from a worker process, its traceback dropped
+    assert line.startswith(f"error: Every video in {tmp_path / 'data'} failed to read"), line
+    assert "read failed" in line and line.endswith(
+        "no checkpoint was written yet, so nothing of this run is kept"
+    )

@@ -141,7 +141,12 @@ def test_a_small_checkpoint_trains_with_the_loss_it_was_made_with(tmp_path):
             ["--task", "data", "--dtype", "bfloat16", "--low-precision-heads", "--reference"],
             "--task data times the data loader alone: --dtype, --low-precision-heads, --reference",
         ),
+        (
+            ["--task", "data", "--batch-size", "8", "--iters", "2", "--profile", "5"],
+            "--task data times the data loader alone: --batch-size, --iters, --profile change(s) nothing",
+        ),
         (["--workers", "2"], "--workers is for --task data"),
+        (["--task", "train", "--batches", "5"], "--batches is for --task data"),
     ],
 )
 def test_bad_options_are_refused_before_the_run(options, message, capsys):
