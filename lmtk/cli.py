@@ -172,7 +172,8 @@ def add_fast_path_arguments(
     parser: argparse.ArgumentParser, dtype: bool = True, freeze: bool = True
 ) -> argparse._ArgumentGroup:
     """The fast-path switches of :class:`lmtk.apis.fast_paths.FastPaths` as options (default: not given,
-    so a config's ``fast_paths`` entry stays in force); read them back with :func:`fast_path_overrides`.
+    so a config's ``fast_paths`` entry stays in force; ``--no-channels-last`` and the like switch one off);
+    read them back with :func:`fast_path_overrides`.
 
     ``dtype=False`` leaves out ``--dtype`` (for a tool that has its own), ``freeze=False`` leaves out
     ``--freeze`` (inference only)."""
@@ -185,17 +186,22 @@ def add_fast_path_arguments(
             "--dtype", choices=tuple(DTYPES), default=None, help="autocast dtype (default float32)"
         )
     group.add_argument(
-        "--channels-last", action="store_true", default=None, help="channels_last memory format"
-    )
+        "--channels-last", action=argparse.BooleanOptionalAction, default=None,
+        help="channels_last memory format",
+    )  # fmt: skip
     group.add_argument(
         "--fused-fir", nargs="?", const="all", choices=FUSED_FIR_PARTS, default=None,
-        help="fold the FIR blur into the convolutions: all (default), up (generator) or down (encoder, D)",
+        help="fold the FIR blur into the convolutions: all (default), up (generator) or down (encoder, D); "
+        "--no-fused-fir: off",
     )  # fmt: skip
+    group.add_argument(
+        "--no-fused-fir", dest="fused_fir", action="store_const", const=False, help=argparse.SUPPRESS
+    )
     group.add_argument(
         "--fused-upsample", choices=UPSAMPLE_MODES, default=None, help="how a folded upsampling runs"
     )
     group.add_argument(
-        "--separable-fir", action="store_true", default=None,
+        "--separable-fir", action=argparse.BooleanOptionalAction, default=None,
         help="run the blurs that are not folded as shifted multiply-adds (for --compile, which fuses them)",
     )  # fmt: skip
     group.add_argument(
@@ -204,11 +210,15 @@ def add_fast_path_arguments(
     )  # fmt: skip
     group.add_argument(
         "--compile", nargs="?", const="default", choices=COMPILE_MODES, default=None,
-        help="torch.compile the networks (the first calls compile: seconds on a GPU, minutes on a CPU)",
+        help="torch.compile the networks (the first calls compile: seconds on a GPU, minutes on a CPU); "
+        "--no-compile: eager",
     )  # fmt: skip
+    group.add_argument(
+        "--no-compile", dest="compile", action="store_const", const=False, help=argparse.SUPPRESS
+    )
     if freeze:
         group.add_argument(
-            "--freeze", action="store_true", default=None,
+            "--freeze", action=argparse.BooleanOptionalAction, default=None,
             help="with --compile: weights as constants (inference; prepacked convolutions on a CPU)",
         )  # fmt: skip
     return group
@@ -253,9 +263,12 @@ def refuse_inert_fast_path_options(parser: argparse.ArgumentParser, args: argpar
         parser.error(str(error))
 
 
-def fast_path_option(field: str) -> str:
-    """The command-line option of a ``FastPaths`` field (``precise_heads`` is ``--low-precision-heads``)."""
-    return "--low-precision-heads" if field == "precise_heads" else "--" + field.replace("_", "-")
+def fast_path_option(field: str, value: object = True) -> str:
+    """The command-line option that gives a ``FastPaths`` field ``value`` (``precise_heads`` is
+    ``--low-precision-heads``, a switch set to False ``--no-...``)."""
+    if field == "precise_heads":
+        return "--low-precision-heads"
+    return ("--no-" if value is False else "--") + field.replace("_", "-")
 
 
 def fast_path_overrides(args: argparse.Namespace) -> dict:

@@ -1,5 +1,6 @@
 """Tests for ``python -m lmtk list [KIND]``."""
 
+import argparse
 import os
 import subprocess
 import sys
@@ -77,3 +78,24 @@ def test_inert_fast_path_options_fail_and_config_ones_are_noted():
     with pytest.raises(ValueError, match="--freeze is for inference only"):
         check_inert_fast_paths(FastPaths(compile="default", freeze=True), {"freeze": True}, training=True)
     assert check_inert_fast_paths(FastPaths(compile="default", freeze=True), {"freeze": True}) == []
+
+
+def test_fast_path_switches_turn_a_config_setting_off_or_leave_it():
+    from lmtk.apis.fast_paths import FastPaths
+    from lmtk.cli import add_fast_path_arguments, fast_path_option, fast_path_overrides
+
+    parser = argparse.ArgumentParser()
+    add_fast_path_arguments(parser)
+    assert fast_path_overrides(parser.parse_args([])) == {}  # the config's fast_paths stay in force
+    args = ["--no-channels-last", "--no-fused-fir", "--separable-fir", "--no-compile", "--no-freeze"]
+    given = fast_path_overrides(parser.parse_args(args))
+    assert given == {
+        "channels_last": False,
+        "fused_fir": False,
+        "separable_fir": True,
+        "compile": False,
+        "freeze": False,
+    }
+    assert [fast_path_option(field, value) for field, value in given.items()] == args
+    config = dict(channels_last=True, fused_fir="up", compile="default", freeze=True)
+    assert FastPaths.from_config(config, **given) == FastPaths(separable_fir=True)

@@ -113,7 +113,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     tasks = TASKS[args.task]
     if args.task == "data":
-        given = [fast_path_option(field) for field in fast_path_overrides(args)]
+        given = [fast_path_option(field, value) for field, value in fast_path_overrides(args).items()]
         given += ["--reference"] if args.reference else []
         given += [_option(name) for name in MODEL_TIMING if getattr(args, name) != parser.get_default(name)]
         if given:

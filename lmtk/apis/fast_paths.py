@@ -67,11 +67,12 @@ class FastPaths:
         dtype: ``"float32"``, ``"bfloat16"`` or ``"float16"`` (autocast).
         channels_last: weights and inputs in ``torch.channels_last``.
         fused_fir: None (off), ``"all"``, ``"up"`` (generator upsampling only) or ``"down"`` (encoder and
-            discriminator downsampling only).
+            discriminator downsampling only); True is ``"all"``, False None.
         fused_upsample: how a folded upsampling runs: ``"transpose"`` or ``"phase"``.
         separable_fir: run the blurs that are not folded as shifted multiply-adds, which ``compile``
             fuses with their neighbours, instead of depthwise convolutions (slower eagerly).
-        compile: None (eager) or a ``torch.compile`` mode (``"default"``, ``"reduce-overhead"``, ...).
+        compile: None (eager) or a ``torch.compile`` mode (``"default"``, ``"reduce-overhead"``, ...);
+            True is ``"default"``, False None.
         freeze: with ``compile``, let inductor treat the weights as constants in inference (folds the
             weight arithmetic, prepacks CPU convolutions); the compiled graphs then ignore later weight
             changes, so training never freezes.
@@ -102,6 +103,8 @@ class FastPaths:
             raise ValueError(f"fused_fir must be None or one of {FUSED_FIR_PARTS}, got {self.fused_fir!r}")
         if self.fused_upsample not in UPSAMPLE_MODES:
             raise ValueError(f"fused_upsample must be one of {UPSAMPLE_MODES}, got {self.fused_upsample!r}")
+        if self.compile is True or self.compile is False:
+            self.compile = "default" if self.compile else None
         if self.compile not in (None, *COMPILE_MODES):
             raise ValueError(f"compile must be None or one of {COMPILE_MODES}, got {self.compile!r}")
         for name in ("channels_last", "separable_fir", "freeze", "precise_heads"):

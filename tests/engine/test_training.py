@@ -12,6 +12,7 @@ from mmengine.registry import HOOKS
 from training_helpers import REPO, Interrupted, tiny_options
 
 import lmtk.engine  # noqa: F401 - registers hooks and the optimizer constructor
+from lmtk.apis.fast_paths import FastPaths
 from lmtk.engine import LMTKRunner
 
 
@@ -393,6 +394,14 @@ def test_train_tool_reads_fast_path_options(tmp_path, capsys):
     cfg = train_tool.build_config(args)
     assert cfg.fast_paths == dict(dtype="bfloat16", channels_last=True, fused_fir="all", compile="default")
     assert "fast_paths" not in train_tool.build_config(train_tool.parse_args([config]))
+    fast = tmp_path / "fast.py"  # a config's fast paths, switched off on the command line
+    fast.write_text(
+        f"_base_ = {config!r}\nfast_paths = dict(channels_last=True, fused_fir='up', compile='default')\n"
+    )
+    cfg = train_tool.build_config(
+        train_tool.parse_args([str(fast), "--no-channels-last", "--no-fused-fir", "--no-compile"])
+    )
+    assert FastPaths.from_config(cfg.fast_paths) == FastPaths()
     with pytest.raises(ValueError, match="contradicts"):
         train_tool.build_config(train_tool.parse_args([config, "--amp", "--dtype", "bfloat16"]))
     with pytest.raises(ValueError, match="--low-precision-heads only acts under --dtype bfloat16"):
