@@ -85,6 +85,34 @@ def test_color_jitter_brightness_scales_both_frames_alike():
     np.testing.assert_allclose(out["driving"], np.rint(50 * factor), atol=0)
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_color_jitter_matches_torchvision_with_the_same_draw(seed):
+    import torchvision.transforms.v2.functional as F
+
+    rng = np.random.default_rng(seed)
+    frame = rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)
+    frame[:8] = 255  # saturated and black areas: clipping matters there
+    frame[-8:] = 0
+    np.random.seed(seed)
+    out = PairedColorJitter(brightness=0.5, contrast=0.5, saturation=0.5, hue=0.5)(
+        dict(source=frame, driving=frame.copy())
+    )
+    draw = out["color_jitter"]
+    expected = torch.from_numpy(frame).permute(2, 0, 1).float() / 255
+    adjust = dict(
+        brightness=F.adjust_brightness,
+        contrast=F.adjust_contrast,
+        saturation=F.adjust_saturation,
+        hue=F.adjust_hue,
+    )
+    for name in draw["order"]:
+        expected = adjust[name](expected, draw[name])
+    expected = (expected * 255).permute(1, 2, 0).numpy()
+    # torchvision's grey is 0.2989 R + 0.587 G + 0.114 B, ours 0.299 R (the ITU-R 601 weights)
+    difference = np.abs(out["source"].astype(np.float32) - expected)
+    assert difference.max() <= 0.75 and difference.mean() < 0.3, (difference.max(), difference.mean())
+
+
 def test_color_jitter_is_seedable():
     jitter = PairedColorJitter(brightness=0.3, contrast=0.3, saturation=0.3, hue=0.1)
     outputs = []
