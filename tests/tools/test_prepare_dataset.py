@@ -1,5 +1,6 @@
 """tools/prepare_dataset.py end to end: a real face inside a larger moving scene, a video without a face."""
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -10,9 +11,11 @@ import av
 import cv2
 import numpy as np
 import pytest
+from tool_scripts import load_tool
 
 from lmtk.datasets.synthetic.writer import write_video
 from lmtk.datasets.video_reader import find_videos, open_video
+from lmtk.preprocessing.prepare import PrepareOptions
 
 ROOT = Path(__file__).resolve().parents[2]
 TOOL = ROOT / "tools" / "prepare_dataset.py"
@@ -176,3 +179,13 @@ def test_bad_options_are_one_error_line(tmp_path, capsys):
             tool.parse_args(["--input", str(tmp_path / "in"), "--output", str(output)])
         assert exit_info.value.code == 2
         assert f"{tmp_path / 'file'} is a file" in capsys.readouterr().err
+
+
+def test_the_tool_defaults_are_those_of_prepare_options(tmp_path):
+    # the tool parses its options before importing lmtk (a quick --help), so it repeats the defaults
+    argv = ["--input", str(tmp_path), "--output", str(tmp_path / "out")]
+    args = vars(load_tool("prepare_dataset").parse_args(argv))
+    defaults = {field.name: field.default for field in dataclasses.fields(PrepareOptions)}
+    shared = sorted(set(defaults) & set(args))
+    assert len(shared) >= 12, shared
+    assert {name: args[name] for name in shared} == {name: defaults[name] for name in shared}
