@@ -5,8 +5,10 @@ Example::
     python tools/animate.py --checkpoint vox.pt --source portrait.png --driving talk.mp4 --output out.mp4
     python tools/animate.py --checkpoint vox.pt --source portrait.png --driving talk.mp4 \\
         --output out.mp4 --find-start-frame --side-by-side --device cuda --batch-size 64
-    # faster on a GPU: bf16, channels_last, the folded blur and torch.compile (docs/performance.md)
-    python tools/animate.py ... --device cuda --batch-size 64 --dtype bfloat16 --channels-last --fused-fir --compile
+    # faster on a GPU: bf16, channels_last, the blur as fused multiply-adds, torch.compile with frozen
+    # weights (docs/performance.md)
+    python tools/animate.py ... --device cuda --batch-size 64 --dtype bfloat16 --channels-last \
+        --separable-fir --compile --freeze
 
 The checkpoint may be an lmtk checkpoint or a published LIA checkpoint. Source images of any size, aspect
 and mode and driving videos of any resolution are brought to the model size. The output keeps the driving

@@ -376,6 +376,9 @@ def transfer_under(
         restore()
 
 
+_SYNC_WARNING = "called a synchronizing CUDA operation"  # what the warn mode says
+
+
 def host_sync_sites(fn: Callable[[], object], device: torch.device | str) -> list[str] | None:
     """Where ``fn`` makes the host wait for the device: ``"file:line"`` of the Python line that called
     each synchronising CUDA operation, in order (CUDA only; None elsewhere)."""
@@ -383,14 +386,20 @@ def host_sync_sites(fn: Callable[[], object], device: torch.device | str) -> lis
     if device.type != "cuda":
         return None
     previous = torch.cuda.get_sync_debug_mode()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    # switching the mode on warns that it is a prototype (a message that says "synchronizing" too),
+    # which was once counted as a sync of ``fn``: only what ``fn`` itself raises is recorded
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         torch.cuda.set_sync_debug_mode("warn")
-        try:
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
             fn()
-        finally:
+    finally:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
             torch.cuda.set_sync_debug_mode(previous)
-    return [f"{w.filename}:{w.lineno}" for w in caught if "synchroniz" in str(w.message)]
+    return [f"{w.filename}:{w.lineno}" for w in caught if _SYNC_WARNING in str(w.message)]
 
 
 def count_host_syncs(fn: Callable[[], object], device: torch.device | str) -> int | None:
