@@ -6,7 +6,23 @@ from pathlib import Path
 import pytest
 import torch
 
-torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+# with pytest-xdist (README: -n 2) each worker gets its share of the cores, and so do the tools its tests
+# start: an OpenMP thread that waits for a core the other worker holds made a training step 2.3x slower
+THREADS = max(1, min(2, CORES // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))))
+torch.set_num_threads(THREADS)
+os.environ["OMP_NUM_THREADS"] = str(THREADS)  # set, not defaulted: workers inherit the main process's
+
+
+def pytest_collection_modifyitems(items):
+    """The slow tests first, the longest first (``pytest.mark.slow(minutes=N)``): with one worker per
+    core the longest starts at once, while the other workers share the rest of the suite."""
+
+    def minutes(item) -> float:
+        marker = item.get_closest_marker("slow")
+        return 0.0 if marker is None else float(marker.kwargs.get("minutes", 1))
+
+    items.sort(key=minutes, reverse=True)
 
 
 @pytest.fixture(scope="module")

@@ -32,7 +32,7 @@ def mean_l1(model, videos) -> tuple[float, float]:
     )
 
 
-@pytest.mark.slow
+@pytest.mark.slow(minutes=10)
 def test_synthetic_quickstart_learns_to_reconstruct(tmp_path):
     data_root, work_dir = tmp_path / "synthetic", tmp_path / "work"
     options = {
