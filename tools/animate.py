@@ -7,7 +7,7 @@ Example::
         --output out.mp4 --find-start-frame --side-by-side --device cuda --batch-size 64
     # faster on a GPU: bf16, channels_last, the blur as fused multiply-adds, torch.compile with frozen
     # weights (docs/performance.md)
-    python tools/animate.py ... --device cuda --batch-size 64 --dtype bfloat16 --channels-last \
+    python tools/animate.py ... --device cuda --batch-size 64 --dtype bfloat16 --channels-last \\
         --separable-fir --compile --freeze
 
 The checkpoint may be an lmtk checkpoint or a published LIA checkpoint. Source images of any size, aspect
