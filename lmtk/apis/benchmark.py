@@ -379,6 +379,13 @@ def transfer_under(
 _SYNC_WARNING = "called a synchronizing CUDA operation"  # what the warn mode says
 
 
+def _set_sync_debug_mode(mode: int | str) -> None:
+    """torch's sync debug mode, without the warning torch gives when it is switched (a prototype)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.cuda.set_sync_debug_mode(mode)
+
+
 def host_sync_sites(fn: Callable[[], object], device: torch.device | str) -> list[str] | None:
     """Where ``fn`` makes the host wait for the device: ``"file:line"`` of the Python line that called
     each synchronising CUDA operation, in order (CUDA only; None elsewhere)."""
@@ -386,19 +393,15 @@ def host_sync_sites(fn: Callable[[], object], device: torch.device | str) -> lis
     if device.type != "cuda":
         return None
     previous = torch.cuda.get_sync_debug_mode()
-    # switching the mode on warns that it is a prototype (a message that says "synchronizing" too),
-    # which was once counted as a sync of ``fn``: only what ``fn`` itself raises is recorded
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.cuda.set_sync_debug_mode("warn")
+    # the switch's own warning says "synchronizing" too and was once counted as a sync of ``fn``:
+    # only what ``fn`` itself raises is recorded
+    _set_sync_debug_mode("warn")
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             fn()
     finally:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.cuda.set_sync_debug_mode(previous)
+        _set_sync_debug_mode(previous)
     return [f"{w.filename}:{w.lineno}" for w in caught if _SYNC_WARNING in str(w.message)]
 
 
