@@ -95,15 +95,13 @@ class FastPaths:
     def __post_init__(self) -> None:
         if self.dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {tuple(DTYPES)}, got {self.dtype!r}")
-        if self.fused_fir is True:
-            self.fused_fir = "all"
-        if self.fused_fir is False:
-            self.fused_fir = None
+        if isinstance(self.fused_fir, bool):
+            self.fused_fir = "all" if self.fused_fir else None
         if self.fused_fir not in (None, *FUSED_FIR_PARTS):
             raise ValueError(f"fused_fir must be None or one of {FUSED_FIR_PARTS}, got {self.fused_fir!r}")
         if self.fused_upsample not in UPSAMPLE_MODES:
             raise ValueError(f"fused_upsample must be one of {UPSAMPLE_MODES}, got {self.fused_upsample!r}")
-        if self.compile is True or self.compile is False:
+        if isinstance(self.compile, bool):
             self.compile = "default" if self.compile else None
         if self.compile not in (None, *COMPILE_MODES):
             raise ValueError(f"compile must be None or one of {COMPILE_MODES}, got {self.compile!r}")
