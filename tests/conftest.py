@@ -14,6 +14,14 @@ torch.set_num_threads(THREADS)
 os.environ["OMP_NUM_THREADS"] = str(THREADS)  # set, not defaulted: workers inherit the main process's
 
 
+@pytest.fixture(autouse=True)
+def outside_the_checkout(tmp_path_factory, monkeypatch):
+    """Every test runs in a temporary current directory: the default folders a tool writes to
+    (``work_dirs/``, ``data/``) are then the test's own, never the user's runs beside the checkout, and a
+    test that names a repository file by a relative path fails here instead of passing by chance."""
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
+
+
 def pytest_collection_modifyitems(items):
     """The slow tests first, the longest first (``pytest.mark.slow(minutes=N)``): with one worker per
     core the longest starts at once, while the other workers share the rest of the suite."""

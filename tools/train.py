@@ -107,7 +107,6 @@ def build_config(args: argparse.Namespace):
     from lmtk.apis.fast_paths import FastPaths
     from lmtk.cli import check_inert_fast_paths, fast_path_overrides
     from lmtk.config_file import read_config
-    from lmtk.engine.work_dir_lock import check_work_dir_free
 
     cfg = read_config(args.config)
     if args.cfg_options:
@@ -129,15 +128,8 @@ def build_config(args: argparse.Namespace):
         cfg.fast_paths = fast_paths
     if args.resume and args.overwrite:
         raise ValueError("--resume continues the run and --overwrite replaces it: give one of them")
-    if args.resume == "auto":
-        cfg.resume, cfg.load_from = True, _latest_checkpoint(cfg.work_dir)
-    elif args.resume:
-        cfg.resume, cfg.load_from = True, _checkpoint_to_resume(args.resume)
-    _check_work_dir(cfg.work_dir)
-    if os.environ.get("RANK", "0") == "0":  # the launch's main process, which holds the work dir
-        check_work_dir_free(cfg.work_dir)
-        if not cfg.get("resume"):
-            _refuse_to_overwrite(cfg.work_dir, args.overwrite)
+    if args.resume:
+        cfg.resume = True  # which checkpoint is decided when training starts (prepare_work_dir)
     for note in _config_notes(cfg):
         print(f"note: {note}", file=sys.stderr)
     import torch
@@ -146,6 +138,23 @@ def build_config(args: argparse.Namespace):
     if dist_cfg.get("backend") == "nccl" and not torch.cuda.is_available():
         dist_cfg["backend"] = "gloo"
     return cfg
+
+
+def prepare_work_dir(cfg, args: argparse.Namespace) -> None:
+    """Where training starts, the one place that reads the work dir: the checkpoint ``--resume`` means,
+    a folder this process can write into, no live run holding it, and no run replaced without
+    ``--overwrite``. (:func:`build_config` never looks, so a config can be built for inspection.)"""
+    from lmtk.engine.work_dir_lock import check_work_dir_free
+
+    if args.resume == "auto":
+        cfg.load_from = _latest_checkpoint(cfg.work_dir)
+    elif args.resume:
+        cfg.load_from = _checkpoint_to_resume(args.resume)
+    _check_work_dir(cfg.work_dir)
+    if os.environ.get("RANK", "0") == "0":  # the launch's main process, which holds the work dir
+        check_work_dir_free(cfg.work_dir)
+        if not cfg.get("resume"):
+            _refuse_to_overwrite(cfg.work_dir, args.overwrite)
 
 
 def _latest_checkpoint(work_dir: str) -> str:
@@ -234,6 +243,7 @@ def main(argv=None) -> int:
     try:
         with sigterm_as_interrupt():
             cfg = build_config(args)
+            prepare_work_dir(cfg, args)
             import lmtk.engine  # noqa: F401 - registers hooks and the optimizer constructor
             from lmtk.engine import LMTKRunner
 
