@@ -283,9 +283,8 @@ class PairedRandomCrop(_PairedTransform):
 
     @cache_randomness
     def _draw(self, height: int, width: int) -> tuple[int, int]:
-        return int(np.random.randint(height - self.size[0] + 1)), int(
-            np.random.randint(width - self.size[1] + 1)
-        )
+        top = int(np.random.randint(height - self.size[0] + 1))
+        return top, int(np.random.randint(width - self.size[1] + 1))
 
     def transform(self, results: dict) -> dict:
         keys = self._frames(results)
