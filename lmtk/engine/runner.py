@@ -13,7 +13,7 @@ import os.path as osp
 import torch
 from mmengine.dist import get_world_size, is_main_process
 from mmengine.hooks import CheckpointHook
-from mmengine.logging import print_log
+from mmengine.logging import MMLogger, print_log
 from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 
@@ -57,8 +57,8 @@ def _resolve_max_iters(cfg, max_iters: int):
 BATCH_SIZE_SCOPES = ("per_process", "total")
 
 
-def split_batch(dataloader: dict, world_size: int) -> dict:
-    """``dataloader`` with the batch size one process loads, and that size stated in the log.
+def split_batch(dataloader: dict, world_size: int) -> tuple[dict, str]:
+    """``dataloader`` with the batch size one process loads, and a line that states it for the log.
 
     ``batch_size_scope="total"`` (the paper configs) makes ``batch_size`` the batch of one training step
     over all processes: each of ``world_size`` processes loads ``batch_size / world_size`` items, so a
@@ -74,18 +74,16 @@ def split_batch(dataloader: dict, world_size: int) -> dict:
         )
     batch_size = int(dataloader.get("batch_size", 1))
     processes = f"{world_size} process{'es' if world_size > 1 else ''}"
-    if scope == "per_process":
-        print_log(f"batch: total {batch_size * world_size} = {processes} x {batch_size}", logger="current")
-        return dataloader
-    if batch_size % world_size:
-        raise ValueError(
-            f"batch_size={batch_size} is the total batch (batch_size_scope='total') and does not divide over "
-            f"{processes}; choose a total that {world_size} divides (e.g. "
-            f"{max(world_size, batch_size // world_size * world_size)}) or another number of processes"
-        )
-    dataloader["batch_size"] = batch_size // world_size
-    print_log(f"batch: total {batch_size} = {processes} x {batch_size // world_size}", logger="current")
-    return dataloader
+    if scope == "total":
+        if batch_size % world_size:
+            raise ValueError(
+                f"batch_size={batch_size} is the total batch (batch_size_scope='total') and does not divide "
+                f"over {processes}; choose a total that {world_size} divides (e.g. "
+                f"{max(world_size, batch_size // world_size * world_size)}) or another number of processes"
+            )
+        dataloader["batch_size"] = batch_size // world_size
+    per_process = dataloader.get("batch_size", 1)
+    return dataloader, f"batch: total {per_process * world_size} = {processes} x {per_process}"
 
 
 _LENGTH_KEYS = ("end", "T_max", "total_iters")  # a scheduler's length, set when it is built
@@ -262,7 +260,8 @@ class LMTKRunner(Runner):
     @staticmethod
     def build_dataloader(dataloader, seed=None, diff_rank_seed=False):
         if isinstance(dataloader, dict):
-            dataloader = split_batch(dataloader, get_world_size())
+            dataloader, batch = split_batch(dataloader, get_world_size())
+            MMLogger.get_current_instance().info(batch)
         if isinstance(dataloader, dict) and _is_lmtk(dataloader.get("dataset")):
             dataloader = copy.deepcopy(dict(dataloader))
             dataloader["dataset"] = build(dict(dataloader["dataset"]), "datasets")
