@@ -1,29 +1,13 @@
 """The published LIA checkpoint format: loading reproduces the published outputs; export round-trips."""
 
-import json
 import shutil
-import zlib
 
 import pytest
 import torch
+from conformance_rules import conformance_state
 
 import lmtk
 from lmtk.checkpoint import CheckpointError, checkpoint_path, to_published
-
-
-def conformance_state(conformance_dir, network: str) -> dict:
-    """Rebuild the fixture weights by the rule in the fixture's README."""
-    keys = json.loads((conformance_dir / "official_keys.json").read_text())[network]
-    buffers = torch.load(conformance_dir / "official_buffers.pt")[network]
-    state = {}
-    for entry in keys:
-        key = entry["key"]
-        if entry["kind"] == "buffer":
-            state[key] = buffers[key]
-            continue
-        g = torch.Generator().manual_seed(zlib.crc32(key.encode()))
-        state[key] = torch.randn(entry["shape"], generator=g) * (0.05 if key.endswith("bias") else 1.0)
-    return state
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,14 @@ from . import (  # noqa: F401
     video_reader,
 )
 from .resumable_sampler import Draw, ResumableInfiniteSampler, seeded
-from .transforms import PairedColorJitter, PairedRandomFlip, PairedResize, frame_to_tensor, resize_image
+from .transforms import (
+    PairedColorJitter,
+    PairedRandomCrop,
+    PairedRandomFlip,
+    PairedResize,
+    frame_to_tensor,
+    resize_image,
+)
 from .video_pair import NoReadableVideoError, VideoPairDataset, video_identity
 from .video_reader import (
     FRAME_EXTENSIONS,
@@ -33,6 +40,7 @@ __all__ = [
     "FrameFolderReader",
     "NoReadableVideoError",
     "PairedColorJitter",
+    "PairedRandomCrop",
     "PairedRandomFlip",
     "PairedResize",
     "ResumableInfiniteSampler",

@@ -30,6 +30,7 @@ from mmcv.transforms.utils import cache_randomness
 __all__ = [
     "PAIR_KEYS",
     "PairedColorJitter",
+    "PairedRandomCrop",
     "PairedRandomFlip",
     "PairedResize",
     "frame_to_tensor",
@@ -171,15 +172,29 @@ class PairedColorJitter(_PairedTransform):
 
     Same conventions as torchvision's ``ColorJitter``: a float ``x`` draws a factor in
     ``[max(0, 1 - x), 1 + x]`` (hue: a shift in ``[-x, x]`` of a full turn, ``x <= 0.5``), a pair gives
-    the range itself, and the four adjustments run in a random order. Contrast blends each frame with
-    its own mean grey level.
+    the range itself, and the adjustments come in a random order. Contrast blends each frame with its
+    own mean grey level.
 
     Args:
         brightness, contrast, saturation, hue: jitter strengths (0 turns one off).
+        mode: ``"chained"`` (default): every adjustment, one after the other in the drawn order, as
+            torchvision's ``ColorJitter``. ``"last_only"``: only the last switched-on adjustment of the
+            drawn order, so one of them, each as likely. This is what the published LIA training code
+            does (its jitter applies each adjustment to the original frame and keeps the last result);
+            the paper configs for TaiChi and TED use it to train the published recipe.
         keys: the results keys that hold the frames.
 
-    Adds ``results["color_jitter"]``: the drawn order and factors.
+    Adds ``results["color_jitter"]``: the drawn order and factors, and ``applied``: the adjustments that
+    changed the frames, in order.
+
+    Example:
+        >>> jitter = PairedColorJitter(brightness=0.1, contrast=0.1, saturation=0.1, hue=0.1, mode="last_only")
+        >>> frame = np.full((4, 4, 3), 100, np.uint8)
+        >>> len(jitter(dict(source=frame, driving=frame.copy()))["color_jitter"]["applied"])
+        1
     """
+
+    MODES = ("chained", "last_only")
 
     def __init__(
         self,
@@ -187,9 +202,13 @@ class PairedColorJitter(_PairedTransform):
         contrast: float | Sequence[float] = 0.0,
         saturation: float | Sequence[float] = 0.0,
         hue: float | Sequence[float] = 0.0,
+        mode: str = "chained",
         keys: Sequence[str] = PAIR_KEYS,
     ) -> None:
         super().__init__(keys)
+        if mode not in self.MODES:
+            raise ValueError(f"mode must be one of {', '.join(map(repr, self.MODES))}, got {mode!r}")
+        self.mode = mode
         self.brightness = _factor_range(brightness, "brightness")
         self.contrast = _factor_range(contrast, "contrast")
         self.saturation = _factor_range(saturation, "saturation")
@@ -207,9 +226,17 @@ class PairedColorJitter(_PairedTransform):
         order = [list(ranges)[i] for i in np.random.permutation(len(ranges))]
         return dict(order=order, **{name: float(np.random.uniform(*span)) for name, span in ranges.items()})
 
+    def _applied(self, order: list[str]) -> list[str]:
+        """The adjustments that run, in order: all, or in ``last_only`` mode the last switched-on one."""
+        if self.mode == "chained":
+            return list(order)
+        identity = dict(brightness=(1.0, 1.0), contrast=(1.0, 1.0), saturation=(1.0, 1.0), hue=(0.0, 0.0))
+        switched_on = [name for name in order if tuple(getattr(self, name)) != identity[name]]
+        return switched_on[-1:]
+
     def _apply(self, image: np.ndarray, params: dict) -> np.ndarray:
         out = image.astype(np.float32, order="C")  # OpenCV takes it as is
-        for name in params["order"]:
+        for name in params["applied"]:
             factor = params[name]
             if name == "brightness" and factor != 1.0:
                 _blend_into(out, 0.0, factor)
@@ -225,6 +252,7 @@ class PairedColorJitter(_PairedTransform):
     def transform(self, results: dict) -> dict:
         keys = self._frames(results)
         params = self._draw()
+        params = dict(params, applied=self._applied(params["order"]))
         for key in keys:
             results[key] = self._apply(results[key], params)
         results["color_jitter"] = params
@@ -233,8 +261,53 @@ class PairedColorJitter(_PairedTransform):
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(brightness={self.brightness}, contrast={self.contrast}, "
-            f"saturation={self.saturation}, hue={self.hue}, keys={self.keys})"
+            f"saturation={self.saturation}, hue={self.hue}, mode={self.mode!r}, keys={self.keys})"
         )
+
+
+@TRANSFORMS.register_module()
+class PairedRandomCrop(_PairedTransform):
+    """Cut the same random ``size`` window (int or ``(H, W)``) out of every frame of the pair.
+
+    Every position that fits is equally likely. The frames must be at least ``size``; follow with a
+    resize (the dataset's ``size`` does it) to train at the full size on a zoomed-in view, as the
+    published LIA training does for TaiChi: ``PairedResize(256)``, ``PairedRandomCrop(224)``, then the
+    dataset's resize back to 256.
+
+    Adds ``results["crop"]``: ``(top, left, height, width)``.
+    """
+
+    def __init__(self, size: int | Sequence[int], keys: Sequence[str] = PAIR_KEYS) -> None:
+        super().__init__(keys)
+        self.size = to_size(size)
+
+    @cache_randomness
+    def _draw(self, height: int, width: int) -> tuple[int, int]:
+        top = int(np.random.randint(height - self.size[0] + 1))
+        return top, int(np.random.randint(width - self.size[1] + 1))
+
+    def transform(self, results: dict) -> dict:
+        keys = self._frames(results)
+        height, width = results[keys[0]].shape[:2]
+        if any(results[key].shape[:2] != (height, width) for key in keys):
+            raise ValueError(
+                f"{type(self).__name__} needs frames of one size, got {[results[k].shape for k in keys]}"
+            )
+        if height < self.size[0] or width < self.size[1]:
+            raise ValueError(
+                f"{type(self).__name__}: a {self.size[0]}x{self.size[1]} crop does not fit a {height}x{width} "
+                f"frame; resize first (PairedResize) or crop less"
+            )
+        top, left = self._draw(height, width)
+        for key in keys:
+            results[key] = np.ascontiguousarray(
+                results[key][top : top + self.size[0], left : left + self.size[1]]
+            )
+        results["crop"] = (top, left, *self.size)
+        return results
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(size={self.size}, keys={self.keys})"
 
 
 @TRANSFORMS.register_module()

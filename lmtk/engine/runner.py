@@ -11,9 +11,9 @@ import os
 import os.path as osp
 
 import torch
-from mmengine.dist import is_main_process
+from mmengine.dist import get_world_size, is_main_process
 from mmengine.hooks import CheckpointHook
-from mmengine.logging import print_log
+from mmengine.logging import MMLogger, print_log
 from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 
@@ -23,7 +23,7 @@ from ..registry import build, kind_of
 from .hooks.deferred_runtime_info_hook import flush_deferred_logs
 from .work_dir_lock import work_dir_lock
 
-__all__ = ["LMTKRunner"]
+__all__ = ["BATCH_SIZE_SCOPES", "LMTKRunner", "split_batch"]
 
 
 @contextlib.contextmanager
@@ -52,6 +52,38 @@ def _resolve_max_iters(cfg, max_iters: int):
                 resolved[key] = max_iters
         return resolved
     return cfg
+
+
+BATCH_SIZE_SCOPES = ("per_process", "total")
+
+
+def split_batch(dataloader: dict, world_size: int) -> tuple[dict, str]:
+    """``dataloader`` with the batch size one process loads, and a line that states it for the log.
+
+    ``batch_size_scope="total"`` (the paper configs) makes ``batch_size`` the batch of one training step
+    over all processes: each of ``world_size`` processes loads ``batch_size / world_size`` items, so a
+    run trains the same recipe on 1, 2 or 8 GPUs; a total that does not divide is refused.
+    ``"per_process"`` (mmengine's meaning, the default) gives each process ``batch_size`` items.
+    """
+    dataloader = dict(dataloader)
+    scope = dataloader.pop("batch_size_scope", "per_process")
+    if scope not in BATCH_SIZE_SCOPES:
+        raise ValueError(
+            f"batch_size_scope={scope!r} is not one of {', '.join(map(repr, BATCH_SIZE_SCOPES))}: 'total' splits "
+            f"batch_size over the processes, 'per_process' gives each process batch_size items"
+        )
+    batch_size = int(dataloader.get("batch_size", 1))
+    processes = f"{world_size} process{'es' if world_size > 1 else ''}"
+    if scope == "total":
+        if batch_size % world_size:
+            raise ValueError(
+                f"batch_size={batch_size} is the total batch (batch_size_scope='total') and does not divide "
+                f"over {processes}; choose a total that {world_size} divides (e.g. "
+                f"{max(world_size, batch_size // world_size * world_size)}) or another number of processes"
+            )
+        dataloader["batch_size"] = batch_size // world_size
+    per_process = dataloader.get("batch_size", 1)
+    return dataloader, f"batch: total {per_process * world_size} = {processes} x {per_process}"
 
 
 _LENGTH_KEYS = ("end", "T_max", "total_iters")  # a scheduler's length, set when it is built
@@ -159,7 +191,8 @@ class LMTKRunner(Runner):
     or ``T_max`` may be ``"max_iters"``, the training length, so a schedule that ends with training (a
     cosine decay to zero) follows ``--cfg-options train_cfg.max_iters=...``, also when the run is resumed
     with another length. Training stops before its first iteration when the dataset's image size is not
-    the model's. ``training_started`` tells errors of the set-up (dataset, checkpoint) from later ones.
+    the model's. A dataloader's ``batch_size_scope="total"`` splits its ``batch_size`` over the processes
+    (:func:`split_batch`). ``training_started`` tells errors of the set-up (dataset, checkpoint) from later ones.
 
     A config's ``fast_paths = dict(dtype="bfloat16", channels_last=True, fused_fir="all", compile="default")``
     (:class:`~lmtk.apis.fast_paths.FastPaths`) is switched on for training: the model-side paths when the
@@ -226,6 +259,9 @@ class LMTKRunner(Runner):
 
     @staticmethod
     def build_dataloader(dataloader, seed=None, diff_rank_seed=False):
+        if isinstance(dataloader, dict):
+            dataloader, batch = split_batch(dataloader, get_world_size())
+            MMLogger.get_current_instance().info(batch)
         if isinstance(dataloader, dict) and _is_lmtk(dataloader.get("dataset")):
             dataloader = copy.deepcopy(dict(dataloader))
             dataloader["dataset"] = build(dict(dataloader["dataset"]), "datasets")

@@ -2,10 +2,15 @@
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from mmcv.transforms import Compose
 from mmengine.config import Config
+from PIL import Image
 
+import lmtk.datasets  # noqa: F401 - registers the paired transforms
+from lmtk.datasets.transforms import frame_to_tensor
 from lmtk.registry import build
 
 REPO = Path(__file__).resolve().parents[2]
@@ -60,3 +65,78 @@ def test_paper_setting_is_the_published_one():
     generator = cfg.optim_wrapper.generator
     assert generator.optimizer.lr == 0.002 and tuple(generator.optimizer.betas) == (0.0, 0.99)
     assert (generator.reg_interval, cfg.optim_wrapper.discriminator.reg_interval) == (4, 16)
+
+
+PAPER_CONFIGS = [f"lia_vox_m{m}" for m in (5, 10, 20, 40, 100)] + [
+    "lia_vox_no_dm",
+    "lia_taichi_m20",
+    "lia_ted_m20",
+]
+
+
+@pytest.mark.parametrize("name", PAPER_CONFIGS)
+def test_paper_configs_train_the_published_data_recipe(name):
+    # docs/training.md: one item per video, a total batch of 32 over all processes, the published augmentation
+    loader = Config.fromfile(str(REPO / "configs" / "lia" / f"{name}.py")).train_dataloader
+    assert (loader.batch_size, loader.batch_size_scope) == (32, "total")
+    assert loader.dataset.group_by_identity is False
+    kinds = [step["type"] for step in loader.dataset.pipeline]
+    expected = {
+        "lia_taichi_m20": ["PairedResize", "PairedRandomCrop", "PairedRandomFlip", "PairedColorJitter"],
+        "lia_ted_m20": ["PairedRandomFlip", "PairedColorJitter"],
+    }
+    assert kinds == expected.get(name, [])
+    for step in loader.dataset.pipeline:
+        if step["type"] == "PairedColorJitter":
+            assert step["mode"] == "last_only"
+            assert [step[k] for k in ("brightness", "contrast", "saturation", "hue")] == [0.1] * 4
+
+
+def _frame_folder(root: Path, name: str, size: tuple[int, int], num_frames: int = 4) -> list[np.ndarray]:
+    """A lossless clip (PNG files) of grey noise frames, which hue and saturation leave as they are."""
+    folder = root / "train" / name
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(len(name))
+    frames = [
+        np.repeat(rng.integers(0, 256, (*size, 1), dtype=np.uint8), 3, axis=2) for _ in range(num_frames)
+    ]
+    for index, frame in enumerate(frames):
+        Image.fromarray(frame).save(folder / f"{index:03d}.png")
+    return frames
+
+
+def _paper_dataset(name: str, data_root: Path):
+    dataset_cfg = Config.fromfile(str(REPO / "configs" / "lia" / name)).train_dataloader.dataset.to_dict()
+    return build(dict(dataset_cfg, data_root=str(data_root)), "datasets")
+
+
+def test_paper_vox_dataset_returns_the_frames_unflipped_and_unjittered(tmp_path):
+    frames = _frame_folder(tmp_path, "id001#clip#001", (256, 256))
+    dataset = _paper_dataset("lia_vox_m20.py", tmp_path)
+    for seed in range(12):  # a flip (p = 0.5) or a jitter would show in one of them
+        np.random.seed(seed)
+        item = dataset[0]
+        source, driving = item["frame_indices"]
+        assert torch.equal(item["source"], frame_to_tensor(frames[source]))
+        assert torch.equal(item["driving"], frame_to_tensor(frames[driving]))
+
+
+def test_paper_taichi_pipeline_crops_224_and_the_dataset_resizes_back_to_256(tmp_path):
+    frames = _frame_folder(tmp_path, "clip", (256, 256))
+    pipeline = Compose(Config.fromfile(str(REPO / "configs/lia/lia_taichi_m20.py")).train_pipeline)
+    windows = set()
+    for seed in range(8):
+        np.random.seed(seed)
+        out = pipeline(dict(source=frames[0], driving=frames[1]))
+        top, left, height, width = out["crop"]
+        assert (height, width) == (224, 224) and out["source"].shape == out["driving"].shape == (224, 224, 3)
+        windows.add((top, left))
+        for key, frame in (("source", frames[0]), ("driving", frames[1])):
+            window = frame[top : top + 224, left : left + 224].astype(np.float32)
+            window = window[:, ::-1] if out["flip"] else window
+            assert len(out["color_jitter"]["applied"]) == 1  # the published jitter: one adjustment
+            # on grey noise the jitter is an affine change of the grey levels: the window stays correlated
+            assert np.corrcoef(out[key].ravel(), window.ravel())[0, 1] > 0.98, (seed, key)
+    assert len(windows) > 1
+    item = _paper_dataset("lia_taichi_m20.py", tmp_path)[0]
+    assert item["source"].shape == item["driving"].shape == (3, 256, 256)

@@ -7,6 +7,7 @@ from mmcv.transforms import TRANSFORMS, Compose
 
 from lmtk.datasets.transforms import (
     PairedColorJitter,
+    PairedRandomCrop,
     PairedRandomFlip,
     PairedResize,
     frame_to_tensor,
@@ -121,6 +122,63 @@ def test_color_jitter_is_seedable():
         outputs.append(jitter(_pair())["source"])
     np.testing.assert_array_equal(outputs[0], outputs[1])
     assert not np.array_equal(outputs[0], outputs[2])
+
+
+def test_color_jitter_last_only_applies_the_last_drawn_adjustment_alone():
+    # the published LIA jitter: each adjustment applied to the original frame, so only the last survives
+    frame = _pair()["source"]
+    last_only = PairedColorJitter(brightness=0.5, contrast=0.5, saturation=0.5, hue=0.2, mode="last_only")
+    chosen = []
+    for seed in range(40):
+        np.random.seed(seed)
+        out = last_only(dict(source=frame, driving=frame.copy()))
+        draw = out["color_jitter"]
+        assert draw["applied"] == draw["order"][-1:]
+        np.testing.assert_array_equal(out["source"], out["driving"])
+        # the same draw, chained, but with every other adjustment switched off
+        name = draw["applied"][0]
+        alone = PairedColorJitter(**{name: (draw[name], draw[name])})
+        np.random.seed(seed)
+        np.testing.assert_array_equal(alone(dict(source=frame, driving=frame))["source"], out["source"])
+        chosen.append(name)
+    assert set(chosen) == {"brightness", "contrast", "saturation", "hue"}
+
+    np.random.seed(0)
+    chained = PairedColorJitter(brightness=0.5, contrast=0.5, saturation=0.5, hue=0.2)(
+        dict(source=frame, driving=frame)
+    )
+    assert chained["color_jitter"]["applied"] == chained["color_jitter"]["order"]
+
+
+def test_color_jitter_last_only_draws_among_the_switched_on_adjustments():
+    jitter = PairedColorJitter(brightness=0.3, hue=0.1, mode="last_only")
+    frame = _pair()["source"]
+    applied = set()
+    for seed in range(20):
+        np.random.seed(seed)
+        applied.update(jitter(dict(source=frame, driving=frame.copy()))["color_jitter"]["applied"])
+    assert applied == {"brightness", "hue"}
+    with pytest.raises(ValueError, match="mode must be one of 'chained', 'last_only'"):
+        PairedColorJitter(brightness=0.1, mode="published")
+
+
+def test_random_crop_cuts_one_window_from_both_frames():
+    pair = _pair()
+    crop = PairedRandomCrop((16, 20))
+    corners = set()
+    for seed in range(60):
+        np.random.seed(seed)
+        out = crop(dict(pair))
+        top, left, height, width = out["crop"]
+        assert (height, width) == (16, 20) and 0 <= top <= 8 and 0 <= left <= 12
+        for key in ("source", "driving"):
+            assert out[key].shape == (16, 20, 3) and out[key].flags.c_contiguous
+            np.testing.assert_array_equal(out[key], pair[key][top : top + 16, left : left + 20])
+        corners.add((top, left))
+    assert {0, 8} <= {top for top, _ in corners} and {0, 12} <= {left for _, left in corners}
+    np.testing.assert_array_equal(PairedRandomCrop((24, 32))(dict(pair))["source"], pair["source"])
+    with pytest.raises(ValueError, match="does not fit a 24x32 frame"):
+        PairedRandomCrop(28)(dict(pair))
 
 
 def test_invalid_arguments_and_inputs():

@@ -62,6 +62,17 @@ def test_dataset_size_differs_from_the_model_size(train_tool, capsys, video_root
     assert "48" in line and "32" in line and "model.size" in line
 
 
+def test_a_total_batch_that_does_not_divide_over_the_processes(
+    train_tool, capsys, video_root, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(
+        "lmtk.engine.runner.get_world_size", lambda: 3
+    )  # as under torchrun --nproc_per_node 3
+    line = run(train_tool, capsys, *options(video_root, tmp_path))
+    assert "batch_size=2 is the total batch" in line and "does not divide over 3 processes" in line
+    assert not list(tmp_path.rglob("*.pth"))
+
+
 def test_optimizer_setting_of_the_wrong_type(train_tool, capsys, video_root, tmp_path):
     argv = options(video_root, tmp_path, **{"optim_wrapper.generator.optimizer.lr": "2e-3x"})
     line = run(train_tool, capsys, *argv)

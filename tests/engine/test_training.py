@@ -214,6 +214,8 @@ def test_two_gloo_processes_keep_identical_weights(video_root, tmp_path):
     command += [str(REPO / "tools/train.py"), str(config), "--launcher", "pytorch", "--cfg-options", *options]
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
+    # the paper config's batch_size is the total over the processes (batch_size_scope="total")
+    assert "batch: total 2 = 2 processes x 1" in result.stdout + result.stderr
     rank0 = torch.load(tmp_path / "weights_rank0.pt")
     rank1 = torch.load(tmp_path / "weights_rank1.pt")
     assert rank0.keys() == rank1.keys() and any(k.startswith("generator.") for k in rank0)
