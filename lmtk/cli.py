@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import signal
 import sys
 import threading
@@ -16,6 +17,7 @@ __all__ = [
     "add_fast_path_arguments",
     "available_device",
     "check_inert_fast_paths",
+    "finite_float",
     "fast_path_overrides",
     "frame_index",
     "interrupted_exit_code",
@@ -64,6 +66,17 @@ def positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
     if not 0 < value < float("inf"):
         raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
+    return value
+
+
+def finite_float(text: str) -> float:
+    """An argparse type: a number that is not NaN or infinite."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
     return value
 
 
