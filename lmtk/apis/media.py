@@ -32,6 +32,7 @@ from ..datasets.transforms import resize_image
 from ..datasets.video_reader import DEFAULT_FOLDER_FPS, VIDEO_EXTENSIONS, open_video
 
 __all__ = [
+    "CRF_RANGE",
     "FIT_MODES",
     "VideoWriter",
     "center_crop",
@@ -44,6 +45,8 @@ __all__ = [
 ]
 
 FIT_MODES = ("resize", "crop")
+# x264's constant rate factor for 8-bit video: 0 (lossless) to 51 (worst)
+CRF_RANGE = (0, 51)
 
 # Video codecs tried in order; the first one this PyAV build can encode wins.
 _VIDEO_CODECS = ("libx264", "h264", "mpeg4")
@@ -346,14 +349,15 @@ class VideoWriter:
             False always re-encodes to AAC.
         codec: video encoder; by default the first available of libx264, h264, mpeg4 (for ``.avi``,
             mpeg4 first: H.264 in AVI plays one frame late against its audio).
-        crf: constant rate factor for x264 (lower is better; 18 is visually lossless); mpeg4 is
-            written at a fixed quantiser of about that quality.
+        crf: constant rate factor for x264, 0-51 (:data:`CRF_RANGE`; lower is better, 18 is visually
+            lossless); mpeg4 is written at a fixed quantiser of about that quality.
         preset: x264 speed preset.
 
     Raises:
         FileNotFoundError: the destination folder does not exist.
         IsADirectoryError: ``path`` is a folder.
-        ValueError: ``path``'s suffix names no container that holds the video codec (``.png``, none ...).
+        ValueError: ``path``'s suffix names no container that holds the video codec (``.png``, none ...),
+            or ``crf`` is outside :data:`CRF_RANGE`.
     """
 
     def __init__(
@@ -373,6 +377,8 @@ class VideoWriter:
             raise IsADirectoryError(
                 f"the output {self.path} is a folder; give a file name such as {self.path / 'out.mp4'}"
             )
+        if not CRF_RANGE[0] <= crf <= CRF_RANGE[1]:  # x264 would fail at the first frame, with an errno
+            raise ValueError(f"crf must be {CRF_RANGE[0]}-{CRF_RANGE[1]} (lower is better), got {crf}")
         self.fps = Fraction(fps).limit_denominator(100000)
         if self.fps <= 0:
             raise ValueError(f"fps must be positive, got {fps}")

@@ -181,6 +181,14 @@ def test_writer_failure_leaves_nothing(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4"]
 
 
+@pytest.mark.parametrize("crf", [-5, 52, 99])
+def test_writer_refuses_a_crf_outside_x264s_range(tmp_path, crf):
+    # -5 failed at the first frame with the encoder's errno text, 99 was accepted
+    with pytest.raises(ValueError, match=f"crf must be 0-51 .*got {crf}"):
+        VideoWriter(tmp_path / "out.mp4", 25, crf=crf)
+    assert list(tmp_path.iterdir()) == []
+
+
 def _audio_span(path) -> tuple[float, float]:
     """Where the audio ends and its longest packet, in seconds."""
     with av.open(str(path)) as container:
