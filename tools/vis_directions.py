@@ -142,16 +142,11 @@ def run(args: argparse.Namespace) -> dict:
     from lmtk import load_model
     from lmtk.apis import fit_image, load_image
     from lmtk.checkpoint import checkpoint_path
-    from lmtk.evaluation.direction_analysis import orthogonality_error
+    from lmtk.evaluation.direction_analysis import orthogonality_error, require_directions
 
     image = load_image(args.image)
     model = load_model(args.checkpoint, config=args.config, device=args.device)
-    basis = model.directions()
-    if basis is None:
-        raise ValueError(
-            "this model has no motion basis (the 'w/o D_m' ablation, lmtk.DirectPath.v1): its motion network "
-            "outputs latent paths directly, so there are no directions to visualise"
-        )
+    basis = require_directions(model)
     indices = parse_directions(args.directions, basis.shape[1])
     size = model.size
     tensor = torch.from_numpy(fit_image(image, size, args.resize)).permute(2, 0, 1)[None].float() / 127.5 - 1

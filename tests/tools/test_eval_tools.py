@@ -6,6 +6,7 @@ without paying the interpreter and torch start-up once per run.
 
 import csv
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -239,6 +240,44 @@ def test_analyze_directions_writes_heatmap_and_tables(files, capsys):
     rows = list(csv.DictReader((output / "correlation.csv").open()))
     assert len(rows) == 5 and "mouth_open" in rows[0] and rows[0]["best_factor"]
     assert "| direction | tx |" in (output / "correlation.md").read_text()
+
+
+def _one_error_line(capsys) -> str:
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:") and "Traceback" not in err, err
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    "annotation, message",
+    [('{"params": ', "it is not JSON"), ('{"frames": 8}', "has no 'params'"), ("[1, 2]", "has no 'params'")],
+)
+def test_analyze_directions_names_a_bad_annotation(files, tmp_path, capsys, annotation, message):
+    # a malformed file's JSON error named no file; one without params was a KeyError traceback
+    root = tmp_path / "synthetic"
+    shutil.copytree(files / "synthetic", root)
+    bad = sorted((root / "test").glob("*.json"))[-1]
+    bad.write_text(annotation)
+    args = ["--checkpoint", files / "tiny.pt", "--data-root", root, "--output-dir", tmp_path / "analysis"]
+    assert load_tool("analyze_directions").main(list(map(str, args))) == 1
+    line = _one_error_line(capsys)
+    assert str(bad) in line and message in line
+    assert not (tmp_path / "analysis").exists()
+
+
+def test_analyze_directions_refuses_a_model_without_a_motion_basis_as_vis_directions_does(files, capsys):
+    # it reported one "direction" per latent coordinate instead
+    output = files / "no_dm_analysis"
+    args = ["--checkpoint", files / "no_dm.pt", "--data-root", files / "synthetic", "--output-dir", output]
+    assert load_tool("analyze_directions").main(list(map(str, args))) == 1
+    line = _one_error_line(capsys)
+    assert "no motion basis" in line and not output.exists()
+    image = files / "grey.png"
+    Image.fromarray(np.full((64, 64, 3), 120, np.uint8)).save(image)
+    args = ["--checkpoint", files / "no_dm.pt", "--image", image, "--output-dir", files / "no_dm"]
+    assert load_tool("vis_directions").main(list(map(str, args))) == 1
+    assert _one_error_line(capsys) == line  # one check, one message
 
 
 def test_test_tool_fast_path_options(files, capsys):
