@@ -15,9 +15,13 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
-from collections.abc import Sequence
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -160,6 +164,42 @@ def _ffmpeg_open_error(path: Path) -> str | None:
     return None
 
 
+# a log line of decord's C++ core: "[17:26:09] /src/video/video_reader.cc:83: ERROR opening: ..."
+_NATIVE_LOG_LINE = re.compile(rb"^\[[\d:]+\] \S+\.cc:\d+: ")
+_STDERR_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _without_native_log_lines() -> Iterator[None]:
+    """Keep decord's C++ log lines off stderr within the block.
+
+    decord prints the error of a file it cannot open on the process's stderr (file descriptor 2, out of
+    reach of its logging settings) before raising it, so the user saw it beside lmtk's own error line for
+    the same file. Descriptor 2 goes to a temporary file within the block; what else arrived there (from
+    another thread, say) is written out afterwards: late, not lost.
+    """
+    with _STDERR_LOCK, tempfile.TemporaryFile() as capture:
+        try:
+            sys.stderr.flush()
+            saved = os.dup(2)
+        except (OSError, ValueError, AttributeError):  # no stderr to guard
+            yield
+            return
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            kept = [
+                line for line in capture.read().splitlines(keepends=True) if not _NATIVE_LOG_LINE.match(line)
+            ]
+            if kept:
+                with open(2, "wb", closefd=False) as stderr:  # writes all of it, unlike one os.write
+                    stderr.write(b"".join(kept))
+
+
 class DecordVideoReader:
     """A video file read with decord; only the requested frames are decoded.
 
@@ -177,7 +217,8 @@ class DecordVideoReader:
         if not self.path.is_file():
             raise FileNotFoundError(f"Video file not found: {self.path}")
         try:
-            self._reader = decord.VideoReader(str(self.path), ctx=decord.cpu(0), num_threads=num_threads)
+            with _without_native_log_lines():
+                self._reader = decord.VideoReader(str(self.path), ctx=decord.cpu(0), num_threads=num_threads)
         except Exception as error:  # decord raises a bare DECORDError/RuntimeError for corrupt files
             raise _unreadable(self.path, _ffmpeg_open_error(self.path) or error) from error
         self._size: tuple[int, int] | None = None
