@@ -18,9 +18,12 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
+import re
 import tempfile
+import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -30,6 +33,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..datasets.transforms import resize_image
 from ..datasets.video_reader import DEFAULT_FOLDER_FPS, VIDEO_EXTENSIONS, open_video
+from ..processes import host_id, process_alive
 
 __all__ = [
     "CRF_RANGE",
@@ -181,6 +185,30 @@ def has_audio(path: str | os.PathLike) -> bool:
             return bool(container.streams.audio)
     except av.FFmpegError:
         return False
+
+
+# VideoWriter's temporary file: ".<name>.<pid>@<host>.<random>.partial.<suffix>" (the writer's process
+# and machine in the name, so that the next writer into the folder knows when nobody writes it any more)
+_PARTIAL_NAME = re.compile(r"\..*?\.(?:(\d+)@([0-9a-f]{8})\.)?[a-z0-9_]{8}\.partial\.\w+")
+# a writer adds frames all along: a partial file untouched this long has none (it was left by another
+# machine, by a process whose number was reused since, or by a version of lmtk without <pid>@<host>)
+_PARTIAL_MAX_IDLE_S = 24 * 3600
+
+
+def _remove_stale_partials(folder: Path) -> None:
+    """Delete the temporary files of VideoWriters that died (SIGKILL, power loss) in ``folder``: those of
+    a process of this machine that has ended, and any untouched for a day."""
+    here, now = host_id(), time.time()
+    with contextlib.suppress(OSError), os.scandir(folder) as entries:
+        for entry in entries:
+            match = _PARTIAL_NAME.fullmatch(entry.name)
+            if match is None or not entry.is_file(follow_symlinks=False):
+                continue
+            pid, host = match.groups()
+            with contextlib.suppress(OSError):  # gone meanwhile, or not ours to delete
+                dead = pid is not None and host == here and not process_alive(int(pid))
+                if dead or now - entry.stat(follow_symlinks=False).st_mtime > _PARTIAL_MAX_IDLE_S:
+                    os.unlink(entry.path)
 
 
 def _umask() -> int:
@@ -387,9 +415,12 @@ class VideoWriter:
             "libx264": {"crf": str(crf), "preset": preset},
             "mpeg4": _MPEG4_OPTIONS,
         }.get(self.codec, {})
+        _remove_stale_partials(self.path.parent)
         try:
             fd, tmp = tempfile.mkstemp(
-                prefix=f".{self.path.stem}.", suffix=f".partial{self.path.suffix}", dir=self.path.parent
+                prefix=f".{self.path.stem}.{os.getpid()}@{host_id()}.",
+                suffix=f".partial{self.path.suffix}",
+                dir=self.path.parent,
             )
         except OSError as error:  # name the user's path, not the temporary file's
             raise type(error)(f"cannot write {self.path}: {error.strerror or error}") from None

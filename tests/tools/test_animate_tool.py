@@ -193,6 +193,29 @@ def test_failure_while_writing_leaves_no_file(shared_data, checkpoints, tmp_path
     assert written and list(tmp_path.iterdir()) == []
 
 
+def test_the_next_run_removes_what_a_sigkilled_run_was_writing(
+    shared_data, checkpoints, tmp_path, tool, capsys
+):
+    # SIGKILL cannot be caught: the killed run's .partial.mp4 stayed in the folder for ever
+    import time
+
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+    killed = subprocess.Popen(
+        [sys.executable, str(TOOL), *_write_argv(shared_data, checkpoints, tmp_path / "first.mp4")], env=env
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not list(tmp_path.glob(".first.*.partial.mp4")) and time.monotonic() < deadline:
+            assert killed.poll() is None, "the run ended before it was killed"
+            time.sleep(0.05)
+    finally:
+        killed.kill()
+        killed.wait()
+    assert len(list(tmp_path.glob(".first.*.partial.mp4"))) == 1
+    assert tool.main([*_write_argv(shared_data, checkpoints, tmp_path / "second.mp4"), "--no-audio"]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["second.mp4"]
+
+
 def test_sigterm_while_writing_leaves_no_file(shared_data, checkpoints, tmp_path, tool, capsys, monkeypatch):
     # a job scheduler stopping the run
     written = _stop_writing_at(tool, monkeypatch, 40, lambda: os.kill(os.getpid(), signal.SIGTERM))
