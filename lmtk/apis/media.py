@@ -24,6 +24,7 @@ import os
 import re
 import tempfile
 import time
+from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 
@@ -472,10 +473,21 @@ class VideoWriter:
             )
         video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
         video_frame.pts = self.frames
-        self._container.mux(self._stream.encode(video_frame))
-        self.frames += 1
-        if self._audio is not None:
-            self._audio.mux_until(self.duration)
+        with self._naming_the_output():
+            self._container.mux(self._stream.encode(video_frame))
+            self.frames += 1
+            if self._audio is not None:
+                self._audio.mux_until(self.duration)
+
+    @contextlib.contextmanager
+    def _naming_the_output(self) -> Iterator[None]:
+        """A failed write (a full disk) names the output, not the hidden temporary file."""
+        try:
+            yield
+        except OSError as error:
+            named = OSError(f"cannot write {self.path}: {error.strerror or error}")
+            named.errno = error.errno
+            raise named from None
 
     @property
     def duration(self) -> float:
@@ -489,13 +501,14 @@ class VideoWriter:
         try:
             if self._stream is None:
                 raise ValueError(f"no frames were written to {self.path}")
-            self._container.mux(self._stream.encode(None))
-            if self._audio is not None:
-                self._audio.finish(self.duration)
-                self._audio = None
-            self._container.close()
-            self._container = None
-            os.replace(self.tmp_path, self.path)
+            with self._naming_the_output():
+                self._container.mux(self._stream.encode(None))
+                if self._audio is not None:
+                    self._audio.finish(self.duration)
+                    self._audio = None
+                self._container.close()
+                self._container = None
+                os.replace(self.tmp_path, self.path)
         except BaseException:
             self.abort()
             raise

@@ -33,6 +33,7 @@ __all__ = [
     "VIDEO_EXTENSIONS",
     "DecordVideoReader",
     "FrameFolderReader",
+    "UnreadableVideoError",
     "VideoReader",
     "find_videos",
     "is_frame_folder",
@@ -46,6 +47,10 @@ FRAME_EXTENSIONS = (".png", ".jpg", ".jpeg")
 
 # Frame folders carry no frame rate; VoxCeleb and the FOMM "vox-png" frames are 25 fps.
 DEFAULT_FOLDER_FPS = 25.0
+
+
+class UnreadableVideoError(ValueError):
+    """A video (file or frame folder) that exists but cannot be decoded: truncated, corrupt, empty."""
 
 
 @runtime_checkable
@@ -141,11 +146,11 @@ def _check_indices(indices: Sequence[int], length: int, path: Path) -> list[int]
     return indices
 
 
-def _unreadable(path: Path, error: Exception | str, what: str = "") -> ValueError:
+def _unreadable(path: Path, error: Exception | str, what: str = "") -> UnreadableVideoError:
     """decord's message with its source location cut (``[12:00:00] /src/video_reader.cc:486: Error: ...``)."""
     reason = re.sub(r"^.*?\.cc:\d+:\s*(Error:\s*)?", "", " ".join(str(error).split())) or type(error).__name__
     part = f" ({what})" if what else ""
-    return ValueError(
+    return UnreadableVideoError(
         f"cannot read video {path}{part}: the file is truncated, corrupt or not a video (decoder: {reason})"
     )
 
@@ -278,7 +283,7 @@ class FrameFolderReader:
             raise FileNotFoundError(f"Frame folder not found: {self.path}")
         self.frames = list_frames(self.path)
         if not self.frames:
-            raise ValueError(f"No frame images ({', '.join(FRAME_EXTENSIONS)}) in {self.path}")
+            raise UnreadableVideoError(f"No frame images ({', '.join(FRAME_EXTENSIONS)}) in {self.path}")
         self._fps = float(fps)
 
     def __len__(self) -> int:
@@ -305,10 +310,10 @@ class FrameFolderReader:
             try:
                 images.append(_read_image(self.frames[i]))
             except (OSError, ValueError) as error:
-                raise ValueError(f"Cannot read frame {self.frames[i]}: {error}") from error
+                raise UnreadableVideoError(f"Cannot read frame {self.frames[i]}: {error}") from error
         shapes = {image.shape for image in images}
         if len(shapes) > 1:
-            raise ValueError(f"Frames of {self.path} differ in size: {sorted(shapes)}")
+            raise UnreadableVideoError(f"Frames of {self.path} differ in size: {sorted(shapes)}")
         return np.stack(images)
 
     def __repr__(self) -> str:
@@ -327,7 +332,8 @@ def open_video(
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
-        ValueError: ``path`` is neither a video file nor a frame folder, or cannot be decoded.
+        ValueError: ``path`` is neither a video file nor a frame folder.
+        UnreadableVideoError: ``path`` cannot be decoded (a ``ValueError`` too).
     """
     path = Path(path)
     if not path.exists():

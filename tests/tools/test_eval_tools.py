@@ -88,6 +88,66 @@ def test_test_tool_on_a_synthetic_split(files, capsys):
     assert {"l1", "lpips", "akd", "mkr", "num_frames"} <= set(rows[0])
 
 
+def test_test_tool_leaves_out_a_video_that_cannot_be_read(files, tmp_path, capsys):
+    # one corrupt video stopped the whole evaluation, and the finished videos' work was lost
+    root = tmp_path / "synthetic"
+    shutil.copytree(files / "synthetic", root)
+    good, bad = sorted((root / "test").glob("*.mp4"))
+    bad.write_bytes(bad.read_bytes()[:3000])
+    argv = [CONFIG, str(files / "tiny.pt"), "--data-root", str(root), "--metrics", "l1", "--quiet"]
+    assert load_tool("test").main([*argv, "--work-dir", str(tmp_path / "out")]) == 0
+    (line,) = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert line.startswith("warning: left out 1 of 2 videos that cannot be read") and str(bad) in line
+    written = _metrics_json(tmp_path / "out")
+    assert written["num_videos"] == 1 and written["per_video"][0]["video"] == good.stem
+    assert [row["video"] for row in written["unreadable"]] == [bad.stem] and str(bad) in written[
+        "unreadable"
+    ][0]["reason"]
+    assert [row["video"] for row in csv.DictReader((tmp_path / "out" / "per_video.csv").open())] == [
+        good.stem
+    ]
+    # none readable: one error line, and no results
+    good.write_bytes(b"not a video")
+    assert load_tool("test").main([*argv, "--work-dir", str(tmp_path / "none")]) == 1
+    (line,) = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert line.startswith("error: none of the 2 videos could be read") and not (tmp_path / "none").exists()
+
+
+class _FullDisk:
+    """A file whose writes fail as on a full disk."""
+
+    def __init__(self, handle) -> None:
+        self.handle = handle
+
+    def write(self, text):
+        import errno
+
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.handle.close()
+
+
+def test_test_tool_on_a_full_disk_names_the_file_and_leaves_none(files, tmp_path, capsys, monkeypatch):
+    # per_video.csv was left empty (0 bytes) beside metrics.json, and the error named no file
+    opened = Path.open
+
+    def open_on_a_full_disk(self, mode="r", *args, **kwargs):
+        handle = opened(self, mode, *args, **kwargs)
+        return _FullDisk(handle) if "w" in mode and "per_video.csv" in self.name else handle
+
+    monkeypatch.setattr(Path, "open", open_on_a_full_disk)
+    work_dir = tmp_path / "out"
+    argv = [CONFIG, str(files / "tiny.pt"), "--data-root", str(files / "synthetic"), "--metrics", "l1"]
+    assert load_tool("test").main([*argv, "--quiet", "--work-dir", str(work_dir)]) == 1
+    err = capsys.readouterr().err
+    assert err == f"error: cannot write {work_dir / 'per_video.csv'}: No space left on device\n"
+    assert not work_dir.exists()  # nothing half-written, not even the folder
+
+
 def test_test_tool_reports_metrics_that_cannot_run(files, capsys, monkeypatch):
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(files / "empty_hub"))
     tool = load_tool("test")
