@@ -138,6 +138,16 @@ def test_transfer_refuses_images_outside_the_range_as_the_animator_does(model):
     assert model.transfer(source, driving.clamp(-1, 1) * 1.05).shape == (2, 3, SIZE, SIZE)  # overshoot
 
 
+def test_the_value_check_reads_no_values_off_the_cpu():
+    # on a GPU, reading the values back would make every call wait for the device: such tensors pass
+    # unchecked (a meta tensor has no values at all: reading them would fail)
+    from lmtk.models.lia import check_image_values
+
+    check_image_values("source", torch.empty(1, 3, SIZE, SIZE, device="meta"))
+    with pytest.raises(ValueError, match="source has NaN"):
+        check_image_values("source", torch.full((1, 3, SIZE, SIZE), float("nan")))
+
+
 @pytest.mark.parametrize("which", ["source", "driving"])
 def test_wrong_image_size_mentions_model_size(model, which):
     images = {"source": _images(1, 0), "driving": _images(1, 1)}
