@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import math
+import os
 import signal
 import sys
 import threading
@@ -22,6 +23,7 @@ __all__ = [
     "frame_index",
     "interrupted_exit_code",
     "interrupted_word",
+    "missing_folders",
     "output_folder",
     "positive_float",
     "positive_int",
@@ -134,6 +136,13 @@ def output_folder(text: str) -> str:
                 raise argparse.ArgumentTypeError(f"{text} {what}; give a folder")
             break
     return text
+
+
+def missing_folders(path: str | os.PathLike) -> list[Path]:
+    """The folders that making ``path`` (with its parents) would create, deepest first: what to remove
+    again when the work that needed it fails."""
+    path = Path(os.path.abspath(path))
+    return [folder for folder in (path, *path.parents) if not folder.exists()]
 
 
 class Terminated(KeyboardInterrupt):

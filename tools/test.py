@@ -354,7 +354,9 @@ def run(args: argparse.Namespace):
 def _removed_if_left_empty(folder: Path) -> Iterator[None]:
     """Make ``folder`` (and its missing parents) for the block; if the block fails, the folders it made
     that are still empty are removed again."""
-    made = [path for path in (folder, *folder.parents) if not path.exists()]  # deepest first
+    from lmtk.cli import missing_folders
+
+    made = missing_folders(folder)
     folder.mkdir(parents=True, exist_ok=True)
     try:
         yield

@@ -19,7 +19,6 @@ import errno
 import os
 import os.path as osp
 import re
-import shutil
 import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from a checkout without install
@@ -184,18 +183,17 @@ def _check_work_dir(work_dir: str) -> None:
     """The work dir must be a folder this process can write into, checked before the model is built."""
     if osp.exists(work_dir) and not osp.isdir(work_dir):
         raise ValueError(f"the work dir {work_dir} is a file; choose another --work-dir")
-    made = osp.abspath(work_dir)
-    while not osp.exists(osp.dirname(made)):  # the outermost folder that makedirs makes
-        made = osp.dirname(made)
-    made = None if osp.exists(made) else made
+    from lmtk.cli import missing_folders
+
+    made = missing_folders(work_dir)
     try:
         os.makedirs(work_dir, exist_ok=True)
         probe = osp.join(work_dir, f".write_test.{os.getpid()}")
         with open(probe, "w"):
             pass
         os.remove(probe)
-        if made is not None:  # the runner makes it again; a start that fails then leaves nothing
-            shutil.rmtree(made)
+        for folder in made:  # the runner makes them again; a start that fails then leaves nothing
+            os.rmdir(folder)
     except OSError as error:
         reason = error.strerror or str(error)
         raise ValueError(

@@ -22,6 +22,7 @@ from mmengine.runner import Runner
 
 from ..apis.fast_paths import FastPaths, apply_fast_paths, mixed_precision_optim_wrappers
 from ..checkpoint import WRAPPER_PREFIXES, unreadable_checkpoint
+from ..cli import missing_folders
 from ..registry import build, kind_of
 from .hooks.deferred_runtime_info_hook import flush_deferred_logs
 from .work_dir_lock import work_dir_lock
@@ -185,15 +186,6 @@ class _HeldBackConsole:
             handler.handle(record)
 
 
-def _missing_folders(path: str) -> list[str]:
-    """``path`` and its parents that do not exist yet, deepest first."""
-    missing = []
-    while path and not osp.exists(path):
-        missing.append(path)
-        path = osp.dirname(path) if osp.dirname(path) != path else ""
-    return missing
-
-
 class LMTKRunner(Runner):
     """A Runner whose model and dataset configs may name lmtk components (``lmtk.LIA.v1``).
 
@@ -217,7 +209,7 @@ class LMTKRunner(Runner):
         self._length_from_max_iters: list[tuple[object, dict]] = []
         # what this start writes before training (removed again if it fails): folders, config copy
         work_dir = kwargs.get("work_dir", args[1] if len(args) > 1 else None)
-        self._made_folders = _missing_folders(osp.abspath(work_dir)) if work_dir is not None else []
+        self._made_folders = missing_folders(work_dir) if work_dir is not None else []
         self._made_log_dir: str | None = None
         self._replaced_config: tuple[str, bytes | None] | None = None
         self._console: _HeldBackConsole | None = None
