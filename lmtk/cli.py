@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
+import os
 import signal
 import sys
 import threading
@@ -16,10 +18,12 @@ __all__ = [
     "add_fast_path_arguments",
     "available_device",
     "check_inert_fast_paths",
+    "finite_float",
     "fast_path_overrides",
     "frame_index",
     "interrupted_exit_code",
     "interrupted_word",
+    "missing_folders",
     "output_folder",
     "positive_float",
     "positive_int",
@@ -64,6 +68,17 @@ def positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
     if not 0 < value < float("inf"):
         raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
+    return value
+
+
+def finite_float(text: str) -> float:
+    """An argparse type: a number that is not NaN or infinite."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
     return value
 
 
@@ -121,6 +136,13 @@ def output_folder(text: str) -> str:
                 raise argparse.ArgumentTypeError(f"{text} {what}; give a folder")
             break
     return text
+
+
+def missing_folders(path: str | os.PathLike) -> list[Path]:
+    """The folders that making ``path`` (with its parents) would create, deepest first: what to remove
+    again when the work that needed it fails."""
+    path = Path(os.path.abspath(path))
+    return [folder for folder in (path, *path.parents) if not folder.exists()]
 
 
 class Terminated(KeyboardInterrupt):

@@ -99,3 +99,20 @@ def test_fast_path_switches_turn_a_config_setting_off_or_leave_it():
     assert [fast_path_option(field, value) for field, value in given.items()] == args
     config = dict(channels_last=True, fused_fir="up", compile="default", freeze=True)
     assert FastPaths.from_config(config, **given) == FastPaths(separable_fir=True)
+
+
+def test_finite_float_refuses_nan_and_infinity():
+    from lmtk.cli import finite_float
+
+    assert finite_float("-2.5") == -2.5
+    for text in ("nan", "inf", "-inf", "x"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            finite_float(text)
+
+
+def test_missing_folders_are_the_ones_making_a_path_creates(tmp_path):
+    from lmtk.cli import missing_folders
+
+    (tmp_path / "a").mkdir()
+    assert missing_folders(tmp_path / "a" / "b" / "c") == [tmp_path / "a" / "b" / "c", tmp_path / "a" / "b"]
+    assert missing_folders(tmp_path / "a") == []

@@ -57,6 +57,7 @@ def run(args: argparse.Namespace) -> tuple[np.ndarray, list[str], Path]:
         correlation_markdown,
         correlation_matrix,
         plot_correlation_heatmap,
+        require_directions,
         write_correlation_csv,
     )
 
@@ -65,8 +66,7 @@ def run(args: argparse.Namespace) -> tuple[np.ndarray, list[str], Path]:
     if not videos:
         raise FileNotFoundError(f"no videos in {folder}")
     model = load_model(args.checkpoint, config=args.config, device=args.device)
-    if model.directions() is None:
-        print("note: no motion basis (w/o D_m): rows are latent coordinates, not directions", file=sys.stderr)
+    require_directions(model)
     data = collect_magnitudes(model, videos, batch_size=args.batch_size, max_frames=args.max_frames)
     groups = data.video_index if args.centre_per_video else None
     correlation = correlation_matrix(data.magnitudes, data.factors, groups)

@@ -30,7 +30,7 @@ import numpy as np  # noqa: E402
 from lmtk.apis import Animator, VideoWriter, video_frame_rate  # noqa: E402
 from lmtk.apis.animator import DTYPES, MODES  # noqa: E402
 from lmtk.apis.fast_paths import FastPaths, apply_fast_paths  # noqa: E402
-from lmtk.apis.media import FIT_MODES, center_square, load_image  # noqa: E402
+from lmtk.apis.media import CRF_RANGE, FIT_MODES, center_square, load_image  # noqa: E402
 from lmtk.cli import (  # noqa: E402
     ArgumentParser,
     add_fast_path_arguments,
@@ -112,7 +112,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--crop-margin", type=float, default=0.6, help="face box margin, in face sizes per side (default 0.6)"
     )
-    parser.add_argument("--crf", type=int, default=18, help="x264 quality, lower is better (default 18)")
+    parser.add_argument(
+        "--crf",
+        type=crf,
+        default=18,
+        help=f"x264 quality, {CRF_RANGE[0]}-{CRF_RANGE[1]}, lower is better (default 18)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     add_fast_path_arguments(parser, dtype=False)
     args = parser.parse_args(argv)
@@ -122,6 +127,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--paste-back and --side-by-side cannot be combined")
     refuse_inert_fast_path_options(parser, args)
     return args
+
+
+def crf(text: str) -> int:
+    """An argparse type: an x264 constant rate factor (:data:`~lmtk.apis.media.CRF_RANGE`)."""
+    low, high = CRF_RANGE
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer {low}-{high}, got {text!r}") from None
+    if not low <= value <= high:
+        raise argparse.ArgumentTypeError(f"expected {low}-{high} (lower is better), got {value}")
+    return value
 
 
 def _face_box(find, what: str, margin: float):
@@ -153,6 +170,12 @@ def run(args: argparse.Namespace) -> Path:
     # read the inputs and open the output first: a bad image, video or output path (a folder, a suffix
     # that holds no video) fails fast, before the model loads
     image = load_image(args.source)
+    if args.paste_back and min(image.shape[:2]) < 2:
+        # the video is written at the source's size, and H.264 (4:2:0) needs at least 2x2 pixels
+        raise ValueError(
+            f"--paste-back writes the video at the size of --source {args.source}, {image.shape[1]}x"
+            f"{image.shape[0]} pixels, and a video needs at least 2x2; drop --paste-back or use a larger source"
+        )
     fps = video_frame_rate(args.driving)
     audio = None if args.no_audio else args.driving
     with VideoWriter(output, fps, audio_from=audio, crf=args.crf) as writer:

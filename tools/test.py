@@ -29,9 +29,11 @@ Example::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os.path as osp
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from a checkout without install
@@ -307,48 +309,62 @@ def run(args: argparse.Namespace):
     metrics, skipped, names = build_metrics(args, videos)
     model = _load_model(args, cfg)
     work_dir = Path(args.work_dir or osp.join("work_dirs", Path(args.config).stem, f"test_{args.protocol}"))
-    work_dir.mkdir(parents=True, exist_ok=True)
-    save_dir = None
-    if args.save_videos:
-        save_dir = work_dir / "videos"
-        save_dir.mkdir(exist_ok=True)
-    paths = FastPaths(**fast_path_overrides(args))
-    if paths != FastPaths(dtype=paths.dtype):
-        apply_fast_paths(model, paths)
-    options = dict(
-        batch_size=args.batch_size,
-        max_frames=args.max_frames,
-        save_dir=save_dir,
-        progress=not args.quiet,
-        dtype=paths.dtype,
-    )
-    if args.protocol == "recon":
-        result = evaluate_reconstruction(
-            model, videos, metrics, skip_source_frame=args.skip_source_frame, **options
+    save_dir = work_dir / "videos" if args.save_videos else None
+    with _removed_if_left_empty(save_dir or work_dir):  # a failed run leaves no empty work dir
+        paths = FastPaths(**fast_path_overrides(args))
+        if paths != FastPaths(dtype=paths.dtype):
+            apply_fast_paths(model, paths)
+        options = dict(
+            batch_size=args.batch_size,
+            max_frames=args.max_frames,
+            save_dir=save_dir,
+            progress=not args.quiet,
+            dtype=paths.dtype,
         )
-    else:
-        result = evaluate_transfer(
-            model, videos, metrics, num_pairs=args.num_pairs, seed=args.seed, **options
-        )
-    # the table shows the first sentence; metrics.json keeps the whole reason
-    result.notes.update({name: "skipped: " + reason.split(". ")[0] for name, reason in skipped.items()})
-    if args.random_backbones:
-        # a value from random weights is flagged; a missing value keeps the reason it is missing
-        for name in {"lpips", "fid"} & set(names) - set(skipped):
-            if math.isfinite(result.summary.get(name, math.nan)):
-                caveat = result.notes.get(name)
-                random = "random weights (--random-backbones): a smoke test, not a score"
-                result.notes[name] = f"{random}; {caveat}" if caveat else random
-    result.metric_names = names
-    extra = {
-        "config": str(args.config),
-        "checkpoint": str(args.checkpoint),
-        "data": str(folder),
-        "model_size": model.size,
-        "skipped": skipped,
-    }
-    json_path, csv_path = result.write(work_dir, extra)
-    return result, json_path, csv_path
+        if args.protocol == "recon":
+            result = evaluate_reconstruction(
+                model, videos, metrics, skip_source_frame=args.skip_source_frame, **options
+            )
+        else:
+            result = evaluate_transfer(
+                model, videos, metrics, num_pairs=args.num_pairs, seed=args.seed, **options
+            )
+        # the table shows the first sentence; metrics.json keeps the whole reason
+        result.notes.update({name: "skipped: " + reason.split(". ")[0] for name, reason in skipped.items()})
+        if args.random_backbones:
+            # a value from random weights is flagged; a missing value keeps the reason it is missing
+            for name in {"lpips", "fid"} & set(names) - set(skipped):
+                if math.isfinite(result.summary.get(name, math.nan)):
+                    caveat = result.notes.get(name)
+                    random = "random weights (--random-backbones): a smoke test, not a score"
+                    result.notes[name] = f"{random}; {caveat}" if caveat else random
+        result.metric_names = names
+        extra = {
+            "config": str(args.config),
+            "checkpoint": str(args.checkpoint),
+            "data": str(folder),
+            "model_size": model.size,
+            "skipped": skipped,
+        }
+        json_path, csv_path = result.write(work_dir, extra)
+        return result, json_path, csv_path
+
+
+@contextlib.contextmanager
+def _removed_if_left_empty(folder: Path) -> Iterator[None]:
+    """Make ``folder`` (and its missing parents) for the block; if the block fails, the folders it made
+    that are still empty are removed again."""
+    from lmtk.cli import missing_folders
+
+    made = missing_folders(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        yield
+    except BaseException:
+        for path in made:
+            with contextlib.suppress(OSError):  # not empty: it holds finished work
+                path.rmdir()
+        raise
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -368,7 +384,16 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt as error:
         print(f"error: {interrupted_word(error)}", file=sys.stderr)
         return interrupted_exit_code(error)
-    unit = "pairs" if result.protocol == "transfer" else "videos"  # transfer rows are pairs, not videos
+    pairs = result.protocol == "transfer"
+    unit = "pairs" if pairs else "videos"  # transfer rows are pairs, not videos
+    if result.unreadable:  # left out, as training skips them: the other videos' results are kept
+        total = len(result.per_video) + len(result.unreadable)
+        print(
+            f"warning: left out {len(result.unreadable)} of {total} {unit}{' with a video' if pairs else ''} "
+            f"that cannot be read (metrics.json lists them under unreadable); first: "
+            f"{result.unreadable[0]['reason']}",
+            file=sys.stderr,
+        )
     print(f"protocol: {result.protocol}, {unit}: {len(result.per_video)}")
     print(result.format_table())
     print(f"wrote {json_path} and {csv_path}")

@@ -111,6 +111,7 @@ def build_config(args: argparse.Namespace):
     cfg = read_config(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
+    _check_max_iters(cfg)
     cfg.launcher = args.launcher
     if args.work_dir:
         cfg.work_dir = args.work_dir
@@ -157,6 +158,17 @@ def prepare_work_dir(cfg, args: argparse.Namespace) -> None:
             _refuse_to_overwrite(cfg.work_dir, args.overwrite)
 
 
+def _check_max_iters(cfg) -> None:
+    """The run's length must be a whole number of iterations: 0 or less trained nothing without a word, and
+    a word failed deep in mmengine with a message that named no option."""
+    value = (cfg.get("train_cfg") or {}).get("max_iters")
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ValueError(
+            f"train_cfg.max_iters must be a positive whole number of iterations, got {value!r}; "
+            "e.g. --cfg-options train_cfg.max_iters=1000"
+        )
+
+
 def _latest_checkpoint(work_dir: str) -> str:
     """``--resume`` without a path: the checkpoint that ``WORK_DIR/last_checkpoint`` names."""
     if not osp.isfile(osp.join(work_dir, "last_checkpoint")):
@@ -180,12 +192,17 @@ def _check_work_dir(work_dir: str) -> None:
     """The work dir must be a folder this process can write into, checked before the model is built."""
     if osp.exists(work_dir) and not osp.isdir(work_dir):
         raise ValueError(f"the work dir {work_dir} is a file; choose another --work-dir")
+    from lmtk.cli import missing_folders
+
+    made = missing_folders(work_dir)
     try:
         os.makedirs(work_dir, exist_ok=True)
         probe = osp.join(work_dir, f".write_test.{os.getpid()}")
         with open(probe, "w"):
             pass
         os.remove(probe)
+        for folder in made:  # the runner makes them again; a start that fails then leaves nothing
+            os.rmdir(folder)
     except OSError as error:
         reason = error.strerror or str(error)
         raise ValueError(

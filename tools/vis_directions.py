@@ -28,7 +28,14 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from lmtk.cli import ArgumentParser, available_device, output_folder, positive_float, print_error  # noqa: E402
+from lmtk.cli import (  # noqa: E402
+    ArgumentParser,
+    available_device,
+    finite_float,
+    output_folder,
+    positive_float,
+    print_error,
+)
 
 
 def parse_directions(text: str | None, count: int) -> list[int]:
@@ -63,7 +70,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--config", help="config whose model overrides the checkpoint's architecture")
     parser.add_argument("--image", required=True, help="the source image")
     parser.add_argument("--directions", help="which directions: 0-19, 0,3,5 or all (default all)")
-    parser.add_argument("--range", nargs=2, type=float, default=(-3.0, 3.0), metavar=("LOW", "HIGH"))
+    parser.add_argument(
+        "--range", nargs=2, type=finite_float, default=(-3.0, 3.0), metavar=("LOW", "HIGH"),
+        help="the alphas swept, in motion-magnitude units (default -3 3)",
+    )  # fmt: skip
     parser.add_argument("--steps", type=int, default=9, help="alphas per direction (grid columns, default 9)")
     parser.add_argument(
         "--output-dir", type=output_folder, help="default work_dirs/vis_directions/<image name>"
@@ -132,16 +142,11 @@ def run(args: argparse.Namespace) -> dict:
     from lmtk import load_model
     from lmtk.apis import fit_image, load_image
     from lmtk.checkpoint import checkpoint_path
-    from lmtk.evaluation.direction_analysis import orthogonality_error
+    from lmtk.evaluation.direction_analysis import orthogonality_error, require_directions
 
     image = load_image(args.image)
     model = load_model(args.checkpoint, config=args.config, device=args.device)
-    basis = model.directions()
-    if basis is None:
-        raise ValueError(
-            "this model has no motion basis (the 'w/o D_m' ablation, lmtk.DirectPath.v1): its motion network "
-            "outputs latent paths directly, so there are no directions to visualise"
-        )
+    basis = require_directions(model)
     indices = parse_directions(args.directions, basis.shape[1])
     size = model.size
     tensor = torch.from_numpy(fit_image(image, size, args.resize)).permute(2, 0, 1)[None].float() / 127.5 - 1

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import math
 import os
 import queue
 import sys
@@ -40,6 +39,7 @@ from torch import nn
 from tqdm import tqdm
 
 from ..datasets.video_reader import open_video
+from ..models.lia import check_image_values
 from .device import check_device
 from .fast_paths import DTYPES, compiled_modules
 from .loading import load_model
@@ -50,7 +50,6 @@ __all__ = ["DTYPES", "MODES", "OUTPUTS", "Animator", "ArrayVideo", "EncodedSourc
 
 MODES = ("relative", "absolute")
 OUTPUTS = ("numpy", "tensor")
-_RANGE_SLACK = 0.1  # resampled or generated images overshoot [-1, 1] a little; 0-255 values do not pass
 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:
@@ -268,24 +267,15 @@ class Animator:
     def _check_tensor(self, name: str, images: torch.Tensor) -> None:
         """``images`` must be ``(B, 3, S, S)`` and float: an integer tensor is not read as pixel values.
 
-        A tensor on the CPU is also checked to be finite and in [-1, 1] (0-255 values gave saturated
-        output and no error); on a GPU that check would wait for the device, so it is left out there."""
+        A tensor on the CPU is also checked to be finite and in [-1, 1] (:func:`check_image_values`,
+        which ``model.transfer`` shares)."""
         self.model._check_images(name, images)
         if not images.is_floating_point():
             raise ValueError(
                 f"{name} is a {str(images.dtype).removeprefix('torch.')} tensor, but a tensor is read as an "
                 f"image in [-1, 1]; pass a numpy uint8 array or a float tensor in [-1, 1]"
             )
-        if images.device.type == "cpu" and images.numel():
-            low, high = (float(v) for v in torch.aminmax(images))
-            if not (math.isfinite(low) and math.isfinite(high)):
-                raise ValueError(f"{name} has NaN or infinite values")
-            if low < -1 - _RANGE_SLACK or high > 1 + _RANGE_SLACK:
-                hint = " (x / 127.5 - 1 for values 0-255)" if high > 2 else ""
-                raise ValueError(
-                    f"{name} has values in [{low:.4g}, {high:.4g}], but a tensor is read as an image in "
-                    f"[-1, 1]; rescale it{hint} or pass a numpy uint8 array"
-                )
+        check_image_values(name, images)
 
     def encode_source(self, source) -> EncodedSource:
         """Encode a source once: a path, PIL image, ``(H, W, 3)`` array (any size) or ``(1, 3, S, S)`` tensor.

@@ -18,9 +18,13 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
+import re
 import tempfile
+import time
+from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 
@@ -30,8 +34,10 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..datasets.transforms import resize_image
 from ..datasets.video_reader import DEFAULT_FOLDER_FPS, VIDEO_EXTENSIONS, open_video
+from ..processes import host_id, process_alive
 
 __all__ = [
+    "CRF_RANGE",
     "FIT_MODES",
     "VideoWriter",
     "center_crop",
@@ -44,6 +50,8 @@ __all__ = [
 ]
 
 FIT_MODES = ("resize", "crop")
+# x264's constant rate factor for 8-bit video: 0 (lossless) to 51 (worst)
+CRF_RANGE = (0, 51)
 
 # Video codecs tried in order; the first one this PyAV build can encode wins.
 _VIDEO_CODECS = ("libx264", "h264", "mpeg4")
@@ -178,6 +186,30 @@ def has_audio(path: str | os.PathLike) -> bool:
             return bool(container.streams.audio)
     except av.FFmpegError:
         return False
+
+
+# VideoWriter's temporary file: ".<name>.<pid>@<host>.<random>.partial.<suffix>" (the writer's process
+# and machine in the name, so that the next writer into the folder knows when nobody writes it any more)
+_PARTIAL_NAME = re.compile(r"\..*?\.(?:(\d+)@([0-9a-f]{8})\.)?[a-z0-9_]{8}\.partial\.\w+")
+# a writer adds frames all along: a partial file untouched this long has none (it was left by another
+# machine, by a process whose number was reused since, or by a version of lmtk without <pid>@<host>)
+_PARTIAL_MAX_IDLE_S = 24 * 3600
+
+
+def _remove_stale_partials(folder: Path) -> None:
+    """Delete the temporary files of VideoWriters that died (SIGKILL, power loss) in ``folder``: those of
+    a process of this machine that has ended, and any untouched for a day."""
+    here, now = host_id(), time.time()
+    with contextlib.suppress(OSError), os.scandir(folder) as entries:
+        for entry in entries:
+            match = _PARTIAL_NAME.fullmatch(entry.name)
+            if match is None or not entry.is_file(follow_symlinks=False):
+                continue
+            pid, host = match.groups()
+            with contextlib.suppress(OSError):  # gone meanwhile, or not ours to delete
+                dead = pid is not None and host == here and not process_alive(int(pid))
+                if dead or now - entry.stat(follow_symlinks=False).st_mtime > _PARTIAL_MAX_IDLE_S:
+                    os.unlink(entry.path)
 
 
 def _umask() -> int:
@@ -346,14 +378,15 @@ class VideoWriter:
             False always re-encodes to AAC.
         codec: video encoder; by default the first available of libx264, h264, mpeg4 (for ``.avi``,
             mpeg4 first: H.264 in AVI plays one frame late against its audio).
-        crf: constant rate factor for x264 (lower is better; 18 is visually lossless); mpeg4 is
-            written at a fixed quantiser of about that quality.
+        crf: constant rate factor for x264, 0-51 (:data:`CRF_RANGE`; lower is better, 18 is visually
+            lossless); mpeg4 is written at a fixed quantiser of about that quality.
         preset: x264 speed preset.
 
     Raises:
         FileNotFoundError: the destination folder does not exist.
         IsADirectoryError: ``path`` is a folder.
-        ValueError: ``path``'s suffix names no container that holds the video codec (``.png``, none ...).
+        ValueError: ``path``'s suffix names no container that holds the video codec (``.png``, none ...),
+            or ``crf`` is outside :data:`CRF_RANGE`.
     """
 
     def __init__(
@@ -373,6 +406,8 @@ class VideoWriter:
             raise IsADirectoryError(
                 f"the output {self.path} is a folder; give a file name such as {self.path / 'out.mp4'}"
             )
+        if not CRF_RANGE[0] <= crf <= CRF_RANGE[1]:  # x264 would fail at the first frame, with an errno
+            raise ValueError(f"crf must be {CRF_RANGE[0]}-{CRF_RANGE[1]} (lower is better), got {crf}")
         self.fps = Fraction(fps).limit_denominator(100000)
         if self.fps <= 0:
             raise ValueError(f"fps must be positive, got {fps}")
@@ -381,9 +416,12 @@ class VideoWriter:
             "libx264": {"crf": str(crf), "preset": preset},
             "mpeg4": _MPEG4_OPTIONS,
         }.get(self.codec, {})
+        _remove_stale_partials(self.path.parent)
         try:
             fd, tmp = tempfile.mkstemp(
-                prefix=f".{self.path.stem}.", suffix=f".partial{self.path.suffix}", dir=self.path.parent
+                prefix=f".{self.path.stem}.{os.getpid()}@{host_id()}.",
+                suffix=f".partial{self.path.suffix}",
+                dir=self.path.parent,
             )
         except OSError as error:  # name the user's path, not the temporary file's
             raise type(error)(f"cannot write {self.path}: {error.strerror or error}") from None
@@ -435,10 +473,21 @@ class VideoWriter:
             )
         video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
         video_frame.pts = self.frames
-        self._container.mux(self._stream.encode(video_frame))
-        self.frames += 1
-        if self._audio is not None:
-            self._audio.mux_until(self.duration)
+        with self._naming_the_output():
+            self._container.mux(self._stream.encode(video_frame))
+            self.frames += 1
+            if self._audio is not None:
+                self._audio.mux_until(self.duration)
+
+    @contextlib.contextmanager
+    def _naming_the_output(self) -> Iterator[None]:
+        """A failed write (a full disk) names the output, not the hidden temporary file."""
+        try:
+            yield
+        except OSError as error:
+            named = OSError(f"cannot write {self.path}: {error.strerror or error}")
+            named.errno = error.errno
+            raise named from None
 
     @property
     def duration(self) -> float:
@@ -452,13 +501,14 @@ class VideoWriter:
         try:
             if self._stream is None:
                 raise ValueError(f"no frames were written to {self.path}")
-            self._container.mux(self._stream.encode(None))
-            if self._audio is not None:
-                self._audio.finish(self.duration)
-                self._audio = None
-            self._container.close()
-            self._container = None
-            os.replace(self.tmp_path, self.path)
+            with self._naming_the_output():
+                self._container.mux(self._stream.encode(None))
+                if self._audio is not None:
+                    self._audio.finish(self.duration)
+                    self._audio = None
+                self._container.close()
+                self._container = None
+                os.replace(self.tmp_path, self.path)
         except BaseException:
             self.abort()
             raise

@@ -15,9 +15,13 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
-from collections.abc import Sequence
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -29,6 +33,7 @@ __all__ = [
     "VIDEO_EXTENSIONS",
     "DecordVideoReader",
     "FrameFolderReader",
+    "UnreadableVideoError",
     "VideoReader",
     "find_videos",
     "is_frame_folder",
@@ -42,6 +47,10 @@ FRAME_EXTENSIONS = (".png", ".jpg", ".jpeg")
 
 # Frame folders carry no frame rate; VoxCeleb and the FOMM "vox-png" frames are 25 fps.
 DEFAULT_FOLDER_FPS = 25.0
+
+
+class UnreadableVideoError(ValueError):
+    """A video (file or frame folder) that exists but cannot be decoded: truncated, corrupt, empty."""
 
 
 @runtime_checkable
@@ -137,11 +146,11 @@ def _check_indices(indices: Sequence[int], length: int, path: Path) -> list[int]
     return indices
 
 
-def _unreadable(path: Path, error: Exception | str, what: str = "") -> ValueError:
+def _unreadable(path: Path, error: Exception | str, what: str = "") -> UnreadableVideoError:
     """decord's message with its source location cut (``[12:00:00] /src/video_reader.cc:486: Error: ...``)."""
     reason = re.sub(r"^.*?\.cc:\d+:\s*(Error:\s*)?", "", " ".join(str(error).split())) or type(error).__name__
     part = f" ({what})" if what else ""
-    return ValueError(
+    return UnreadableVideoError(
         f"cannot read video {path}{part}: the file is truncated, corrupt or not a video (decoder: {reason})"
     )
 
@@ -158,6 +167,42 @@ def _ffmpeg_open_error(path: Path) -> str | None:
     except Exception as error:
         return getattr(error, "strerror", None) or None
     return None
+
+
+# a log line of decord's C++ core: "[17:26:09] /src/video/video_reader.cc:83: ERROR opening: ..."
+_NATIVE_LOG_LINE = re.compile(rb"^\[[\d:]+\] \S+\.cc:\d+: ")
+_STDERR_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _without_native_log_lines() -> Iterator[None]:
+    """Keep decord's C++ log lines off stderr within the block.
+
+    decord prints the error of a file it cannot open on the process's stderr (file descriptor 2, out of
+    reach of its logging settings) before raising it, so the user saw it beside lmtk's own error line for
+    the same file. Descriptor 2 goes to a temporary file within the block; what else arrived there (from
+    another thread, say) is written out afterwards: late, not lost.
+    """
+    with _STDERR_LOCK, tempfile.TemporaryFile() as capture:
+        try:
+            sys.stderr.flush()
+            saved = os.dup(2)
+        except (OSError, ValueError, AttributeError):  # no stderr to guard
+            yield
+            return
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            kept = [
+                line for line in capture.read().splitlines(keepends=True) if not _NATIVE_LOG_LINE.match(line)
+            ]
+            if kept:
+                with open(2, "wb", closefd=False) as stderr:  # writes all of it, unlike one os.write
+                    stderr.write(b"".join(kept))
 
 
 class DecordVideoReader:
@@ -177,7 +222,8 @@ class DecordVideoReader:
         if not self.path.is_file():
             raise FileNotFoundError(f"Video file not found: {self.path}")
         try:
-            self._reader = decord.VideoReader(str(self.path), ctx=decord.cpu(0), num_threads=num_threads)
+            with _without_native_log_lines():
+                self._reader = decord.VideoReader(str(self.path), ctx=decord.cpu(0), num_threads=num_threads)
         except Exception as error:  # decord raises a bare DECORDError/RuntimeError for corrupt files
             raise _unreadable(self.path, _ffmpeg_open_error(self.path) or error) from error
         self._size: tuple[int, int] | None = None
@@ -237,7 +283,7 @@ class FrameFolderReader:
             raise FileNotFoundError(f"Frame folder not found: {self.path}")
         self.frames = list_frames(self.path)
         if not self.frames:
-            raise ValueError(f"No frame images ({', '.join(FRAME_EXTENSIONS)}) in {self.path}")
+            raise UnreadableVideoError(f"No frame images ({', '.join(FRAME_EXTENSIONS)}) in {self.path}")
         self._fps = float(fps)
 
     def __len__(self) -> int:
@@ -264,10 +310,10 @@ class FrameFolderReader:
             try:
                 images.append(_read_image(self.frames[i]))
             except (OSError, ValueError) as error:
-                raise ValueError(f"Cannot read frame {self.frames[i]}: {error}") from error
+                raise UnreadableVideoError(f"Cannot read frame {self.frames[i]}: {error}") from error
         shapes = {image.shape for image in images}
         if len(shapes) > 1:
-            raise ValueError(f"Frames of {self.path} differ in size: {sorted(shapes)}")
+            raise UnreadableVideoError(f"Frames of {self.path} differ in size: {sorted(shapes)}")
         return np.stack(images)
 
     def __repr__(self) -> str:
@@ -286,7 +332,8 @@ def open_video(
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
-        ValueError: ``path`` is neither a video file nor a frame folder, or cannot be decoded.
+        ValueError: ``path`` is neither a video file nor a frame folder.
+        UnreadableVideoError: ``path`` cannot be decoded (a ``ValueError`` too).
     """
     path = Path(path)
     if not path.exists():

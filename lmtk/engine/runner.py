@@ -5,10 +5,13 @@ from __future__ import annotations
 import contextlib
 import copy
 import difflib
+import functools
 import inspect
 import logging
 import os
 import os.path as osp
+import shutil
+from pathlib import Path
 
 import torch
 from mmengine.dist import get_world_size, is_main_process
@@ -19,6 +22,7 @@ from mmengine.runner import Runner
 
 from ..apis.fast_paths import FastPaths, apply_fast_paths, mixed_precision_optim_wrappers
 from ..checkpoint import WRAPPER_PREFIXES, unreadable_checkpoint
+from ..cli import missing_folders
 from ..registry import build, kind_of
 from .hooks.deferred_runtime_info_hook import flush_deferred_logs
 from .work_dir_lock import work_dir_lock
@@ -182,6 +186,38 @@ def _networks_unwrapped(model: torch.nn.Module):
         model._modules.update(wrapped)
 
 
+class _HeldBackConsole:
+    """Holds back the console's info lines (the environment and config dump: hundreds of lines) until
+    training starts, so that an error of the set-up is the last line, not one after the dump; the log
+    file gets them at once. Warnings pass."""
+
+    def __init__(self, logger: logging.Logger) -> None:
+        self.held: list[tuple[logging.Handler, logging.LogRecord]] = []
+        consoles = [
+            handler
+            for handler in logger.handlers
+            if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler)
+        ]
+        self.filters = [(handler, functools.partial(self._hold, handler)) for handler in consoles]
+        for handler, hold in self.filters:
+            handler.addFilter(hold)
+
+    def _hold(self, handler: logging.Handler, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.WARNING:
+            return True
+        self.held.append((handler, record))
+        return False
+
+    def end(self, show: bool) -> None:
+        """Stop holding back; ``show`` the lines held so far (training starts) or drop them (it failed)."""
+        for handler, hold in self.filters:
+            handler.removeFilter(hold)
+        self.filters = []
+        held, self.held = self.held, []
+        for handler, record in held if show else ():
+            handler.handle(record)
+
+
 class LMTKRunner(Runner):
     """A Runner whose model and dataset configs may name lmtk components (``lmtk.LIA.v1``).
 
@@ -204,7 +240,67 @@ class LMTKRunner(Runner):
 
     def __init__(self, *args, **kwargs) -> None:
         self._length_from_max_iters: list[tuple[object, dict]] = []
-        super().__init__(*args, **kwargs)
+        # what this start writes before training (removed again if it fails): folders, config copy
+        work_dir = kwargs.get("work_dir", args[1] if len(args) > 1 else None)
+        self._made_folders = missing_folders(work_dir) if work_dir is not None else []
+        self._made_log_dir: str | None = None
+        self._replaced_config: tuple[str, bytes | None] | None = None
+        self._console: _HeldBackConsole | None = None
+        try:
+            super().__init__(*args, **kwargs)
+        except BaseException:
+            self._undo_start()
+            raise
+
+    def build_logger(self, *args, **kwargs):
+        logger = super().build_logger(*args, **kwargs)
+        self._console = _HeldBackConsole(logger)
+        return logger
+
+    def build_visualizer(self, visualizer=None):
+        if isinstance(visualizer, dict):
+            # mmengine hands out the visualizer of an earlier runner of this process that had the same
+            # name, with its log folder: a second run (or one after a failed start, whose folder is gone)
+            # would write there. A name of this run's own gives it its own.
+            visualizer = {**visualizer, "name": self._experiment_name}
+        return super().build_visualizer(visualizer)
+
+    def setup_env(self, env_cfg) -> None:
+        super().setup_env(env_cfg)
+        log_dir = osp.join(self._work_dir, self._timestamp)  # made next, unless a run of this second has it
+        self._made_log_dir = None if osp.exists(log_dir) else log_dir
+
+    def dump_config(self) -> None:
+        name = osp.basename(self.cfg.filename) if self.cfg.filename is not None else f"{self.timestamp}.py"
+        path = osp.join(self.work_dir, name)  # where mmengine writes it
+        self._replaced_config = (path, Path(path).read_bytes() if osp.isfile(path) else None)
+        super().dump_config()
+
+    def _undo_start(self) -> None:
+        """A start that failed before training leaves nothing: its log folder, its copy of the config (an
+        earlier run's copy comes back) and the work dir folders it made go; the console's held-back
+        info lines are dropped, so the error is the last line."""
+        if self._console is not None:
+            self._console.end(show=False)
+        if not is_main_process():
+            return
+        logger = getattr(self, "logger", None)
+        for handler in list(getattr(logger, "handlers", [])):
+            if isinstance(handler, logging.FileHandler):  # its file is about to go
+                handler.close()
+                logger.removeHandler(handler)
+        if self._replaced_config is not None:
+            path, previous = self._replaced_config
+            with contextlib.suppress(OSError):
+                if previous is None:
+                    os.remove(path)
+                else:
+                    Path(path).write_bytes(previous)
+        if self._made_log_dir is not None:
+            shutil.rmtree(self._made_log_dir, ignore_errors=True)  # this run's alone
+        for folder in self._made_folders:  # deepest first
+            with contextlib.suppress(OSError):
+                os.rmdir(folder)  # only if nothing else is in it
 
     @property
     def fast_paths(self) -> FastPaths:
@@ -273,6 +369,10 @@ class LMTKRunner(Runner):
         try:
             with work_dir_lock(self.work_dir) if is_main_process() else contextlib.nullcontext():
                 return super().train()
+        except BaseException:
+            if not self.training_started:
+                self._undo_start()
+            raise
         finally:
             _stop_loader_workers(self._train_loop)
 
@@ -300,6 +400,8 @@ class LMTKRunner(Runner):
                     level=logging.WARNING,
                 )
             self.training_started = True
+            if self._console is not None:
+                self._console.end(show=True)
         super().call_hook(fn_name, **kwargs)
         if fn_name == "before_train":  # where CheckpointHook makes its file backend
             for hook in self.hooks:

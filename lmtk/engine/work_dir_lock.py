@@ -10,6 +10,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from ..processes import process_alive
+
 __all__ = ["LOCK_NAME", "WorkDirBusyError", "check_work_dir_free", "work_dir_lock"]
 
 LOCK_NAME = ".training.lock"
@@ -19,16 +21,6 @@ class WorkDirBusyError(ValueError):
     """Another live training run holds the work dir."""
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process: alive
-        return True
-    return True
-
-
 def _holder(lock: Path) -> dict | None:
     """The run that holds ``lock``, or None when the lock is stale (its process has ended)."""
     try:
@@ -36,7 +28,7 @@ def _holder(lock: Path) -> dict | None:
         pid, host = int(holder["pid"]), str(holder["host"])
     except (OSError, ValueError, KeyError, TypeError):
         return None  # unreadable: a run killed while writing it
-    if host == socket.gethostname() and (pid == os.getpid() or not _alive(pid)):
+    if host == socket.gethostname() and (pid == os.getpid() or not process_alive(pid)):
         return None
     return holder
 

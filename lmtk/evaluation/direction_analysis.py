@@ -41,8 +41,24 @@ __all__ = [
     "correlation_matrix",
     "orthogonality_error",
     "plot_correlation_heatmap",
+    "require_directions",
     "write_correlation_csv",
 ]
+
+
+def require_directions(model) -> torch.Tensor:
+    """The model's motion directions ``(latent_dim, M)``.
+
+    Raises:
+        ValueError: the model has no motion basis (the "w/o D_m" ablation, ``lmtk.DirectPath.v1``).
+    """
+    directions = model.directions()
+    if directions is None:
+        raise ValueError(
+            "this model has no motion basis (the 'w/o D_m' ablation, lmtk.DirectPath.v1): its motion network "
+            "outputs latent paths directly, so it has no directions to show or analyse"
+        )
+    return directions
 
 
 def orthogonality_error(directions: torch.Tensor) -> float:
@@ -88,13 +104,13 @@ def collect_magnitudes(
                 f"{video} has no ground-truth annotation {annotation_path}; direction analysis needs "
                 "lmtk's synthetic clips (tools/make_synthetic_dataset.py)"
             )
-        params = json.loads(annotation_path.read_text())["params"]
+        params = _read_factors(annotation_path)
         factor_names = factor_names or list(params)
         count = 0
         for frames in iter_video_frames(video, model.size, chunk=batch_size, max_frames=max_frames):
             magnitudes.append(net.magnitudes(net.encode_code(frames.to(device))).float().cpu().numpy())
             count += len(frames)
-        factors.append(np.stack([np.asarray(params[name][:count], np.float64) for name in factor_names], 1))
+        factors.append(_factor_table(params, factor_names, count, annotation_path))
         index.append(np.full(count, number))
         names.append(video.name if video.is_dir() else video.stem)
     if not magnitudes:
@@ -106,6 +122,35 @@ def collect_magnitudes(
         np.concatenate(index),
         names,
     )
+
+
+def _read_factors(path: Path) -> dict:
+    """The ``params`` of a synthetic clip's annotation: factor name -> one value per frame."""
+    render = "render the clips again with tools/make_synthetic_dataset.py"
+    try:
+        annotation = json.loads(path.read_text())
+    except ValueError as error:
+        raise ValueError(f"cannot read the annotation {path}: it is not JSON ({error}); {render}") from None
+    params = annotation.get("params") if isinstance(annotation, dict) else None
+    if not isinstance(params, dict) or not params:
+        raise ValueError(f"the annotation {path} has no 'params' (each frame's motion factors); {render}")
+    return params
+
+
+def _factor_table(params: dict, names: Sequence[str], count: int, path: Path) -> np.ndarray:
+    """``(count, F)`` values of the factors ``names``; a missing factor or a short list names the file."""
+    try:
+        columns = [np.asarray(params[name], np.float64)[:count] for name in names]
+    except KeyError as error:
+        raise ValueError(f"the annotation {path} lacks the motion factor {error}") from None
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"the annotation {path} has motion factors that are not numbers: {error}") from None
+    short = [name for name, column in zip(names, columns) if column.shape != (count,)]
+    if short:
+        raise ValueError(
+            f"the annotation {path} covers fewer frames than the clip ({count}) for {', '.join(short)}"
+        )
+    return np.stack(columns, 1)
 
 
 def _centre(values: np.ndarray, groups: np.ndarray | None) -> np.ndarray:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import io
 import json
 import math
 import os
@@ -38,7 +39,7 @@ from tqdm import tqdm
 
 from ..apis.animator import Animator
 from ..apis.media import VideoWriter, fit_image
-from ..datasets.video_reader import open_video
+from ..datasets.video_reader import UnreadableVideoError, open_video
 from .extractors.synthetic import load_synthetic_keypoints
 from .metrics.base import FrameMetric
 
@@ -68,6 +69,8 @@ class EvaluationResult:
         notes: metric name -> why it has no value (not applicable, nothing detected ...), or a caveat
             on the value it has (shown after it).
         metric_names: the main key of each metric, in order.
+        unreadable: the videos (or pairs) left out because a video cannot be decoded: ``{"video": name,
+            "reason": message}`` each; the others are measured as if those were not there.
     """
 
     protocol: str
@@ -75,6 +78,7 @@ class EvaluationResult:
     per_video: list[dict[str, Any]] = field(default_factory=list)
     notes: dict[str, str] = field(default_factory=dict)
     metric_names: list[str] = field(default_factory=list)
+    unreadable: list[dict[str, str]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: NaN becomes None."""
@@ -86,20 +90,40 @@ class EvaluationResult:
             ("num_pairs" if self.protocol == "transfer" else "num_videos"): len(self.per_video),
             "num_frames": int(sum(row.get("num_frames", 0) for row in self.per_video)),
             "per_video": [{k: _json_number(v) for k, v in row.items()} for row in self.per_video],
+            "unreadable": list(self.unreadable),
         }
 
     def write(self, work_dir: str | os.PathLike, extra: dict[str, Any] | None = None) -> tuple[Path, Path]:
-        """Write ``metrics.json`` and ``per_video.csv`` into ``work_dir``; returns their paths."""
+        """Write ``metrics.json`` and ``per_video.csv`` into ``work_dir``; returns their paths.
+
+        Both are written to temporary files first and renamed together: a full disk leaves the folder as it
+        was (no empty or cut file), with an ``OSError`` that names the file.
+        """
         work_dir = Path(work_dir)
         work_dir.mkdir(parents=True, exist_ok=True)
         json_path, csv_path = work_dir / "metrics.json", work_dir / "per_video.csv"
-        json_path.write_text(json.dumps({**self.to_dict(), **(extra or {})}, indent=2) + "\n")
+        table = io.StringIO()
         columns = list(dict.fromkeys(k for row in self.per_video for k in row))
-        with csv_path.open("w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=columns or ["video"])
-            writer.writeheader()
-            for row in self.per_video:
-                writer.writerow({k: "" if _json_number(v) is None else v for k, v in row.items()})
+        writer = csv.DictWriter(table, fieldnames=columns or ["video"])
+        writer.writeheader()
+        for row in self.per_video:
+            writer.writerow({k: "" if _json_number(v) is None else v for k, v in row.items()})
+        texts = {
+            json_path: json.dumps({**self.to_dict(), **(extra or {})}, indent=2) + "\n",
+            csv_path: table.getvalue(),
+        }
+        temporary = {path: path.with_name(f".{path.name}.{os.getpid()}.tmp") for path in texts}
+        try:
+            for path, text in texts.items():
+                try:
+                    temporary[path].write_text(text, newline="")
+                except OSError as error:
+                    raise type(error)(f"cannot write {path}: {error.strerror or error}") from None
+            for path in texts:
+                os.replace(temporary[path], path)
+        finally:
+            for path in temporary.values():
+                path.unlink(missing_ok=True)
         return json_path, csv_path
 
     def format_table(self) -> str:
@@ -257,38 +281,65 @@ def evaluate_reconstruction(
         progress: show a progress bar.
         dtype: the network's autocast dtype (``"float32"``, ``"bfloat16"`` or ``"float16"``); the
             metrics always compute in float32.
+
+    A video that cannot be decoded is left out and listed in ``result.unreadable``, as training skips
+    it; :class:`~lmtk.datasets.video_reader.UnreadableVideoError` only when none can be read.
     """
     metrics = _check_metrics(metrics)
     result = EvaluationResult("recon", metric_names=[m.name for m in metrics])
     animator = _animator(model, batch_size, dtype)
     size = model.size
     for path in tqdm([Path(v) for v in videos], desc="recon", unit="video", disable=not progress):
-        reader = _FirstFrames(open_video(path), max_frames)
-        if len(reader) == 0:
-            raise ValueError(f"{path} has no frames")
-        name = _video_name(path)
-        truth = _ground_truth(ground_truth, path, size, len(reader))
-        source = fit_image(reader.get_frames([0])[0], size)
-        starts = [len(m.results) for m in metrics]
-        save_path = Path(save_dir) / f"{name}.mp4" if save_dir else None
-        index = 0
-        for driving, generated in _generate(animator, source, reader, "absolute", batch_size, save_path):
-            first = 1 if skip_source_frame and index == 0 else 0
-            sample = {
-                "fake": generated[first:],
-                "real": _as_tensor(driving[first:], generated.device),
-                "video": name,
-            }
-            if truth is not None:
-                sample["keypoints"] = truth[index + first : index + len(driving)]
-            if len(sample["fake"]):
-                for metric in metrics:
-                    metric.process(None, [sample])
-            index += len(driving)
-        counted = index - (1 if skip_source_frame else 0)
-        result.per_video.append({"video": name, "num_frames": counted, **_per_video(metrics, starts)})
+        with _skipped_if_unreadable(result, metrics, _video_name(path)):
+            reader = _FirstFrames(open_video(path), max_frames)
+            if len(reader) == 0:
+                raise UnreadableVideoError(f"{path} has no frames")
+            name = _video_name(path)
+            truth = _ground_truth(ground_truth, path, size, len(reader))
+            source = fit_image(reader.get_frames([0])[0], size)
+            starts = [len(m.results) for m in metrics]
+            save_path = Path(save_dir) / f"{name}.mp4" if save_dir else None
+            index = 0
+            for driving, generated in _generate(animator, source, reader, "absolute", batch_size, save_path):
+                first = 1 if skip_source_frame and index == 0 else 0
+                sample = {
+                    "fake": generated[first:],
+                    "real": _as_tensor(driving[first:], generated.device),
+                    "video": name,
+                }
+                if truth is not None:
+                    sample["keypoints"] = truth[index + first : index + len(driving)]
+                if len(sample["fake"]):
+                    for metric in metrics:
+                        metric.process(None, [sample])
+                index += len(driving)
+            counted = index - (1 if skip_source_frame else 0)
+            result.per_video.append({"video": name, "num_frames": counted, **_per_video(metrics, starts)})
+    _check_something_read(result, len(videos), "videos")
     _summarise(result, metrics)
     return result
+
+
+@contextlib.contextmanager
+def _skipped_if_unreadable(
+    result: EvaluationResult, metrics: Sequence[FrameMetric], name: str
+) -> Iterator[None]:
+    """A video that cannot be decoded is left out (noted in ``result.unreadable``), as training skips it:
+    the other videos' work is kept. What the metrics took of it before the error is taken back."""
+    starts = [len(m.results) for m in metrics]
+    try:
+        yield
+    except UnreadableVideoError as error:
+        for metric, start in zip(metrics, starts):
+            del metric.results[start:]
+        result.unreadable.append({"video": name, "reason": " ".join(str(error).split())})
+
+
+def _check_something_read(result: EvaluationResult, count: int, unit: str) -> None:
+    if result.unreadable and not result.per_video:
+        raise UnreadableVideoError(
+            f"none of the {count} {unit} could be read (first: {result.unreadable[0]['reason']})"
+        )
 
 
 def _per_video(metrics: Sequence[FrameMetric], starts: Sequence[int]) -> dict[str, float]:
@@ -353,7 +404,8 @@ def evaluate_transfer(
         num_pairs, seed: the random pairs (:func:`transfer_pairs`).
         save_dir: write each generated video there as ``<A>_by_<B>.mp4``.
 
-    Metrics whose ``transfer_reference`` is None (L1, LPIPS) are reported as not applicable.
+    Metrics whose ``transfer_reference`` is None (L1, LPIPS) are reported as not applicable. A pair with a
+    video that cannot be decoded is left out and listed in ``result.unreadable``.
     """
     metrics = _check_metrics(metrics)
     result = EvaluationResult("transfer", metric_names=[m.name for m in metrics])
@@ -364,27 +416,30 @@ def evaluate_transfer(
     paths = [Path(v) for v in videos]
     animator = _animator(model, batch_size, dtype)
     size = model.size
-    for a, b in tqdm(transfer_pairs(len(paths), num_pairs, seed), desc="transfer", disable=not progress):
-        source = fit_image(open_video(paths[a]).get_frames([0])[0], size)
-        reader = _FirstFrames(open_video(paths[b]), max_frames)
+    pairs = transfer_pairs(len(paths), num_pairs, seed)
+    for a, b in tqdm(pairs, desc="transfer", disable=not progress):
         names = _video_name(paths[a]), _video_name(paths[b])
         name = f"{names[0]}_by_{names[1]}"
-        truth = _ground_truth(ground_truth, paths[b], size, len(reader))
-        starts = [len(m.results) for m in active]
-        save_path = Path(save_dir) / f"{name}.mp4" if save_dir else None
-        index = 0
-        for driving, generated in _generate(animator, source, reader, "relative", batch_size, save_path):
-            references = {
-                "driving": _as_tensor(driving, generated.device),
-                "source": _as_tensor(source[None], generated.device),
-            }
-            for metric in active:
-                sample = {"fake": generated, "real": references[metric.transfer_reference], "video": name}
-                if truth is not None and metric.transfer_reference == "driving":
-                    sample["keypoints"] = truth[index : index + len(driving)]
-                metric.process(None, [sample])
-            index += len(driving)
-        row = {"video": name, "source": names[0], "driving": names[1], "num_frames": index}
-        result.per_video.append({**row, **_per_video(active, starts)})
+        with _skipped_if_unreadable(result, active, name):
+            source = fit_image(open_video(paths[a]).get_frames([0])[0], size)
+            reader = _FirstFrames(open_video(paths[b]), max_frames)
+            truth = _ground_truth(ground_truth, paths[b], size, len(reader))
+            starts = [len(m.results) for m in active]
+            save_path = Path(save_dir) / f"{name}.mp4" if save_dir else None
+            index = 0
+            for driving, generated in _generate(animator, source, reader, "relative", batch_size, save_path):
+                references = {
+                    "driving": _as_tensor(driving, generated.device),
+                    "source": _as_tensor(source[None], generated.device),
+                }
+                for metric in active:
+                    sample = {"fake": generated, "real": references[metric.transfer_reference], "video": name}
+                    if truth is not None and metric.transfer_reference == "driving":
+                        sample["keypoints"] = truth[index : index + len(driving)]
+                    metric.process(None, [sample])
+                index += len(driving)
+            row = {"video": name, "source": names[0], "driving": names[1], "num_frames": index}
+            result.per_video.append({**row, **_per_video(active, starts)})
+    _check_something_read(result, len(pairs), "pairs")
     _summarise(result, metrics)
     return result

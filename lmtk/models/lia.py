@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Mapping
 
 import torch
@@ -13,7 +14,9 @@ from torch import nn
 from ..registry import build, get, models
 from .lia_generator import LIAGenerator, check_interface
 
-__all__ = ["LIA"]
+__all__ = ["LIA", "check_image_values"]
+
+_RANGE_SLACK = 0.1  # resampled or generated images overshoot [-1, 1] a little; 0-255 values do not pass
 
 
 def _unwrap(module: nn.Module) -> nn.Module:
@@ -28,6 +31,26 @@ def _broadcast_source(tensor: torch.Tensor, batch: int, name: str = "source") ->
     raise ValueError(
         f"{name} batch {tensor.shape[0]} does not match driving batch {batch} (use 1 or {batch})"
     )
+
+
+def check_image_values(name: str, images: torch.Tensor) -> None:
+    """``images`` must be finite and in [-1, 1]: 0-255 values gave saturated output and NaN gave NaN,
+    without an error.
+
+    Only a tensor on the CPU is checked: on a GPU, reading the values back would make every call wait
+    for the device.
+    """
+    if images.device.type != "cpu" or not images.numel():
+        return
+    low, high = (float(v) for v in torch.aminmax(images))
+    if not (math.isfinite(low) and math.isfinite(high)):
+        raise ValueError(f"{name} has NaN or infinite values")
+    if low < -1 - _RANGE_SLACK or high > 1 + _RANGE_SLACK:
+        hint = " (x / 127.5 - 1 for values 0-255)" if high > 2 else ""
+        raise ValueError(
+            f"{name} has values in [{low:.4g}, {high:.4g}], but a tensor is read as an image in "
+            f"[-1, 1]; rescale it{hint} or pass a numpy uint8 array"
+        )
 
 
 def _check_perceptual_size(perceptual: nn.Module | None, size: int) -> None:
@@ -143,7 +166,8 @@ class LIA(BaseModel):
         return weights
 
     def _check_input(self, name: str, images: torch.Tensor) -> None:
-        """:meth:`_check_images`, and a dtype the weights take (any float under autocast)."""
+        """:meth:`_check_images`, a dtype the weights take (any float under autocast) and, on the CPU,
+        values in [-1, 1] (:func:`check_image_values`)."""
         self._check_images(name, images)
         weights = self._check_weights()
         if not images.is_floating_point() or (
@@ -153,6 +177,7 @@ class LIA(BaseModel):
                 f"{name} is a {str(images.dtype).removeprefix('torch.')} tensor but the model's weights are "
                 f"{str(weights).removeprefix('torch.')}; convert it with .to({weights})"
             )
+        check_image_values(name, images)
 
     def transfer(
         self,

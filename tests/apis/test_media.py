@@ -181,6 +181,44 @@ def test_writer_failure_leaves_nothing(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4"]
 
 
+@pytest.mark.parametrize("crf", [-5, 52, 99])
+def test_writer_refuses_a_crf_outside_x264s_range(tmp_path, crf):
+    # -5 failed at the first frame with the encoder's errno text, 99 was accepted
+    with pytest.raises(ValueError, match=f"crf must be 0-51 .*got {crf}"):
+        VideoWriter(tmp_path / "out.mp4", 25, crf=crf)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_writer_removes_only_the_partial_files_nobody_writes(tmp_path):
+    import os
+    import subprocess
+    import time
+
+    from lmtk.processes import host_id
+
+    ended = subprocess.Popen(["true"])
+    ended.wait()
+    here = host_id()
+    names = {
+        "dead": f".a.{ended.pid}@{here}.abcd1234.partial.mp4",  # its process has ended: SIGKILLed
+        "live": f".b.{os.getpid()}@{here}.abcd1234.partial.mp4",  # a writer at work
+        "elsewhere": f".c.{ended.pid}@{int(here, 16) ^ 1:08x}.abcd1234.partial.mp4",  # another machine's
+        "idle": f".d.{ended.pid}@{int(here, 16) ^ 1:08x}.abcd1234.partial.mp4",  # untouched for two days
+        "untagged_old": ".e.abcd1234.partial.mp4",
+        "untagged_new": ".f.abcd1234.partial.mp4",
+        "user_file": ".g.partial.mp4",
+    }
+    for name in names.values():
+        (tmp_path / name).write_bytes(b"x")
+    two_days_ago = time.time() - 2 * 24 * 3600
+    for key in ("idle", "untagged_old", "user_file"):
+        os.utime(tmp_path / names[key], (two_days_ago, two_days_ago))
+    with VideoWriter(tmp_path / "out.mp4", 25) as writer:
+        writer.write(np.zeros((16, 16, 3), np.uint8))
+    kept = {"live", "elsewhere", "untagged_new", "user_file"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["out.mp4", *(names[k] for k in kept)])
+
+
 def _audio_span(path) -> tuple[float, float]:
     """Where the audio ends and its longest packet, in seconds."""
     with av.open(str(path)) as container:

@@ -81,6 +81,27 @@ def test_missing_and_unreadable_inputs(tmp_path, make_video):
         reader.get_frames([1, 4])
 
 
+def test_an_unreadable_video_prints_nothing_of_the_decoders_own(tmp_path, capfd):
+    # decord printed "[12:00:00] /src/video/video_reader.cc:83: ERROR opening: ..." on the process's
+    # stderr before raising, so a tool's one error line came with a second, foreign one
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(np.random.default_rng(0).bytes(4096))
+    with pytest.raises(ValueError, match="bad.mp4"):
+        open_video(bad)
+    assert capfd.readouterr().err == ""
+
+
+def test_only_the_decoders_log_lines_are_held_back(capfd):
+    import os
+
+    from lmtk.datasets.video_reader import _without_native_log_lines
+
+    with _without_native_log_lines():
+        os.write(2, b"[17:26:09] /github/workspace/src/video/video_reader.cc:83: ERROR opening: a.mp4\n")
+        os.write(2, b"another thread's line\n")
+    assert capfd.readouterr().err == "another thread's line\n"  # passed on, not lost
+
+
 def test_a_video_cut_short_is_one_error_saying_so(tmp_path):
     from lmtk.apis.media import VideoWriter
 

@@ -79,6 +79,48 @@ def test_optimizer_setting_of_the_wrong_type(train_tool, capsys, video_root, tmp
     assert "optim_wrapper.generator.optimizer.lr must be a number" in line and "2e-3x" in line
 
 
+@pytest.mark.parametrize("value", ["abc", "0", "-5"])
+def test_a_run_length_that_is_not_a_positive_number_names_the_option(
+    train_tool, capsys, video_root, tmp_path, value
+):
+    # "abc" failed deep in mmengine with int()'s message; 0 and -5 trained nothing and exited 0
+    work_dir = tmp_path / "work"
+    line = run(train_tool, capsys, *options(video_root, work_dir, **{"train_cfg.max_iters": value}))
+    assert line.startswith("error: train_cfg.max_iters must be a positive whole number") and value in line
+    assert not work_dir.exists()
+
+
+def test_a_failed_start_prints_its_error_alone_and_leaves_nothing(train_tool, capsys, tmp_path):
+    # the error came after ~250 lines of environment and config dump, and the start left a timestamp
+    # folder (log, config) and a copy of the config in the work dir
+    work_dir = tmp_path / "runs" / "first"
+    assert train_tool.main([CONFIG, *options(tmp_path / "nowhere", work_dir)]) == 1  # fails in the runner
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.strip().splitlines()[-1].startswith("error: Dataset folder not found")
+    assert list(tmp_path.iterdir()) == []
+    # in a work dir that holds files already, those stay as they were (a copy of the config too)
+    work_dir.mkdir(parents=True)
+    (work_dir / "lia_vox_m20.py").write_text("# an earlier run's config\n")
+    (work_dir / "notes.txt").write_text("mine\n")
+    assert train_tool.main([CONFIG, *options(tmp_path / "nowhere", work_dir)]) == 1
+    assert capsys.readouterr().out == ""
+    assert sorted(p.name for p in work_dir.iterdir()) == ["lia_vox_m20.py", "notes.txt"]
+    assert (work_dir / "lia_vox_m20.py").read_text() == "# an earlier run's config\n"
+
+
+def test_a_run_after_a_failed_start_in_the_same_process_logs_into_its_own_folder(
+    train_tool, capsys, video_root, tmp_path
+):
+    # mmengine handed the second runner the first one's visualizer, which wrote into the (removed)
+    # log folder of the failed start
+    assert train_tool.main([CONFIG, *options(tmp_path / "nowhere", tmp_path / "failed")]) == 1
+    assert train_tool.main([CONFIG, *options(video_root, tmp_path / "run")]) == 0
+    assert "Config:" in capsys.readouterr().out  # shown once training started
+    (log_dir,) = [path for path in (tmp_path / "run").iterdir() if path.is_dir() and path.name[0].isdigit()]
+    assert (log_dir / "vis_data" / "config.py").is_file() and not (tmp_path / "failed").exists()
+
+
 def test_missing_checkpoint_to_resume(train_tool, capsys, video_root, tmp_path):
     line = run(train_tool, capsys, "--resume", tmp_path / "missing.pth", *options(video_root, tmp_path))
     assert "missing.pth" in line

@@ -91,6 +91,40 @@ def test_transfer_reports_ground_truth_metrics_as_not_applicable(tiny_model, vid
     assert written["num_pairs"] == 2 and "num_videos" not in written
 
 
+def _frames_with_a_broken_one(folder):
+    """A frame folder whose frame 40 of 48 is not an image: reading fails part-way through (after the
+    first chunk of 32 frames that the protocols decode)."""
+    from PIL import Image
+
+    folder.mkdir()
+    for index in range(48):
+        image = np.random.default_rng(index).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+        Image.fromarray(image).save(folder / f"{index:03d}.png")
+    (folder / "040.png").write_bytes(b"not a png")
+    return folder
+
+
+def test_a_video_that_cannot_be_read_is_left_out_and_the_others_kept(tiny_model, videos, tmp_path):
+    # it stopped the evaluation, losing the finished videos' work
+    cut = _frames_with_a_broken_one(tmp_path / "cut")
+    alone = evaluate_reconstruction(tiny_model, videos, [L1()], batch_size=4)
+    result = evaluate_reconstruction(tiny_model, [videos[0], cut, videos[1]], [L1()], batch_size=4)
+    assert [row["video"] for row in result.per_video] == [row["video"] for row in alone.per_video]
+    assert [row["video"] for row in result.unreadable] == ["cut"]
+    assert (
+        "Cannot read frame" in result.unreadable[0]["reason"] and "040.png" in result.unreadable[0]["reason"]
+    )
+    # the frames of the cut video read before the error count nowhere
+    assert result.summary == pytest.approx(alone.summary, nan_ok=True)
+    assert result.to_dict()["unreadable"] == result.unreadable
+    transfer = evaluate_transfer(tiny_model, [videos[0], cut, videos[1]], [L1()], num_pairs=6, batch_size=4)
+    # its first frame animates the others; as the driving video it breaks off
+    assert len(transfer.per_video) == 4
+    assert sorted(row["video"] for row in transfer.unreadable) == [f"{video.stem}_by_cut" for video in videos]
+    with pytest.raises(ValueError, match="none of the 1 videos could be read"):
+        evaluate_reconstruction(tiny_model, [cut], [L1()])
+
+
 def test_transfer_pairs_are_seeded_and_never_pair_a_video_with_itself():
     pairs = transfer_pairs(5, num_pairs=20, seed=3)
     assert pairs == transfer_pairs(5, num_pairs=20, seed=3) != transfer_pairs(5, num_pairs=20, seed=4)

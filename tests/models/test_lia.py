@@ -115,6 +115,39 @@ def test_mismatched_source_batch_raises(model):
         model.transfer(_images(2, 0), _images(3, 1))
 
 
+def test_transfer_refuses_images_outside_the_range_as_the_animator_does(model):
+    """0-255 values or NaN gave NaN or saturated images silently, where the Animator refused them."""
+    from lmtk.apis import Animator
+
+    source, driving = _images(1, 0), _images(2, 1)
+    with pytest.raises(
+        ValueError, match=r"driving has values in \[0\.\d+, 255\].*x / 127.5 - 1"
+    ) as transfer_error:
+        model.transfer(source, (driving + 1) * 127.5)
+    with pytest.raises(ValueError) as animator_error:
+        Animator(model).animate_frames(source, (driving + 1) * 127.5, mode="absolute")
+    assert str(animator_error.value) == str(transfer_error.value)  # one check, one message
+    broken = source.clone()
+    broken[0, 1, 2, 3] = float("nan")
+    with pytest.raises(ValueError, match="source has NaN or infinite values"):
+        model.transfer(broken, driving)
+    with pytest.raises(ValueError, match="driving_first has NaN or infinite values"):
+        model.transfer(source, driving, mode="relative", driving_first=broken)
+    with pytest.raises(ValueError, match="source has values in"):
+        model.reference(source * 3)
+    assert model.transfer(source, driving.clamp(-1, 1) * 1.05).shape == (2, 3, SIZE, SIZE)  # overshoot
+
+
+def test_the_value_check_reads_no_values_off_the_cpu():
+    # on a GPU, reading the values back would make every call wait for the device: such tensors pass
+    # unchecked (a meta tensor has no values at all: reading them would fail)
+    from lmtk.models.lia import check_image_values
+
+    check_image_values("source", torch.empty(1, 3, SIZE, SIZE, device="meta"))
+    with pytest.raises(ValueError, match="source has NaN"):
+        check_image_values("source", torch.full((1, 3, SIZE, SIZE), float("nan")))
+
+
 @pytest.mark.parametrize("which", ["source", "driving"])
 def test_wrong_image_size_mentions_model_size(model, which):
     images = {"source": _images(1, 0), "driving": _images(1, 1)}

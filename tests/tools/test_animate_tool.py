@@ -132,6 +132,36 @@ def test_expected_errors_are_one_line(shared_data, checkpoints, tmp_path, tool, 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.mp4"]
 
 
+@pytest.mark.parametrize("crf", ["-5", "52", "99", "high"])
+def test_a_crf_outside_0_to_51_is_refused_when_parsed(tool, capsys, crf):
+    # -5 failed after the model had loaded with the encoder's errno text; 99 was accepted
+    argv = ["--checkpoint", "m.pt", "--source", "s.png", "--driving", "d.mp4", "--output", "o.mp4"]
+    with pytest.raises(SystemExit) as exit_info:
+        tool.parse_args([*argv, "--crf", crf])
+    assert exit_info.value.code == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("error: argument --crf: expected") and "0-51" in line and crf in line
+
+
+@pytest.mark.parametrize("shape", [(40, 1), (1, 40)])
+def test_paste_back_into_a_one_pixel_source_is_one_line(
+    shared_data, checkpoints, tmp_path, tool, capsys, shape
+):
+    # the video is written at the source's size: a 1-pixel side was an IndexError traceback from PyAV
+    import numpy as np
+    from PIL import Image
+
+    Image.fromarray(np.full((*shape, 3), 120, np.uint8)).save(tmp_path / "thin.png")
+    argv = [
+        "--checkpoint", str(checkpoints / "published32.pt"), "--source", str(tmp_path / "thin.png"),
+        "--driving", str(shared_data / "vox" / "driving1.mp4"), "--output", str(tmp_path / "out.mp4"),
+        "--crop-source", "--paste-back", "--no-audio", "--quiet",
+    ]  # fmt: skip
+    line = _expect_error(tool, capsys, argv, "--paste-back")
+    assert f"{shape[1]}x{shape[0]}" in line and "at least 2x2" in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["thin.png"]
+
+
 def _stop_writing_at(tool, monkeypatch, frame_count: int, stop) -> list:
     """Call ``stop()`` when frame ``frame_count`` is about to be written; returns the frames written."""
     written = []
@@ -161,6 +191,29 @@ def test_failure_while_writing_leaves_no_file(shared_data, checkpoints, tmp_path
     written = _stop_writing_at(tool, monkeypatch, 40, disk_full)
     _expect_error(tool, capsys, _write_argv(shared_data, checkpoints, tmp_path / "out.mp4"), "disk full")
     assert written and list(tmp_path.iterdir()) == []
+
+
+def test_the_next_run_removes_what_a_sigkilled_run_was_writing(
+    shared_data, checkpoints, tmp_path, tool, capsys
+):
+    # SIGKILL cannot be caught: the killed run's .partial.mp4 stayed in the folder for ever
+    import time
+
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+    killed = subprocess.Popen(
+        [sys.executable, str(TOOL), *_write_argv(shared_data, checkpoints, tmp_path / "first.mp4")], env=env
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not list(tmp_path.glob(".first.*.partial.mp4")) and time.monotonic() < deadline:
+            assert killed.poll() is None, "the run ended before it was killed"
+            time.sleep(0.05)
+    finally:
+        killed.kill()
+        killed.wait()
+    assert len(list(tmp_path.glob(".first.*.partial.mp4"))) == 1
+    assert tool.main([*_write_argv(shared_data, checkpoints, tmp_path / "second.mp4"), "--no-audio"]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["second.mp4"]
 
 
 def test_sigterm_while_writing_leaves_no_file(shared_data, checkpoints, tmp_path, tool, capsys, monkeypatch):

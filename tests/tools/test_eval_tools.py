@@ -6,6 +6,7 @@ without paying the interpreter and torch start-up once per run.
 
 import csv
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -85,6 +86,66 @@ def test_test_tool_on_a_synthetic_split(files, capsys):
     rows = list(csv.DictReader((work_dir / "per_video.csv").open()))
     assert [row["video"] for row in rows] == ["id0000#00", "id0001#00"]
     assert {"l1", "lpips", "akd", "mkr", "num_frames"} <= set(rows[0])
+
+
+def test_test_tool_leaves_out_a_video_that_cannot_be_read(files, tmp_path, capsys):
+    # one corrupt video stopped the whole evaluation, and the finished videos' work was lost
+    root = tmp_path / "synthetic"
+    shutil.copytree(files / "synthetic", root)
+    good, bad = sorted((root / "test").glob("*.mp4"))
+    bad.write_bytes(bad.read_bytes()[:3000])
+    argv = [CONFIG, str(files / "tiny.pt"), "--data-root", str(root), "--metrics", "l1", "--quiet"]
+    assert load_tool("test").main([*argv, "--work-dir", str(tmp_path / "out")]) == 0
+    (line,) = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert line.startswith("warning: left out 1 of 2 videos that cannot be read") and str(bad) in line
+    written = _metrics_json(tmp_path / "out")
+    assert written["num_videos"] == 1 and written["per_video"][0]["video"] == good.stem
+    assert [row["video"] for row in written["unreadable"]] == [bad.stem] and str(bad) in written[
+        "unreadable"
+    ][0]["reason"]
+    assert [row["video"] for row in csv.DictReader((tmp_path / "out" / "per_video.csv").open())] == [
+        good.stem
+    ]
+    # none readable: one error line, and no results
+    good.write_bytes(b"not a video")
+    assert load_tool("test").main([*argv, "--work-dir", str(tmp_path / "none")]) == 1
+    (line,) = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert line.startswith("error: none of the 2 videos could be read") and not (tmp_path / "none").exists()
+
+
+class _FullDisk:
+    """A file whose writes fail as on a full disk."""
+
+    def __init__(self, handle) -> None:
+        self.handle = handle
+
+    def write(self, text):
+        import errno
+
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.handle.close()
+
+
+def test_test_tool_on_a_full_disk_names_the_file_and_leaves_none(files, tmp_path, capsys, monkeypatch):
+    # per_video.csv was left empty (0 bytes) beside metrics.json, and the error named no file
+    opened = Path.open
+
+    def open_on_a_full_disk(self, mode="r", *args, **kwargs):
+        handle = opened(self, mode, *args, **kwargs)
+        return _FullDisk(handle) if "w" in mode and "per_video.csv" in self.name else handle
+
+    monkeypatch.setattr(Path, "open", open_on_a_full_disk)
+    work_dir = tmp_path / "out"
+    argv = [CONFIG, str(files / "tiny.pt"), "--data-root", str(files / "synthetic"), "--metrics", "l1"]
+    assert load_tool("test").main([*argv, "--quiet", "--work-dir", str(work_dir)]) == 1
+    err = capsys.readouterr().err
+    assert err == f"error: cannot write {work_dir / 'per_video.csv'}: No space left on device\n"
+    assert not work_dir.exists()  # nothing half-written, not even the folder
 
 
 def test_test_tool_reports_metrics_that_cannot_run(files, capsys, monkeypatch):
@@ -241,6 +302,44 @@ def test_analyze_directions_writes_heatmap_and_tables(files, capsys):
     assert "| direction | tx |" in (output / "correlation.md").read_text()
 
 
+def _one_error_line(capsys) -> str:
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:") and "Traceback" not in err, err
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    "annotation, message",
+    [('{"params": ', "it is not JSON"), ('{"frames": 8}', "has no 'params'"), ("[1, 2]", "has no 'params'")],
+)
+def test_analyze_directions_names_a_bad_annotation(files, tmp_path, capsys, annotation, message):
+    # a malformed file's JSON error named no file; one without params was a KeyError traceback
+    root = tmp_path / "synthetic"
+    shutil.copytree(files / "synthetic", root)
+    bad = sorted((root / "test").glob("*.json"))[-1]
+    bad.write_text(annotation)
+    args = ["--checkpoint", files / "tiny.pt", "--data-root", root, "--output-dir", tmp_path / "analysis"]
+    assert load_tool("analyze_directions").main(list(map(str, args))) == 1
+    line = _one_error_line(capsys)
+    assert str(bad) in line and message in line
+    assert not (tmp_path / "analysis").exists()
+
+
+def test_analyze_directions_refuses_a_model_without_a_motion_basis_as_vis_directions_does(files, capsys):
+    # it reported one "direction" per latent coordinate instead
+    output = files / "no_dm_analysis"
+    args = ["--checkpoint", files / "no_dm.pt", "--data-root", files / "synthetic", "--output-dir", output]
+    assert load_tool("analyze_directions").main(list(map(str, args))) == 1
+    line = _one_error_line(capsys)
+    assert "no motion basis" in line and not output.exists()
+    image = files / "grey.png"
+    Image.fromarray(np.full((64, 64, 3), 120, np.uint8)).save(image)
+    args = ["--checkpoint", files / "no_dm.pt", "--image", image, "--output-dir", files / "no_dm"]
+    assert load_tool("vis_directions").main(list(map(str, args))) == 1
+    assert _one_error_line(capsys) == line  # one check, one message
+
+
 def test_test_tool_fast_path_options(files, capsys):
     base = [CONFIG, str(files / "tiny.pt"), "--data-root", str(files / "synthetic"), "--quiet"]
     base += ["--metrics", "l1", "--max-frames", "4"]
@@ -274,6 +373,9 @@ def test_test_tool_fast_path_options(files, capsys):
         ("vis_directions", ["--fps", "inf"], "--fps: expected a positive number"),
         ("vis_directions", ["--no-animations", "--format", "gif"], "--format only acts on the animations"),
         ("vis_directions", ["--range", "2", "2"], "--range 2 2 sweeps nothing"),
+        # NaN or infinite ends gave an all-black grid and NaN alphas in directions.json, exit 0
+        ("vis_directions", ["--range", "nan", "inf"], "--range: expected a finite number, got 'nan'"),
+        ("vis_directions", ["--range", "-3", "inf"], "--range: expected a finite number, got 'inf'"),
         # a device this machine lacks: one line naming the fix, not a traceback from model loading
         ("test", ["--device", "cuda:99"], "--device: "),
         ("vis_directions", ["--device", "cuda:99"], "--device: "),
