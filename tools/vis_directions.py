@@ -28,7 +28,14 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from lmtk.cli import ArgumentParser, available_device, output_folder, positive_float, print_error  # noqa: E402
+from lmtk.cli import (  # noqa: E402
+    ArgumentParser,
+    add_trust_checkpoint_argument,
+    available_device,
+    output_folder,
+    positive_float,
+    print_error,
+)
 
 
 def parse_directions(text: str | None, count: int) -> list[int]:
@@ -61,6 +68,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="lmtk or published LIA checkpoint, a training work dir (its newest checkpoint), or a config",
     )
     parser.add_argument("--config", help="config whose model overrides the checkpoint's architecture")
+    add_trust_checkpoint_argument(parser)
     parser.add_argument("--image", required=True, help="the source image")
     parser.add_argument("--directions", help="which directions: 0-19, 0,3,5 or all (default all)")
     parser.add_argument("--range", nargs=2, type=float, default=(-3.0, 3.0), metavar=("LOW", "HIGH"))
@@ -135,7 +143,7 @@ def run(args: argparse.Namespace) -> dict:
     from lmtk.evaluation.direction_analysis import orthogonality_error
 
     image = load_image(args.image)
-    model = load_model(args.checkpoint, config=args.config, device=args.device)
+    model = load_model(args.checkpoint, config=args.config, device=args.device, trust=args.trust_checkpoint)
     basis = model.directions()
     if basis is None:
         raise ValueError(
