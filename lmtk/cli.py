@@ -176,7 +176,7 @@ def add_trust_checkpoint_argument(parser: argparse.ArgumentParser) -> None:
         "--trust-checkpoint",
         action="store_true",
         help="read a checkpoint that needs more than weights and training state to unpickle, and run the "
-        "config stored in it: either can run code, so only for a file you trust (docs/checkpoints.md)",
+        "config stored in it: either can run code, so only for a file you trust (README: Sharing models safely)",
     )
 
 
