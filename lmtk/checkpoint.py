@@ -8,6 +8,7 @@ recomputed on export. A missing, unknown or mis-shaped key fails with an error t
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import functools
 import io
@@ -386,7 +387,10 @@ def _history_statistic(owner: type, name: str):
 
     if owner is HistoryBuffer and name in ("min", "max", "current", "mean"):
         return getattr(owner, name)
-    raise pickle.UnpicklingError(f"Unsupported global: GLOBAL getattr({owner!r}, {name!r}) was not allowed")
+    wanted = (
+        f"{getattr(owner, '__module__', '?')}.{getattr(owner, '__qualname__', type(owner).__name__)}.{name}"
+    )
+    raise pickle.UnpicklingError(f"Unsupported global: GLOBAL {wanted} (by getattr) was not allowed")
 
 
 @functools.cache
@@ -503,7 +507,11 @@ def load_checkpoint_file(path: str | os.PathLike, trust: bool = False, map_locat
     also be a training work dir: its newest checkpoint is read (:func:`checkpoint_path`).
     """
     path = checkpoint_path(path)
-    if _is_safetensors(path):
+    try:
+        safetensors = _is_safetensors(path)
+    except OSError as error:
+        raise unreadable_checkpoint(path, error.strerror or error) from None
+    if safetensors:
         return _load_safetensors(path, map_location)
     try:
         # PyTorch warns about odd pickles before failing: the error below says all there is to say
@@ -527,6 +535,10 @@ def load_checkpoint_file(path: str | os.PathLike, trust: bool = False, map_locat
 
 
 def _umask() -> int:
+    """The process's umask, read without changing it where Linux tells it (setting it is process-wide)."""
+    with contextlib.suppress(OSError, StopIteration, ValueError):
+        with open("/proc/self/status") as status:
+            return int(next(line for line in status if line.startswith("Umask:")).split()[1], 8)
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
@@ -561,8 +573,8 @@ def atomic_write(data: bytes | memoryview, path: str | os.PathLike) -> None:
             raise IsADirectoryError(errno.EISDIR, "Is a directory")
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes it private (0600)
         with os.fdopen(fd, "wb") as handle:
+            os.fchmod(handle.fileno(), 0o666 & ~_umask())  # mkstemp makes it private (0600)
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
