@@ -30,6 +30,8 @@ __all__ = [
     "CHECKPOINT_SUFFIXES",
     "CheckpointError",
     "CheckpointWriteError",
+    "SAFETENSORS_SUFFIX",
+    "TORCH_SUFFIXES",
     "TRUST_HINT",
     "UntrustedCheckpointError",
     "atomic_save",
@@ -46,8 +48,10 @@ __all__ = [
 ]
 
 
-#: what a checkpoint file is called; a path with another suffix is refused as an output
-CHECKPOINT_SUFFIXES = (".pth", ".pt", ".ckpt", ".safetensors")
+#: what a checkpoint file is called (a PyTorch one, a safetensors one); other outputs are refused
+TORCH_SUFFIXES = (".pth", ".pt", ".ckpt")
+SAFETENSORS_SUFFIX = ".safetensors"
+CHECKPOINT_SUFFIXES = (*TORCH_SUFFIXES, SAFETENSORS_SUFFIX)
 
 #: how a user vouches for a file that needs more than weights: named in every refusal
 TRUST_HINT = "--trust-checkpoint (trust=True in Python) if you trust where the file came from"

@@ -56,7 +56,9 @@ def _check_published_round_trip(model, published: dict) -> None:
 def main(argv=None) -> int:
     from lmtk.cli import ArgumentParser, add_trust_checkpoint_argument
 
-    parser = ArgumentParser(description="Convert LIA checkpoints between published and lmtk formats")
+    parser = ArgumentParser(
+        description="Convert LIA checkpoints between the published, lmtk and safetensors formats"
+    )
     parser.add_argument("input", help="a published LIA checkpoint, an lmtk checkpoint or a training work dir")
     parser.add_argument("output", help="where to write the converted checkpoint")
     parser.add_argument(
@@ -69,7 +71,7 @@ def main(argv=None) -> int:
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     add_trust_checkpoint_argument(parser)
     args = parser.parse_args(argv)
-    from lmtk.checkpoint import CHECKPOINT_SUFFIXES
+    from lmtk.checkpoint import SAFETENSORS_SUFFIX, TORCH_SUFFIXES
     from lmtk.config_file import CONFIG_SUFFIXES
 
     if osp.splitext(args.input)[1] in CONFIG_SUFFIXES:
@@ -83,12 +85,12 @@ def main(argv=None) -> int:
         )
     suffix = osp.splitext(args.output)[1]
     if args.to is None:
-        args.to = "safetensors" if suffix == ".safetensors" else "lmtk"
-    wanted = (".safetensors",) if args.to == "safetensors" else CHECKPOINT_SUFFIXES[:-1]
+        args.to = "safetensors" if suffix == SAFETENSORS_SUFFIX else "lmtk"
+    wanted = (SAFETENSORS_SUFFIX,) if args.to == "safetensors" else TORCH_SUFFIXES
     if suffix not in wanted:
         parser.error(
-            f"the output {args.output} does not end as a checkpoint in the {args.to} format does: "
-            f"end it with {' or '.join(wanted)}"
+            f"the output {args.output} is not named as a checkpoint: end it with {' or '.join(wanted)} "
+            f"(for --to {args.to})"
         )
     if osp.lexists(args.output) and not args.overwrite:
         parser.error(f"the output {args.output} exists; pass --overwrite to replace it, or name another file")

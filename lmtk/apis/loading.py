@@ -12,7 +12,8 @@ import torch
 from mmengine.config import Config
 
 from ..checkpoint import (
-    CHECKPOINT_SUFFIXES,
+    SAFETENSORS_SUFFIX,
+    TORCH_SUFFIXES,
     CheckpointError,
     atomic_save,
     atomic_write,
@@ -196,13 +197,11 @@ def save_model(
     """
     path = Path(path)
     if format is None:
-        format = "safetensors" if path.suffix == ".safetensors" else "lmtk"
+        format = "safetensors" if path.suffix == SAFETENSORS_SUFFIX else "lmtk"
     if format not in SAVE_FORMATS:
         raise ValueError(f"format={format!r}: expected one of {', '.join(SAVE_FORMATS)}")
-    if (format == "safetensors") != (path.suffix == ".safetensors"):
-        wanted = (
-            ".safetensors" if format == "safetensors" else f"one of {', '.join(CHECKPOINT_SUFFIXES[:-1])}"
-        )
+    if (format == "safetensors") != (path.suffix == SAFETENSORS_SUFFIX):
+        wanted = SAFETENSORS_SUFFIX if format == "safetensors" else f"one of {', '.join(TORCH_SUFFIXES)}"
         raise ValueError(f"{path}: a {format} file is named with {wanted}")
     model_cfg = dict(config) if config is not None else model_config_of(model)
     extras = getattr(model, "published_extras", None)

@@ -90,7 +90,7 @@ def test_an_output_that_is_no_checkpoint_name_is_refused(tiny_checkpoint, tmp_pa
         with pytest.raises(SystemExit) as exit_info:
             load_tool("convert_checkpoint").main([str(tiny_checkpoint), str(output), "--to", to])
         assert exit_info.value.code == 2
-        assert f"the output {output} does not end as a checkpoint" in _one_error_line(capsys)
+        assert f"the output {output} is not named as a checkpoint: end it with" in _one_error_line(capsys)
     assert video.read_bytes() == b"a video"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.mp4"]
 
