@@ -42,6 +42,7 @@ __all__ = [
     "load_checkpoint_file",
     "published_model_config",
     "safe_unpickling",
+    "stores_config",
     "to_published",
     "to_safetensors",
     "unreadable_checkpoint",
@@ -499,6 +500,12 @@ def _load_safetensors(path: Path, map_location) -> dict:
         "lmtk_version": header.get("lmtk_version"),
     }
     return {"meta": meta, "state_dict": state}
+
+
+def stores_config(checkpoint: Mapping) -> bool:
+    """Whether an lmtk checkpoint holds its model's config: as text (``.pth``) or as JSON (safetensors)."""
+    meta = checkpoint.get("meta") or {}
+    return bool(meta.get("cfg") or meta.get("model_config"))
 
 
 def load_checkpoint_file(path: str | os.PathLike, trust: bool = False, map_location: Any = "cpu") -> Any:

@@ -48,14 +48,21 @@ def marker(tmp_path) -> Path:
     return tmp_path / "owned"
 
 
-@pytest.fixture(params=["flat", "nested", "config"])
+@pytest.fixture(params=["flat", "nested", "config", "registry", "safetensors"])
 def hostile(request, tmp_path, marker) -> Path:
     """flat: the issue's ``{'gen': payload}``; nested: a complete lmtk checkpoint with the payload where
-    mmengine keeps its message hub; config: a complete checkpoint whose stored config is code."""
+    mmengine keeps its message hub; config: a complete checkpoint whose stored config is code; registry
+    and safetensors: a stored config, plain data, that names a function for mmengine's registry to call."""
     torch.manual_seed(0)
     lmtk.save_model(build(_tiny()), tmp_path / "good.pth", config=_tiny())
     path = tmp_path / f"{request.param}.pth"
-    if request.param == "flat":
+    calling = dict(
+        _tiny(), data_preprocessor=dict(type="subprocess.call", args=f"touch {marker}", shell=True)
+    )
+    if request.param in ("registry", "safetensors"):
+        path = path.with_suffix(".safetensors" if request.param == "safetensors" else ".pth")
+        lmtk.save_model(build(_tiny()), path, config=calling)
+    elif request.param == "flat":
         torch.save({"gen": Payload(marker)}, path)
     else:
         good = torch.load(tmp_path / "good.pth", weights_only=True)
@@ -79,7 +86,7 @@ def test_load_model_refuses_it(hostile, marker):
 
 
 def test_the_refusal_names_the_type_it_wanted(hostile, marker):
-    if hostile.stem == "config":
+    if hostile.stem != "flat" and hostile.stem != "nested":
         pytest.skip("a stored config is refused when read as a config, not as a pickle")
     with pytest.raises(UntrustedCheckpointError, match=r"it needs posix\.system"):
         load_checkpoint_file(hostile)
@@ -184,8 +191,8 @@ def _tiny_runner(tmp_path):
 
 @pytest.mark.parametrize("how", ["resume", "load_from"])
 def test_resuming_refuses_it(how, hostile, marker, tmp_path):
-    if hostile.stem == "config":
-        pytest.skip("resuming reads no meta['cfg']; mmengine's meta['config'] is tested below")
+    if hostile.stem not in ("flat", "nested"):
+        pytest.skip("resuming builds no model from meta['cfg']; mmengine's meta['config'] is tested below")
     runner = _tiny_runner(tmp_path)
     with pytest.raises(CheckpointError) as info:
         if how == "resume":

@@ -187,18 +187,14 @@ def _video_folder(args: argparse.Namespace, cfg) -> Path:
 
 def _load_model(args: argparse.Namespace, cfg):
     from lmtk import load_model
-    from lmtk.checkpoint import checkpoint_path, load_checkpoint_file
+    from lmtk.checkpoint import checkpoint_path, load_checkpoint_file, stores_config
 
     # a work dir means its newest checkpoint, which metrics.json then names
     args.checkpoint = checkpoint_path(args.checkpoint)
     checkpoint = load_checkpoint_file(args.checkpoint, trust=args.trust_checkpoint)
     # the architecture stored with (or inferred from) the checkpoint wins; the config only fills in for
     # an lmtk checkpoint that stores none
-    configless = (
-        isinstance(checkpoint, dict)
-        and "state_dict" in checkpoint
-        and not checkpoint.get("meta", {}).get("cfg")
-    )
+    configless = isinstance(checkpoint, dict) and "state_dict" in checkpoint and not stores_config(checkpoint)
     config = args.config if configless and cfg.get("model") is not None else None
     del checkpoint
     return load_model(args.checkpoint, config=config, device=args.device, trust=args.trust_checkpoint)

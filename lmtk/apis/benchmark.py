@@ -48,7 +48,7 @@ from torch import nn
 
 from ..config_file import CONFIG_SUFFIXES
 from ..losses.perceptual import default_vgg19_weights_path
-from ..registry import build
+from ..registry import build, check_registered_types
 from .animator import Animator
 from .fast_paths import (
     FastPaths,
@@ -503,7 +503,10 @@ def _stored_loss_config(path: str | Path, trust: bool = False) -> dict | None:
     if not text:
         return None
     loss = read_stored_config(text, str(path), trust=trust).get("model", {}).get("loss")
-    return copy.deepcopy(loss.to_dict() if hasattr(loss, "to_dict") else loss) if loss else None
+    loss = copy.deepcopy(loss.to_dict() if hasattr(loss, "to_dict") else loss) if loss else None
+    if not trust:
+        check_registered_types(loss, str(path))
+    return loss
 
 
 def load_benchmark_model(

@@ -26,7 +26,7 @@ from ..checkpoint import (
     unwrapped_keys,
 )
 from ..config_file import CONFIG_SUFFIXES, read_config, read_stored_config
-from ..registry import build
+from ..registry import build, check_registered_types
 from ..version import __version__
 from .device import check_device
 
@@ -147,7 +147,13 @@ def load_model(
             cfg = read_stored_config(text, str(path), trust=trust)
         except ValueError as error:
             raise CheckpointError(str(error)) from None
-    model = _build(_model_cfg(cfg, with_loss), "cpu")
+    model_cfg = _model_cfg(cfg, with_loss)
+    if config is None and not trust:  # the file's own config: data, but building runs what it names
+        try:
+            check_registered_types(model_cfg, str(path))
+        except ValueError as error:
+            raise CheckpointError(str(error)) from None
+    model = _build(model_cfg, "cpu")
     _load_state(model, unwrapped_keys(checkpoint["state_dict"]), path)
     model.published_extras = dict(meta.get("published_extras") or {})
     return model.to(device)
