@@ -1,4 +1,8 @@
-"""Read and write checkpoints: lmtk's own (mmengine format) and the published LIA format.
+"""Read and write checkpoints: lmtk's own (mmengine format), safetensors and the published LIA format.
+
+Reading never runs code from the file: PyTorch files are unpickled weights-only, allowing only what
+lmtk's, mmengine's and the published checkpoints hold (:func:`load_checkpoint_file`), unless the user
+vouches for the file (``trust``). Writing is atomic, with the umask's mode, and fails as one line.
 
 The published format is ``torch.save({'gen': G.state_dict(), 'dis': D.state_dict(), ...})``. Its keys are
 mapped onto lmtk's module names by the rules below; its constant FIR buffers are ignored on load and
