@@ -16,6 +16,7 @@ __all__ = [
     "ArgumentParser",
     "Terminated",
     "add_fast_path_arguments",
+    "add_trust_checkpoint_argument",
     "available_device",
     "check_inert_fast_paths",
     "finite_float",
@@ -188,6 +189,17 @@ def error_message(error: BaseException) -> str:
 def print_error(error: BaseException) -> None:
     """Report ``error`` on stderr as one ``error:`` line (see :func:`error_message`)."""
     print(f"error: {error_message(error)}", file=sys.stderr)
+
+
+def add_trust_checkpoint_argument(parser: argparse.ArgumentParser) -> None:
+    """``--trust-checkpoint``, for a tool that reads a checkpoint (``args.trust_checkpoint``): see
+    :func:`lmtk.checkpoint.load_checkpoint_file`."""
+    parser.add_argument(
+        "--trust-checkpoint",
+        action="store_true",
+        help="read a checkpoint that needs more than weights and training state to unpickle, and run the "
+        "config stored in it: either can run code, so only for a file you trust (README: Sharing models safely)",
+    )
 
 
 def add_fast_path_arguments(

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import traceback
 from pathlib import Path
 
 from mmengine.config import Config
 
-__all__ = ["CONFIG_SUFFIXES", "read_config"]
+__all__ = ["CONFIG_SUFFIXES", "read_config", "read_stored_config"]
 
 CONFIG_SUFFIXES = (".py", ".json", ".yaml", ".yml")  # a path with one of these is a config, not a checkpoint
 
@@ -73,4 +74,63 @@ def _where(error: BaseException, path: Path) -> str:
         f"line {frame.lineno}: "
         if Path(frame.filename) == path
         else f"{frame.filename}, line {frame.lineno}: "
+    )
+
+
+def read_stored_config(text: str, source: str, trust: bool = False) -> Config:
+    """The config a checkpoint stores as text (mmengine's ``pretty_text``), read as data.
+
+    Such text is Python, and ``Config.fromstring`` would run it: a checkpoint from a stranger could run
+    code. Only assignments of literals and ``dict(...)`` are accepted, which is all that ``pretty_text``
+    writes; anything else is a ``ValueError`` naming ``source`` and the line, unless ``trust``.
+    """
+    if trust:
+        return Config.fromstring(text, ".py")
+    try:
+        tree = ast.parse(text)
+    except SyntaxError as error:
+        raise ValueError(f"the config stored in {source} is not valid (line {error.lineno})") from None
+    values = {}
+    for statement in tree.body:
+        if not (
+            isinstance(statement, ast.Assign)
+            and len(statement.targets) == 1
+            and isinstance(statement.targets[0], ast.Name)
+        ):
+            _refuse_code(statement, source)
+        values[statement.targets[0].id] = _plain_value(statement.value, source)
+    return Config(values)
+
+
+def _plain_value(node: ast.AST, source: str):
+    """The value of a literal or ``dict(key=value, ...)``; any other expression is refused."""
+    if isinstance(node, ast.Constant):
+        return node.value
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
+        value = _plain_value(node.operand, source)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return -value if isinstance(node.op, ast.USub) else value
+    if isinstance(node, ast.List | ast.Tuple | ast.Set):
+        items = [_plain_value(item, source) for item in node.elts]
+        return {ast.List: list, ast.Tuple: tuple, ast.Set: set}[type(node)](items)
+    if isinstance(node, ast.Dict) and None not in node.keys:
+        return {_plain_value(k, source): _plain_value(v, source) for k, v in zip(node.keys, node.values)}
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id == "dict"
+        and not node.args
+        and all(keyword.arg is not None for keyword in node.keywords)
+    ):
+        return {keyword.arg: _plain_value(keyword.value, source) for keyword in node.keywords}
+    _refuse_code(node, source)
+
+
+def _refuse_code(node: ast.AST, source: str):
+    from .checkpoint import TRUST_HINT
+
+    raise ValueError(
+        f"the config stored in {source} is code, not plain data (line {node.lineno}: "
+        f"{ast.unparse(node)[:60]!r}); loading it would run that code: give the model's config "
+        f"(--config / config=...), or pass {TRUST_HINT}"
     )

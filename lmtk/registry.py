@@ -29,6 +29,7 @@ __all__ = [
     "KINDS",
     "RegistryError",
     "build",
+    "check_registered_types",
     "discriminators",
     "encoders",
     "generators",
@@ -210,6 +211,44 @@ def _plugin_hint(name: str) -> str:
     if name.startswith("lmtk.") or "." not in name:
         return ""
     return f" It is not lmtk's own: install the plugin that provides it (package '{name.split('.')[0]}'?)."
+
+
+def _in_mmengine_registry(name: str) -> bool:
+    """Whether one of mmengine's registries (or a child of one) holds ``name`` itself."""
+    from mmengine.registry import Registry, root
+
+    pending = [value for value in vars(root).values() if isinstance(value, Registry)]
+    while pending:
+        registry = pending.pop()
+        if name in registry.module_dict:
+            return True
+        pending += list(registry.children.values())
+    return False
+
+
+def check_registered_types(cfg: Any, source: str) -> None:
+    """Refuse a config read from a file (a checkpoint's) whose ``type`` names no registered component.
+
+    Asked for a name it does not hold, an mmengine registry imports the name as a dotted path and calls
+    it (``type="subprocess.call"`` runs a command), so a config that is data may still run code when
+    built; a stranger's config may name only lmtk's, its plugins' and mmengine's registered components.
+    """
+    from .checkpoint import TRUST_HINT
+
+    if isinstance(cfg, Mapping):
+        name = cfg.get("type")
+        if name is not None and not (
+            isinstance(name, str) and (kind_of(name) is not None or _in_mmengine_registry(name))
+        ):
+            raise ValueError(
+                f"the config stored in {source} names type {name!r}, which no registry holds; building it "
+                f"would import and call it: give the model's config (--config / config=...), or pass {TRUST_HINT}"
+            )
+        for value in cfg.values():
+            check_registered_types(value, source)
+    elif isinstance(cfg, list | tuple):
+        for value in cfg:
+            check_registered_types(value, source)
 
 
 def _is_lmtk_config(value: Mapping) -> bool:

@@ -7,7 +7,7 @@ import torch
 from conformance_rules import conformance_state
 
 import lmtk
-from lmtk.checkpoint import CheckpointError, checkpoint_path, to_published
+from lmtk.checkpoint import CheckpointError, checkpoint_path, load_checkpoint_file, to_published
 
 
 @pytest.fixture(scope="module")
@@ -209,3 +209,166 @@ def test_a_bare_state_dict_loads_with_the_model_config(model, tmp_path):
         assert torch.equal(again.state_dict()[key], value), key
     with pytest.raises(CheckpointError, match="no 'model' entry"):
         lmtk.load_model(tmp_path / "weights.pth", config={"size": 256})
+
+
+# ------------------------------------------------------------------------------------ writing and safetensors
+def _tiny_config() -> dict:
+    shape = dict(size=32, latent_dim=32, channel_base=256, max_channels=32)
+    return dict(
+        type="lmtk.LIA.v1",
+        encoder=dict(type="lmtk.LIAEncoder.v1", **shape),
+        generator=dict(type="lmtk.FlowGenerator.v1", **shape),
+        motion_basis=dict(type="lmtk.GramSchmidtBasis.v1", latent_dim=32, num_directions=5),
+    )
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    from lmtk.registry import build
+
+    torch.manual_seed(0)
+    model = build(_tiny_config()).eval()
+    model.config = _tiny_config()
+    return model
+
+
+def test_the_published_model_round_trips_through_safetensors(model, published, tmp_path):
+    path = tmp_path / "vox.safetensors"
+    lmtk.save_model(model, path)  # the format follows the suffix
+    assert not path.read_bytes().startswith((b"PK", b"\x80"))  # neither a PyTorch zip nor a pickle
+    again = lmtk.load_model(path)
+    assert all(again.config[key] == value for key, value in model.config.items())
+    for key, value in model.state_dict().items():
+        assert torch.equal(again.state_dict()[key], value), key
+    exported = to_published(again.state_dict(), again.published_extras)  # the unused extras came along
+    assert all(torch.equal(exported["gen"][k], v) for k, v in published["gen"].items())
+
+
+def test_loading_safetensors_never_unpickles(tiny, tmp_path, monkeypatch):
+    with pytest.raises(ValueError, match=r"a safetensors file is named with \.safetensors"):
+        lmtk.save_model(tiny, tmp_path / "tiny.pth", format="safetensors")
+    with pytest.raises(ValueError, match="format='onnx'"):
+        lmtk.save_model(tiny, tmp_path / "tiny.onnx", format="onnx")
+    lmtk.save_model(tiny, tmp_path / "tiny.safetensors", format="safetensors")
+
+    def no_unpickling(*args, **kwargs):
+        raise AssertionError("torch.load was called on a safetensors file")
+
+    monkeypatch.setattr(torch, "load", no_unpickling)
+    again = lmtk.load_model(tmp_path / "tiny.safetensors")
+    assert all(torch.equal(again.state_dict()[k], v) for k, v in tiny.state_dict().items())
+
+
+def test_a_training_checkpoint_loads_without_trust(tiny, tmp_path):
+    # what mmengine adds to a training checkpoint: its message hub's HistoryBuffer (whose statistics
+    # pickle through getattr), NumPy RNG states and scalars; all allowed, nothing else
+    import random
+
+    import numpy as np
+    from mmengine.logging import MessageHub
+
+    hub = MessageHub.get_instance("lmtk_checkpoint_test")
+    hub.update_scalar("train/loss", np.float64(0.5))
+    hub.update_scalar("train/loss", 0.25)
+    hub.update_info("iter", 3)
+    checkpoint = {
+        "meta": {
+            "cfg": "model = " + repr(_tiny_config()) + "\n",
+            "iter": 3,
+            "rng_state": {"numpy": np.random.get_state(), "python": random.getstate()},
+            "dataset_meta": {"mean": np.float32(0.5), "std": np.array([0.5, 0.5], dtype=np.float16)},
+        },
+        "state_dict": tiny.state_dict(),
+        "message_hub": hub.state_dict(),
+    }
+    torch.save(checkpoint, tmp_path / "iter_3.pth")
+    loaded = load_checkpoint_file(tmp_path / "iter_3.pth")
+    buffer = loaded["message_hub"]["log_scalars"]["train/loss"]
+    assert buffer.mean() == 0.375 and buffer.current() == 0.25
+    assert loaded["meta"]["rng_state"]["numpy"][1].tolist() == np.random.get_state()[1].tolist()
+    assert isinstance(lmtk.load_model(tmp_path / "iter_3.pth"), torch.nn.Module)
+
+
+def test_getattr_is_allowed_only_for_the_message_hub_statistics(tmp_path):
+    import argparse
+
+    class Reach:
+        def __reduce__(self):  # a general getattr reaches anything from an allowed class
+            return (getattr, (argparse.Namespace, "__init__"))
+
+    torch.save({"x": Reach()}, tmp_path / "reach.pth")
+    with pytest.raises(CheckpointError, match=r"it needs argparse\.Namespace\.__init__, which is not"):
+        load_checkpoint_file(tmp_path / "reach.pth")
+
+
+def test_a_random_pickle_is_one_error_without_warnings(tmp_path):
+    import pickle
+    import warnings
+
+    (tmp_path / "random.pth").write_bytes(pickle.dumps([1, 2, {"a": 3}], protocol=4))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(CheckpointError, match="not a PyTorch checkpoint") as error:
+            lmtk.load_model(tmp_path / "random.pth")
+    assert not caught, [str(w.message) for w in caught]
+    assert len(str(error.value).splitlines()) == 1 and error.value.__cause__ is None
+
+
+def test_save_model_writes_files_as_the_umask_says(tiny, tmp_path):
+    import os
+    import stat
+
+    for umask, mode in ((0o022, 0o644), (0o077, 0o600), (0o002, 0o664)):
+        previous = os.umask(umask)
+        try:
+            lmtk.save_model(tiny, tmp_path / f"{umask:o}.pth")
+        finally:
+            os.umask(previous)
+        assert stat.S_IMODE((tmp_path / f"{umask:o}.pth").stat().st_mode) == mode, oct(umask)
+
+
+def _one_clean_error(error: BaseException) -> str:
+    """The message of ``error``, checked to be one line with no chained exception behind it."""
+    assert error.__cause__ is None and (error.__context__ is None or error.__suppress_context__)
+    assert len(str(error).splitlines()) == 1
+    return str(error)
+
+
+def test_save_model_into_a_folder_names_it(tiny, tmp_path):
+    (tmp_path / "models").mkdir()
+    with pytest.raises(OSError) as error:
+        lmtk.save_model(tiny, tmp_path / "models")
+    message = _one_clean_error(error.value)
+    assert message.startswith(f"{tmp_path / 'models'} is a folder; name a file in it, e.g. ")
+    assert ".tmp" not in message and not any((tmp_path / "models").iterdir())
+
+
+@pytest.mark.parametrize("failure", ["full disk", "read-only folder"])
+def test_save_model_that_cannot_write_names_the_file_and_leaves_nothing(failure, tiny, tmp_path, monkeypatch):
+    import errno
+    import os
+    import tempfile
+
+    from lmtk import checkpoint
+
+    # tests run as root, whom chmod does not stop: the failing calls are simulated
+    if failure == "full disk":
+
+        def full(fd):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        monkeypatch.setattr(checkpoint.os, "fsync", full)
+        expected = (
+            f"cannot write {tmp_path / 'm.pth'}: the disk is full; free some space there or write elsewhere"
+        )
+    else:
+
+        def denied(*args, dir=None, **kwargs):
+            raise PermissionError(errno.EACCES, "Permission denied", os.path.join(dir, ".m.pth.x.tmp"))
+
+        monkeypatch.setattr(tempfile, "mkstemp", denied)
+        expected = f"cannot write {tmp_path / 'm.pth'}: {tmp_path} is not writable (Permission denied)"
+    with pytest.raises(OSError) as error:
+        lmtk.save_model(tiny, tmp_path / "m.pth")
+    assert _one_clean_error(error.value).startswith(expected)
+    assert not list(tmp_path.iterdir())

@@ -2,7 +2,7 @@
 
 import pytest
 
-from lmtk.config_file import read_config
+from lmtk.config_file import read_config, read_stored_config
 
 
 def test_a_good_config_reads(tmp_path):
@@ -64,3 +64,27 @@ def test_a_folder_or_a_checkpoint_is_not_a_config(tmp_path):
         ValueError, match=r"iter_20.pth is not a config: a config is a .py, .json, .yaml, .yml file"
     ):
         read_config(tmp_path / "iter_20.pth")
+
+
+def test_a_stored_config_is_read_as_data(tmp_path):
+    from mmengine.config import Config
+
+    cfg = Config(
+        dict(
+            model=dict(type="lmtk.LIA.v1", size=32, scales=(1, 0.5), lr=-2e-3, flags=[True, None]),
+            param_scheduler=[],
+        )
+    )
+    assert read_stored_config(cfg.pretty_text, "ckpt.pth").to_dict() == cfg.to_dict()
+    marker = tmp_path / "owned"
+    for text in (
+        f"model = dict(type=__import__('os').system('touch {marker}'))",
+        f"import os\nos.system('touch {marker}')",
+        "model = dict(**{'type': 'x'})",
+        "model = [x for x in ()]",
+    ):
+        with pytest.raises(ValueError, match="the config stored in ckpt.pth is code, not plain data"):
+            read_stored_config(text, "ckpt.pth")
+    assert not marker.exists()
+    read_stored_config(f"x = __import__('os').system('touch {marker}')", "ckpt.pth", trust=True)
+    assert marker.exists()

@@ -255,3 +255,21 @@ def test_a_number_of_the_wrong_type_names_its_key(value, message):
     assert (
         build(dict(type="lmtk.GramSchmidtBasis.v1", latent_dim=np.int64(8), num_directions=3)).latent_dim == 8
     )
+
+
+def test_a_stored_config_may_name_only_registered_types():
+    from lmtk.registry import check_registered_types
+
+    check_registered_types(  # lmtk's names and mmengine's registered ones
+        dict(
+            type="lmtk.LIA.v1",
+            data_preprocessor=dict(type="BaseDataPreprocessor"),
+            x=[dict(type="lmtk.LIAEncoder.v1")],
+        ),
+        "ok.pth",
+    )
+    for bad in (dict(type="subprocess.call"), dict(model=[dict(type="os.system")]), dict(type=3)):
+        with pytest.raises(
+            ValueError, match="the config stored in bad.pth names type .* which no registry holds"
+        ):
+            check_registered_types(bad, "bad.pth")

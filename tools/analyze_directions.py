@@ -23,7 +23,14 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from 
 
 import numpy as np  # noqa: E402
 
-from lmtk.cli import ArgumentParser, available_device, output_folder, positive_int, print_error  # noqa: E402
+from lmtk.cli import (  # noqa: E402
+    ArgumentParser,
+    add_trust_checkpoint_argument,
+    available_device,
+    output_folder,
+    positive_int,
+    print_error,
+)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -36,6 +43,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="lmtk or published LIA checkpoint, a training work dir (its newest checkpoint), or a config",
     )
     parser.add_argument("--config", help="config whose model overrides the checkpoint's architecture")
+    add_trust_checkpoint_argument(parser)
     parser.add_argument("--data-root", required=True, help="synthetic dataset folder")
     parser.add_argument("--split", default="test", help="sub-folder of the data root (default test)")
     parser.add_argument(
@@ -65,7 +73,7 @@ def run(args: argparse.Namespace) -> tuple[np.ndarray, list[str], Path]:
     videos = find_videos(folder)[: args.max_videos]
     if not videos:
         raise FileNotFoundError(f"no videos in {folder}")
-    model = load_model(args.checkpoint, config=args.config, device=args.device)
+    model = load_model(args.checkpoint, config=args.config, device=args.device, trust=args.trust_checkpoint)
     require_directions(model)
     data = collect_magnitudes(model, videos, batch_size=args.batch_size, max_frames=args.max_frames)
     groups = data.video_index if args.centre_per_video else None

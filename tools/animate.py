@@ -34,6 +34,7 @@ from lmtk.apis.media import CRF_RANGE, FIT_MODES, center_square, load_image  # n
 from lmtk.cli import (  # noqa: E402
     ArgumentParser,
     add_fast_path_arguments,
+    add_trust_checkpoint_argument,
     available_device,
     fast_path_overrides,
     frame_index,
@@ -65,6 +66,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="lmtk or published LIA checkpoint, a training work dir (its newest checkpoint), or a config",
     )
     parser.add_argument("--config", help="config whose model overrides the checkpoint's architecture")
+    add_trust_checkpoint_argument(parser)
     parser.add_argument(
         "--source",
         required=True,
@@ -192,6 +194,7 @@ def _animate_into(writer: VideoWriter, args: argparse.Namespace, image: np.ndarr
         batch_size=args.batch_size,
         chunk_size=args.chunk_size,
         resize=args.resize,
+        trust=args.trust_checkpoint,
     )
     paths = FastPaths(**fast_path_overrides(args))
     if paths != FastPaths(dtype=args.dtype):

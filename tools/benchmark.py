@@ -44,6 +44,7 @@ from lmtk.checkpoint import CheckpointError  # noqa: E402
 from lmtk.cli import (  # noqa: E402
     ArgumentParser,
     add_fast_path_arguments,
+    add_trust_checkpoint_argument,
     available_device,
     check_inert_fast_paths,
     fast_path_option,
@@ -71,6 +72,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         "model", help="a config (.py), a checkpoint (lmtk or published LIA) or a training work dir"
     )
+    add_trust_checkpoint_argument(parser)
     parser.add_argument(
         "--task",
         choices=tuple(TASKS),
@@ -147,7 +149,7 @@ def main(argv=None) -> dict:
         return _benchmark_data(args)
     try:
         model, fast_cfg, notes = load_benchmark_model(
-            args.model, training="train" in tasks, cfg_options=args.cfg_options
+            args.model, training="train" in tasks, cfg_options=args.cfg_options, trust=args.trust_checkpoint
         )
         paths = FastPaths.from_config(fast_cfg, **fast_path_overrides(args))
         notes += check_inert_fast_paths(paths, fast_path_overrides(args), training="animate" not in tasks)

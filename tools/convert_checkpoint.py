@@ -2,9 +2,12 @@
 
     python tools/convert_checkpoint.py vox.pt vox_lmtk.pth                         # published -> lmtk
     python tools/convert_checkpoint.py work_dirs/run/iter_5000.pth out.pt --to published
+    python tools/convert_checkpoint.py work_dirs/run model.safetensors --to safetensors  # to share
 
 The published format is ``{'gen': generator_state, 'dis': discriminator_state}``; lmtk checkpoints embed
-the model config so ``lmtk.load_model`` rebuilds the architecture.
+the model config so ``lmtk.load_model`` rebuilds the architecture; safetensors holds the weights and the
+model config as JSON, and loading it can never run code: the format to share a model in. An existing
+output is replaced only with ``--overwrite``.
 """
 
 from __future__ import annotations
@@ -51,16 +54,24 @@ def _check_published_round_trip(model, published: dict) -> None:
 
 
 def main(argv=None) -> int:
-    from lmtk.cli import ArgumentParser
+    from lmtk.cli import ArgumentParser, add_trust_checkpoint_argument
 
-    parser = ArgumentParser(description="Convert LIA checkpoints between published and lmtk formats")
+    parser = ArgumentParser(
+        description="Convert LIA checkpoints between the published, lmtk and safetensors formats"
+    )
     parser.add_argument("input", help="a published LIA checkpoint, an lmtk checkpoint or a training work dir")
     parser.add_argument("output", help="where to write the converted checkpoint")
     parser.add_argument(
-        "--to", choices=["lmtk", "published"], default="lmtk", help="output format (default lmtk)"
+        "--to",
+        choices=["lmtk", "published", "safetensors"],
+        default=None,
+        help="output format (default: safetensors for a .safetensors output, else lmtk)",
     )
     parser.add_argument("--config", help="model config for an lmtk checkpoint that stores none")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    add_trust_checkpoint_argument(parser)
     args = parser.parse_args(argv)
+    from lmtk.checkpoint import SAFETENSORS_SUFFIX, TORCH_SUFFIXES
     from lmtk.config_file import CONFIG_SUFFIXES
 
     if osp.splitext(args.input)[1] in CONFIG_SUFFIXES:
@@ -72,19 +83,30 @@ def main(argv=None) -> int:
         parser.error(
             f"the output {args.output} is a folder; give a file name such as {osp.join(args.output, 'model.pth')}"
         )
+    suffix = osp.splitext(args.output)[1]
+    if args.to is None:
+        args.to = "safetensors" if suffix == SAFETENSORS_SUFFIX else "lmtk"
+    wanted = (SAFETENSORS_SUFFIX,) if args.to == "safetensors" else TORCH_SUFFIXES
+    if suffix not in wanted:
+        parser.error(
+            f"the output {args.output} is not named as a checkpoint: end it with {' or '.join(wanted)} "
+            f"(for --to {args.to})"
+        )
+    if osp.lexists(args.output) and not args.overwrite:
+        parser.error(f"the output {args.output} exists; pass --overwrite to replace it, or name another file")
 
     import lmtk
-    from lmtk.checkpoint import CheckpointError, atomic_save, to_published
+    from lmtk.checkpoint import CheckpointError, CheckpointWriteError, atomic_save, to_published
 
     try:
-        model = lmtk.load_model(args.input, config=args.config)
-        if args.to == "lmtk":
-            lmtk.save_model(model, args.output)
+        model = lmtk.load_model(args.input, config=args.config, trust=args.trust_checkpoint)
+        if args.to in ("lmtk", "safetensors"):
+            lmtk.save_model(model, args.output, format=args.to)
         else:
             published = to_published(model.state_dict(), getattr(model, "published_extras", None))
             _check_published_round_trip(model, published)
             atomic_save(published, args.output)
-    except (CheckpointError, FileNotFoundError, ValueError) as error:
+    except (CheckpointError, CheckpointWriteError, FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     print(f"wrote {args.output} ({args.to} format)")

@@ -43,6 +43,7 @@ import torch  # noqa: E402
 from lmtk.cli import (  # noqa: E402
     ArgumentParser,
     add_fast_path_arguments,
+    add_trust_checkpoint_argument,
     available_device,
     fast_path_overrides,
     interrupted_exit_code,
@@ -71,6 +72,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "checkpoint", help="lmtk or published LIA checkpoint, or a training work dir (its newest checkpoint)"
     )
+    add_trust_checkpoint_argument(parser)
     parser.add_argument("--protocol", choices=("recon", "transfer"), default="recon", help="default recon")
     parser.add_argument("--data-root", help="dataset folder (default: the config's data_root)")
     parser.add_argument("--split", default="test", help="sub-folder of the data root (default test)")
@@ -187,21 +189,17 @@ def _video_folder(args: argparse.Namespace, cfg) -> Path:
 
 def _load_model(args: argparse.Namespace, cfg):
     from lmtk import load_model
-    from lmtk.checkpoint import checkpoint_path, load_checkpoint_file
+    from lmtk.checkpoint import checkpoint_path, load_checkpoint_file, stores_config
 
     # a work dir means its newest checkpoint, which metrics.json then names
     args.checkpoint = checkpoint_path(args.checkpoint)
-    checkpoint = load_checkpoint_file(args.checkpoint)
+    checkpoint = load_checkpoint_file(args.checkpoint, trust=args.trust_checkpoint)
     # the architecture stored with (or inferred from) the checkpoint wins; the config only fills in for
     # an lmtk checkpoint that stores none
-    configless = (
-        isinstance(checkpoint, dict)
-        and "state_dict" in checkpoint
-        and not checkpoint.get("meta", {}).get("cfg")
-    )
+    configless = isinstance(checkpoint, dict) and "state_dict" in checkpoint and not stores_config(checkpoint)
     config = args.config if configless and cfg.get("model") is not None else None
     del checkpoint
-    return load_model(args.checkpoint, config=config, device=args.device)
+    return load_model(args.checkpoint, config=config, device=args.device, trust=args.trust_checkpoint)
 
 
 # ---------------------------------------------------------------------------------------- metrics

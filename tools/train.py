@@ -27,7 +27,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from 
 def parse_args(argv=None) -> argparse.Namespace:
     from mmengine.config import DictAction
 
-    from lmtk.cli import ArgumentParser, add_fast_path_arguments
+    from lmtk.cli import ArgumentParser, add_fast_path_arguments, add_trust_checkpoint_argument
 
     parser = ArgumentParser(description="Train an lmtk model")
     parser.add_argument("config", help="training config file, e.g. configs/lia/lia_vox_m20.py")
@@ -39,6 +39,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         default=None,
         help="resume from CKPT, or from the latest checkpoint in the work dir when no path is given",
     )
+    add_trust_checkpoint_argument(parser)
     parser.add_argument(
         "--overwrite",
         action="store_true",
@@ -266,6 +267,7 @@ def main(argv=None) -> int:
 
             _init_cpu_distributed(cfg)
             runner = LMTKRunner.from_cfg(cfg)
+            runner.trust_checkpoint = args.trust_checkpoint  # for --resume and the config's load_from
             runner.train()  # builds the dataset and resumes before the first iteration
     except (FileNotFoundError, ValueError, KeyError, TypeError) as error:
         # once training runs, such an error is a bug and its traceback is wanted

@@ -30,6 +30,7 @@ import torch  # noqa: E402
 
 from lmtk.cli import (  # noqa: E402
     ArgumentParser,
+    add_trust_checkpoint_argument,
     available_device,
     finite_float,
     output_folder,
@@ -68,6 +69,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="lmtk or published LIA checkpoint, a training work dir (its newest checkpoint), or a config",
     )
     parser.add_argument("--config", help="config whose model overrides the checkpoint's architecture")
+    add_trust_checkpoint_argument(parser)
     parser.add_argument("--image", required=True, help="the source image")
     parser.add_argument("--directions", help="which directions: 0-19, 0,3,5 or all (default all)")
     parser.add_argument(
@@ -145,7 +147,7 @@ def run(args: argparse.Namespace) -> dict:
     from lmtk.evaluation.direction_analysis import orthogonality_error, require_directions
 
     image = load_image(args.image)
-    model = load_model(args.checkpoint, config=args.config, device=args.device)
+    model = load_model(args.checkpoint, config=args.config, device=args.device, trust=args.trust_checkpoint)
     basis = require_directions(model)
     indices = parse_directions(args.directions, basis.shape[1])
     size = model.size

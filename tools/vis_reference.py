@@ -20,7 +20,13 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from lmtk.cli import ArgumentParser, available_device, positive_int, print_error  # noqa: E402
+from lmtk.cli import (  # noqa: E402
+    ArgumentParser,
+    add_trust_checkpoint_argument,
+    available_device,
+    positive_int,
+    print_error,
+)
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 
@@ -35,6 +41,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="lmtk or published LIA checkpoint, a training work dir (its newest checkpoint), or a config",
     )
     parser.add_argument("--config", help="config whose model overrides the checkpoint's architecture")
+    add_trust_checkpoint_argument(parser)
     parser.add_argument(
         "--images",
         required=True,
@@ -95,7 +102,7 @@ def run(args: argparse.Namespace) -> Path:
     from lmtk.apis import fit_image, load_image
 
     paths = list_images(args.images)[: args.max_images]
-    model = load_model(args.checkpoint, config=args.config, device=args.device)
+    model = load_model(args.checkpoint, config=args.config, device=args.device, trust=args.trust_checkpoint)
     size = model.size
     sources = np.stack([fit_image(load_image(p), size, args.resize) for p in paths])
     tensor = torch.from_numpy(sources).permute(0, 3, 1, 2).float().div(127.5).sub(1).to(args.device)

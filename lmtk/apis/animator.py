@@ -181,6 +181,8 @@ class Animator:
             compiled model then sees one shape: a new shape costs a recompilation, and with CUDA graphs
             a new graph. None (default): pad when the model's encoder or generator is compiled (see
             :func:`lmtk.apis.fast_paths.compile_model`), whenever it was compiled.
+        trust: read a checkpoint that needs more than weights to unpickle (which can run code): only for
+            a file you trust (see ``load_model``).
 
     Raises:
         ValueError: a bad option, an unavailable device, or a dtype the device cannot autocast to.
@@ -197,6 +199,7 @@ class Animator:
         resize: str = "resize",
         prefetch: bool | None = None,
         pad_batches: bool | None = None,
+        trust: bool = False,
     ) -> None:
         if dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {tuple(DTYPES)}, got {dtype!r}")
@@ -212,7 +215,7 @@ class Animator:
         if isinstance(model_or_path, nn.Module):
             model = model_or_path.to(self.device).eval()
         else:
-            model = load_model(model_or_path, config=config, device=self.device)
+            model = load_model(model_or_path, config=config, device=self.device, trust=trust)
         if not hasattr(model, "net"):
             raise ValueError(f"expected an LIA model, got {type(model).__name__}")
         if hasattr(model, "_check_weights") and model._check_weights() != torch.float32:

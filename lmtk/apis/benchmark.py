@@ -48,7 +48,7 @@ from torch import nn
 
 from ..config_file import CONFIG_SUFFIXES
 from ..losses.perceptual import default_vgg19_weights_path
-from ..registry import build
+from ..registry import build, check_registered_types
 from .animator import Animator
 from .fast_paths import (
     FastPaths,
@@ -493,28 +493,30 @@ def _offline_perceptual(loss_cfg: dict, notes: list[str]) -> dict:
     return loss_cfg
 
 
-def _stored_loss_config(path: str | Path) -> dict | None:
+def _stored_loss_config(path: str | Path, trust: bool = False) -> dict | None:
     """The loss set of the config an lmtk checkpoint stores (a 64 px model's loss is not the paper's)."""
-    from mmengine.config import Config
-
     from ..checkpoint import load_checkpoint_file
+    from ..config_file import read_stored_config
 
-    checkpoint = load_checkpoint_file(path)
+    checkpoint = load_checkpoint_file(path, trust=trust)
     text = checkpoint.get("meta", {}).get("cfg") if isinstance(checkpoint, Mapping) else None
     if not text:
         return None
-    loss = Config.fromstring(text, ".py").get("model", {}).get("loss")
-    return copy.deepcopy(loss.to_dict() if hasattr(loss, "to_dict") else loss) if loss else None
+    loss = read_stored_config(text, str(path), trust=trust).get("model", {}).get("loss")
+    loss = copy.deepcopy(loss.to_dict() if hasattr(loss, "to_dict") else loss) if loss else None
+    if not trust:
+        check_registered_types(loss, str(path))
+    return loss
 
 
 def load_benchmark_model(
-    path: str | Path, training: bool = False, cfg_options: Mapping | None = None
+    path: str | Path, training: bool = False, cfg_options: Mapping | None = None, trust: bool = False
 ) -> tuple[nn.Module, dict, list[str]]:
     """A model to time from a config or a checkpoint, its config's ``fast_paths`` and notes.
 
     Inference-only runs drop the discriminator and the loss set. For training, a missing VGG19 weights
     file is replaced by random weights (the cost is the same), and a checkpoint without a loss set or a
-    discriminator gets the default ones.
+    discriminator gets the default ones. ``trust``: as for :func:`lmtk.load_model`.
     """
     from ..config_file import read_config
 
@@ -536,10 +538,10 @@ def load_benchmark_model(
         return model.eval(), fast, notes
     if cfg_options:
         raise ValueError("cfg_options apply to configs only")
-    model = load_model(path)
+    model = load_model(path, trust=trust)
     if training:
         if model.loss is None:
-            loss_cfg = _stored_loss_config(path) or {"type": "lmtk.LIALoss.v1"}
+            loss_cfg = _stored_loss_config(path, trust) or {"type": "lmtk.LIALoss.v1"}
             model.loss = build(_offline_perceptual(loss_cfg, notes), "loss_sets")
         if model.discriminator is None:
             model.discriminator = build(

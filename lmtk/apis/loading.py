@@ -12,17 +12,21 @@ import torch
 from mmengine.config import Config
 
 from ..checkpoint import (
+    SAFETENSORS_SUFFIX,
+    TORCH_SUFFIXES,
     CheckpointError,
     atomic_save,
+    atomic_write,
     checkpoint_path,
     from_published,
     is_published,
     load_checkpoint_file,
     published_model_config,
+    to_safetensors,
     unwrapped_keys,
 )
-from ..config_file import CONFIG_SUFFIXES, read_config
-from ..registry import build
+from ..config_file import CONFIG_SUFFIXES, read_config, read_stored_config
+from ..registry import build, check_registered_types
 from ..version import __version__
 from .device import check_device
 
@@ -62,19 +66,24 @@ def load_model(
     config: str | os.PathLike | Mapping | None = None,
     device: str | torch.device = "cpu",
     with_loss: bool = False,
+    trust: bool = False,
 ) -> torch.nn.Module:
     """Load an LIA model from a config, an lmtk checkpoint or a published LIA checkpoint.
 
     Args:
         path: a config file (``.py``: fresh weights), an lmtk checkpoint (the architecture comes from
             the config stored in it), a training work dir (its newest checkpoint), or a published
-            checkpoint (``{'gen': ...}``; architecture inferred from tensor shapes).
+            checkpoint (``{'gen': ...}``; architecture inferred from tensor shapes), or a ``.safetensors``
+            file written by :func:`save_model`.
         config: a config file or dict (a whole config, or its ``model`` entry as :func:`model_config_of`
             returns it) that overrides the architecture stored in an lmtk checkpoint; needed for a file
             that holds only ``model.state_dict()``.
         device: where to put the model.
         with_loss: also build the loss set (needs VGG19 weights for the default loss); inference
             does not need it.
+        trust: the file comes from someone you trust: read it even if it needs more than weights to
+            unpickle (which can run code), and run its stored config as Python. Without it such a file
+            is refused with a :class:`~lmtk.checkpoint.CheckpointError` naming what it needs.
 
     Returns:
         The model in eval mode.
@@ -93,7 +102,7 @@ def load_model(
             )
         return _build(_model_cfg(read_config(path), with_loss), device)
     path = checkpoint_path(path)
-    checkpoint = load_checkpoint_file(path)
+    checkpoint = load_checkpoint_file(path, trust=trust)
     if (
         isinstance(checkpoint, Mapping)
         and not is_published(checkpoint)
@@ -123,18 +132,30 @@ def load_model(
             f"{path} is neither an lmtk checkpoint (a dict with 'state_dict') nor a published LIA checkpoint "
             f"(a dict with 'gen')"
         )
+    meta = checkpoint.get("meta") or {}
     if config is not None:
         cfg = read_config(config) if not isinstance(config, Mapping) else Config(dict(config))
+    elif meta.get("model_config"):  # a safetensors file: the model's config as JSON
+        cfg = Config(dict(model=meta["model_config"]))
     else:
-        text = checkpoint.get("meta", {}).get("cfg")
+        text = meta.get("cfg")
         if not text:
             raise CheckpointError(
                 f"{path} stores no config; pass config=... (the training config, or the model's config dict)"
             )
-        cfg = Config.fromstring(text, ".py")
-    model = _build(_model_cfg(cfg, with_loss), "cpu")
+        try:
+            cfg = read_stored_config(text, str(path), trust=trust)
+        except ValueError as error:
+            raise CheckpointError(str(error)) from None
+    model_cfg = _model_cfg(cfg, with_loss)
+    if config is None and not trust:  # the file's own config: data, but building runs what it names
+        try:
+            check_registered_types(model_cfg, str(path))
+        except ValueError as error:
+            raise CheckpointError(str(error)) from None
+    model = _build(model_cfg, "cpu")
     _load_state(model, unwrapped_keys(checkpoint["state_dict"]), path)
-    model.published_extras = dict(checkpoint.get("meta", {}).get("published_extras") or {})
+    model.published_extras = dict(meta.get("published_extras") or {})
     return model.to(device)
 
 
@@ -158,11 +179,42 @@ def _load_state(model: torch.nn.Module, state: Mapping[str, Any], path: Path) ->
     model.load_state_dict({k: v for k, v in state.items() if k in expected}, strict=False)
 
 
-def save_model(model: torch.nn.Module, path: str | os.PathLike, config: Mapping | None = None) -> None:
-    """Write an lmtk checkpoint (mmengine layout, config embedded) atomically."""
+SAVE_FORMATS = ("lmtk", "safetensors")
+
+
+def save_model(
+    model: torch.nn.Module,
+    path: str | os.PathLike,
+    config: Mapping | None = None,
+    format: str | None = None,
+) -> None:
+    """Write ``model`` with its config, atomically, so that :func:`load_model` rebuilds it.
+
+    Args:
+        model: an LIA model (its config comes from :func:`load_model` or ``config``).
+        path: the file to write; an existing one is replaced.
+        config: the model's config dict, for a model built without :func:`load_model`.
+        format: ``"safetensors"`` (tensors and a JSON header only, so loading it can never run code:
+            the format to share models in) or ``"lmtk"`` (a PyTorch checkpoint in mmengine's layout,
+            config embedded). Default: ``"safetensors"`` for a ``.safetensors`` path, else ``"lmtk"``.
+
+    A failed write (a full disk, a read-only folder, a folder at ``path``) raises one
+    :class:`~lmtk.checkpoint.CheckpointWriteError` naming ``path`` and leaves no file behind.
+    """
+    path = Path(path)
+    if format is None:
+        format = "safetensors" if path.suffix == SAFETENSORS_SUFFIX else "lmtk"
+    if format not in SAVE_FORMATS:
+        raise ValueError(f"format={format!r}: expected one of {', '.join(SAVE_FORMATS)}")
+    if (format == "safetensors") != (path.suffix == SAFETENSORS_SUFFIX):
+        wanted = SAFETENSORS_SUFFIX if format == "safetensors" else f"one of {', '.join(TORCH_SUFFIXES)}"
+        raise ValueError(f"{path}: a {format} file is named with {wanted}")
     model_cfg = dict(config) if config is not None else model_config_of(model)
-    meta = {"cfg": Config(dict(model=model_cfg)).pretty_text, "lmtk_version": __version__}
     extras = getattr(model, "published_extras", None)
+    if format == "safetensors":
+        atomic_write(to_safetensors(model.state_dict(), model_cfg, extras, __version__), path)
+        return
+    meta = {"cfg": Config(dict(model=model_cfg)).pretty_text, "lmtk_version": __version__}
     if extras:
         meta["published_extras"] = extras
     atomic_save({"meta": meta, "state_dict": model.state_dict()}, path)

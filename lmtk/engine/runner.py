@@ -19,30 +19,23 @@ from mmengine.hooks import CheckpointHook
 from mmengine.logging import MMLogger, print_log
 from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
+from mmengine.runner.checkpoint import _load_checkpoint, _load_checkpoint_to_model
 
 from ..apis.fast_paths import FastPaths, apply_fast_paths, mixed_precision_optim_wrappers
-from ..checkpoint import WRAPPER_PREFIXES, unreadable_checkpoint
+from ..checkpoint import (
+    WRAPPER_PREFIXES,
+    CheckpointError,
+    load_checkpoint_file,
+    safe_unpickling,
+    unreadable_checkpoint,
+)
 from ..cli import missing_folders
+from ..config_file import read_stored_config
 from ..registry import build, kind_of
 from .hooks.deferred_runtime_info_hook import flush_deferred_logs
 from .work_dir_lock import work_dir_lock
 
 __all__ = ["BATCH_SIZE_SCOPES", "LMTKRunner", "split_batch"]
-
-
-@contextlib.contextmanager
-def _full_unpickling():
-    """mmengine's training checkpoints hold message-hub objects and NumPy RNG states that
-    ``torch.load(weights_only=True)``, PyTorch's default, refuses; they are the run's own files."""
-    previous = os.environ.get("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD")
-    os.environ["TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"] = "1"
-    try:
-        yield
-    finally:
-        if previous is None:
-            os.environ.pop("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", None)
-        else:
-            os.environ["TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"] = previous
 
 
 def _resolve_max_iters(cfg, max_iters: int):
@@ -234,9 +227,14 @@ class LMTKRunner(Runner):
     (:class:`~lmtk.apis.fast_paths.FastPaths`) is switched on for training: the model-side paths when the
     model is built, the dtype through the optim wrappers (bf16: :class:`AutocastOptimWrapper`, fp16:
     ``AmpOptimWrapper``). None of them changes a parameter or the checkpoint format.
+
+    Checkpoints (``resume``, ``load_from``) are read by :func:`lmtk.checkpoint.load_checkpoint_file`,
+    which runs no code from them; ``trust_checkpoint = True`` reads one that needs more, for a file the
+    user vouches for (``tools/train.py --trust-checkpoint``).
     """
 
     training_started = False
+    trust_checkpoint = False
 
     def __init__(self, *args, **kwargs) -> None:
         self._length_from_max_iters: list[tuple[object, dict]] = []
@@ -379,8 +377,7 @@ class LMTKRunner(Runner):
     def resume(self, *args, **kwargs):
         self._resuming = True  # load_checkpoint then loads strictly
         try:
-            with _full_unpickling():
-                super().resume(*args, **kwargs)
+            super().resume(*args, **kwargs)
         finally:
             self._resuming = False
         for scheduler, length in self._length_from_max_iters:
@@ -419,8 +416,9 @@ class LMTKRunner(Runner):
         if len(args) < 3:  # (map_location, strict, revise_keys)
             kwargs.setdefault("revise_keys", WRAPPER_PREFIXES)  # also reads what distributed runs wrote
         try:
-            with _full_unpickling():
-                return super().load_checkpoint(filename, *args, **kwargs)
+            return self._load_checkpoint(filename, *args, **kwargs)
+        except CheckpointError:  # lmtk's loader said what is wrong with the file
+            raise
         except Exception as error:
             if not self._checkpoint_read and "://" not in str(filename):
                 raise unreadable_checkpoint(filename, error) from error
@@ -432,6 +430,32 @@ class LMTKRunner(Runner):
                 f"cannot resume from {filename}: its model differs from the config's ({first}); "
                 f"resume with the config it was trained with, or train into a new --work-dir"
             ) from error
+
+    def _load_checkpoint(self, filename, map_location="cpu", strict=False, revise_keys=(("^module.", ""),)):
+        """mmengine's ``Runner.load_checkpoint``, reading the file with lmtk's loader: never code from it.
+
+        ``trust_checkpoint`` (``tools/train.py --trust-checkpoint``) reads a file that needs more than
+        lmtk's and mmengine's checkpoints hold; a URL goes to mmengine's loaders, weights-only too.
+        """
+        trust = getattr(self, "trust_checkpoint", False)
+        if "://" in str(filename):
+            with safe_unpickling() if not trust else contextlib.nullcontext():
+                checkpoint = _load_checkpoint(filename, map_location=map_location)
+        else:
+            checkpoint = load_checkpoint_file(filename, trust=trust, map_location=map_location)
+        meta = checkpoint.get("meta") if isinstance(checkpoint, dict) else None
+        if isinstance(meta, dict) and isinstance(meta.get("config"), str):
+            # Runner.resume runs this text as Python (Config.fromstring): pass it on as data only
+            try:
+                meta["config"] = read_stored_config(meta["config"], str(filename), trust=trust).pretty_text
+            except ValueError as error:
+                raise CheckpointError(str(error)) from None
+        self.call_hook("after_load_checkpoint", checkpoint=checkpoint)
+        model = self.model.module if is_model_wrapper(self.model) else self.model
+        checkpoint = _load_checkpoint_to_model(model, checkpoint, strict, revise_keys=list(revise_keys))
+        self._has_loaded = True
+        self.logger.info(f"Load checkpoint from {filename}")
+        return checkpoint
 
     def save_checkpoint(self, out_dir: str, filename: str, *args, **kwargs) -> None:
         flush_deferred_logs(self)  # the checkpoint keeps the message hub: every logged value belongs in it

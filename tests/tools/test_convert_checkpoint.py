@@ -58,3 +58,136 @@ def test_a_model_the_published_format_cannot_describe_is_refused(tmp_path, capsy
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line.startswith("error: the published format cannot hold this model")
     assert not (tmp_path / "bad.pt").exists()
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory):
+    import torch
+
+    import lmtk
+    from lmtk.registry import build
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("tiny") / "tiny.pth"
+    lmtk.save_model(build(_tiny(False)), path, config=_tiny(False))
+    return path
+
+
+def _one_error_line(capsys) -> str:
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("error:")
+    return line
+
+
+def test_an_output_that_is_no_checkpoint_name_is_refused(tiny_checkpoint, tmp_path, capsys):
+    video = tmp_path / "a.mp4"
+    video.write_bytes(b"a video")
+    for output, to in (
+        (video, "lmtk"),
+        (tmp_path / "b.txt", "published"),
+        (tmp_path / "c.pth", "safetensors"),
+    ):
+        with pytest.raises(SystemExit) as exit_info:
+            load_tool("convert_checkpoint").main([str(tiny_checkpoint), str(output), "--to", to])
+        assert exit_info.value.code == 2
+        assert f"the output {output} is not named as a checkpoint: end it with" in _one_error_line(capsys)
+    assert video.read_bytes() == b"a video"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.mp4"]
+
+
+def test_an_existing_output_needs_overwrite(tiny_checkpoint, tmp_path, capsys):
+    output = tmp_path / "out.pth"
+    output.write_bytes(b"an older model")
+    tool = load_tool("convert_checkpoint")
+    with pytest.raises(SystemExit) as exit_info:
+        tool.main([str(tiny_checkpoint), str(output)])
+    assert exit_info.value.code == 2
+    assert "exists; pass --overwrite to replace it" in _one_error_line(capsys)
+    assert output.read_bytes() == b"an older model"
+    assert tool.main([str(tiny_checkpoint), str(output), "--overwrite"]) == 0
+    assert output.read_bytes() != b"an older model"
+
+
+def test_the_output_mode_follows_the_umask(tiny_checkpoint, tmp_path):
+    import os
+    import stat
+
+    previous = os.umask(0o022)
+    try:
+        for name, to in (("a.pth", "lmtk"), ("b.pt", "published"), ("c.safetensors", "safetensors")):
+            assert (
+                load_tool("convert_checkpoint").main([str(tiny_checkpoint), str(tmp_path / name), "--to", to])
+                == 0
+            )
+            assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o644, name
+    finally:
+        os.umask(previous)
+
+
+def test_to_safetensors_writes_a_model_that_loads(tiny_checkpoint, tmp_path):
+    import torch
+
+    import lmtk
+
+    output = tmp_path / "shared.safetensors"
+    assert load_tool("convert_checkpoint").main([str(tiny_checkpoint), str(output)]) == 0  # from the suffix
+    ours, theirs = lmtk.load_model(tiny_checkpoint), lmtk.load_model(output)
+    assert ours.config == theirs.config
+    assert all(torch.equal(theirs.state_dict()[k], v) for k, v in ours.state_dict().items())
+
+
+@pytest.mark.parametrize("failure", ["full disk", "read-only folder"])
+@pytest.mark.parametrize("to", ["lmtk", "published", "safetensors"])
+def test_an_output_that_cannot_be_written_is_one_line(
+    failure, to, tiny_checkpoint, tmp_path, monkeypatch, capsys
+):
+    import errno
+    import os
+    import tempfile
+
+    from lmtk import checkpoint
+
+    output = tmp_path / ("out.safetensors" if to == "safetensors" else "out.pth")
+    # tests run as root, whom chmod does not stop: the failing calls are simulated
+    real_mkstemp = tempfile.mkstemp
+
+    def failing_mkstemp(*args, dir=None, **kwargs):
+        if dir is not None and os.path.samefile(dir, tmp_path):  # the published check writes elsewhere
+            raise PermissionError(errno.EACCES, "Permission denied", os.path.join(dir, ".out.x.tmp"))
+        return real_mkstemp(*args, dir=dir, **kwargs)
+
+    real_fsync = os.fsync
+
+    def failing_fsync(fd):
+        if os.readlink(f"/proc/self/fd/{fd}").startswith(str(tmp_path)):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_fsync(fd)
+
+    if failure == "full disk":
+        monkeypatch.setattr(checkpoint.os, "fsync", failing_fsync)
+        expected = f"error: cannot write {output}: the disk is full"
+    else:
+        monkeypatch.setattr(tempfile, "mkstemp", failing_mkstemp)
+        expected = f"error: cannot write {output}: {tmp_path} is not writable"
+    assert load_tool("convert_checkpoint").main([str(tiny_checkpoint), str(output), "--to", to]) == 1
+    assert _one_error_line(capsys).startswith(expected)
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_random_pickle_as_input_is_one_line_without_warnings(tmp_path):
+    import pickle
+    import subprocess
+    import sys
+
+    # in a process of its own: PyTorch's warning went to stderr before the error line
+    (tmp_path / "random.pth").write_bytes(pickle.dumps([1, 2, {"a": 3}], protocol=4))
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "tools/convert_checkpoint.py"), "random.pth", "out.pth"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**__import__("os").environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert result.returncode == 1
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("error: cannot read checkpoint random.pth: the file is cut short or not a PyTorch")
