@@ -1,6 +1,8 @@
 """The onnxruntime backend: the Animator's outputs as with PyTorch, and clean errors for a bad folder."""
 
+import re
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -125,3 +127,15 @@ def test_backend_options_are_checked(model, folder):
         Animator(folder, backend="onnxruntime").animate_frames(
             torch.zeros(1, 3, 16, 16), torch.zeros(2, 3, 32, 32)
         )
+
+
+def test_plain_onnxruntime_example_of_the_docs_runs_and_matches(folder, clip):
+    """docs/deploy.md's numpy + onnxruntime loop gives the Animator's frames."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "deploy.md").read_text()
+    code = re.search(r"```python\n(import json\n.*?)```", text, re.S).group(1)
+    namespace = {}
+    exec(code.replace('folder = "vox_onnx"', f"folder = {str(folder)!r}"), namespace)  # noqa: S102
+    source, frames = clip
+    ours = np.stack(list(namespace["animate"](source, frames)))
+    theirs = np.stack(list(Animator(folder, backend="onnxruntime", batch_size=1).animate(source, frames)))
+    np.testing.assert_array_equal(ours, theirs)
