@@ -9,7 +9,9 @@ The animation is split into the graphs the Animator runs (``GRAPHS``):
 - ``synthesis``: latent ``(B, D)`` and the features -> frames ``(B, 3, S, S)``.
 
 Right after export each graph runs in onnxruntime's CPU provider on random inputs and is compared with
-PyTorch (relative error, float32); over ``tolerance`` the export fails. A ``manifest.json`` beside the
+PyTorch (relative error, float32); over ``tolerance`` (1e-4) the export fails, unless a float64 PyTorch run
+shows that PyTorch's own float32 run is as far off (an untrained network amplifies rounding): the
+graph's error against float64 must then stay within twice that noise floor. A ``manifest.json`` beside the
 files holds the model config, the opset, every graph's input and output names and shapes, the errors
 measured, the lmtk version and a fingerprint of the weights, so that a folder exported from other weights
 is refused (:func:`lmtk.apis.onnx_backend.check_manifest`).
@@ -26,6 +28,7 @@ import copy
 import hashlib
 import io
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -178,14 +181,31 @@ def _io_spec(session) -> dict:
     return {"inputs": spec(session.get_inputs()), "outputs": spec(session.get_outputs())}
 
 
-def _verify(file: Path, module: nn.Module, inputs: tuple, input_names: list[str]) -> tuple[float, dict]:
-    """The largest relative error of the graph's outputs against PyTorch, and its input/output spec."""
+def _outputs(module: nn.Module, inputs: tuple) -> tuple:
+    with torch.no_grad():
+        outputs = module(*inputs)
+    return tuple(outputs) if isinstance(outputs, tuple | list) else (outputs,)
+
+
+def _verify(
+    file: Path, module: nn.Module, inputs: tuple, input_names: list[str], tolerance: float = TOLERANCE
+) -> tuple[float, dict]:
+    """The largest relative error of the graph's outputs against PyTorch, and its input/output spec.
+
+    When that error is over ``tolerance``, the graph's float64 PyTorch run decides: an untrained,
+    chaotic network amplifies float32 rounding beyond it in PyTorch's own float32 run too, and the
+    export is then held to that noise floor (its error against float64 at most twice PyTorch's)."""
     session = inference_session(file)
     outputs = session.run(None, {n: t.numpy() for n, t in zip(input_names, inputs)})
-    with torch.no_grad():
-        expected = module(*inputs)
-    expected = expected if isinstance(expected, tuple | list) else (expected,)
-    return max(_error(o, e) for o, e in zip(outputs, expected)), _io_spec(session)
+    expected = _outputs(module, inputs)
+    spec = _io_spec(session)
+    error = max(_error(o, e) for o, e in zip(outputs, expected))
+    if error > tolerance:
+        exact = _outputs(copy.deepcopy(module).double(), tuple(t.double() for t in inputs))
+        floor = max(_error(e.numpy(), x) for e, x in zip(expected, exact))
+        spec["float64_noise_floor"] = floor
+        spec["relative_error_vs_float64"] = max(_error(o, x) for o, x in zip(outputs, exact))
+    return error, spec
 
 
 def _error(ours: np.ndarray, expected: torch.Tensor) -> float:
@@ -245,8 +265,11 @@ def export_onnx(
         for name, (module, args, input_names, output_names) in _graphs(net, inputs).items():
             file = staging / graph_file(name)
             _export_graph(module, args, input_names, output_names, file, opset, dynamic_batch)
-            error, spec = _verify(file, module, args, input_names)
-            if not error <= tolerance:
+            error, spec = _verify(file, module, args, input_names, tolerance)
+            within_noise = spec.get("relative_error_vs_float64", math.inf) <= 2 * spec.get(
+                "float64_noise_floor", 0
+            )
+            if not (error <= tolerance or within_noise):
                 raise ValueError(
                     f"the exported {name} graph differs from PyTorch by {error:.3g} (relative), more than "
                     f"{tolerance:g}; export with another --opset or report the model's layers that differ"
@@ -340,6 +363,9 @@ def quantize_int8(
                 Reader(samples[name]),
                 quant_format=QuantFormat.QDQ,
                 per_channel=True,
+                # the upsampling transposed convolutions stay float: onnxruntime could not load the 256 px
+                # generator with them quantized (a shape inference error in ConvTranspose)
+                op_types_to_quantize=["Conv", "MatMul", "Gemm"],
                 activation_type=QuantType.QUInt8,
                 weight_type=QuantType.QInt8,
             )

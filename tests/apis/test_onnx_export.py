@@ -9,6 +9,7 @@ import torch
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")
 
+from lmtk.apis import onnx_export  # noqa: E402
 from lmtk.apis.benchmark import relative_error, synthetic_images  # noqa: E402
 from lmtk.apis.onnx_backend import GRAPHS, MANIFEST, OnnxNetwork, inference_session  # noqa: E402
 from lmtk.apis.onnx_export import TOLERANCE, export_onnx, weights_fingerprint  # noqa: E402
@@ -105,9 +106,12 @@ def test_int8_graphs_run_and_report_their_error(exported):
     assert errors["synthesis_int8"] > 1e-4
 
 
-def test_failed_check_leaves_nothing_behind(model, tmp_path):
-    with pytest.raises(ValueError, match="differs from PyTorch"):
-        export_onnx(model, tmp_path / "out", tolerance=0.0)
+def test_failed_check_leaves_nothing_behind(model, tmp_path, monkeypatch):
+    # a graph far from PyTorch, in float32 and against float64 alike
+    far = {"float64_noise_floor": 1e-6, "relative_error_vs_float64": 0.5}
+    monkeypatch.setattr(onnx_export, "_verify", lambda *args: (0.5, dict(far)))
+    with pytest.raises(ValueError, match="the exported source graph differs from PyTorch by 0.5"):
+        export_onnx(model, tmp_path / "out")
     assert list(tmp_path.iterdir()) == []
 
 
