@@ -72,6 +72,7 @@ MODEL_TIMING = (
     "cudnn_benchmark",
     "backend",
     "latency_frames",
+    "export_dir",
 )
 DATA_TIMING = ("workers", "batches")
 
@@ -109,6 +110,11 @@ def parse_args(argv=None) -> argparse.Namespace:
         default=["pytorch"],
         help="animation backends timed one after the other (default pytorch; the onnxruntime ones run a "
         "temporary export, with --threads threads and no fast paths)",
+    )
+    parser.add_argument(
+        "--export-dir",
+        help="onnxruntime backends: the export folder of the model to time (made there if missing; default "
+        "a temporary one)",
     )
     parser.add_argument(
         "--latency-frames",
@@ -155,6 +161,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                 parser.error(f"{_option(name)} is for --task data (the training data loader)")
     if "animate" not in tasks and args.backend != ["pytorch"]:
         parser.error("--backend times animation: use --task animate or all")
+    if args.export_dir and args.backend == ["pytorch"]:
+        parser.error("--export-dir is for --backend onnxruntime or onnxruntime-int8")
     if args.freeze and "train" in tasks:
         parser.error(
             "--freeze bakes weights into inference graphs; training cannot use it (drop it or use --task animate)"
@@ -199,6 +207,7 @@ def main(argv=None) -> dict:
         profile_top=args.profile or 0,
         backends=args.backend,
         latency_frames=args.latency_frames,
+        export_dir=args.export_dir,
     )
     report["settings"].update(
         model=str(args.model),

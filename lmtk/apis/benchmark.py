@@ -623,6 +623,7 @@ def run_benchmarks(
     profile_top: int = 0,
     backends: Sequence[str] = ("pytorch",),
     latency_frames: int = 0,
+    export_dir: str | os.PathLike | None = None,
 ) -> dict:
     """Run the requested measurements and return a report (``environment``, ``results``, ratios).
 
@@ -630,8 +631,8 @@ def run_benchmarks(
     after the animation (both throughputs are kept in ``throughput_runs``); the speedup of the animation
     over it is ``speedup_vs_reference``. ``profile_top`` > 0 adds each measurement's ``top_operations``
     (one more iteration under PyTorch's profiler, after the timed ones). ``backends`` (``BACKEND_RUNS``)
-    are timed one after the other between the two reference runs; the onnxruntime ones share one export
-    to a temporary folder. ``speedup_vs_reference`` is the fastest animation's.
+    are timed one after the other between the two reference runs; the onnxruntime ones share one export,
+    in ``export_dir`` (made there if missing, else checked against the model) or a temporary folder. ``speedup_vs_reference`` is the fastest animation's.
     """
     device = torch.device(device)
     paths = paths or FastPaths()
@@ -660,17 +661,18 @@ def run_benchmarks(
     if unknown or not backends:
         raise ValueError(f"unknown backends {unknown}; choose from {', '.join(BACKEND_RUNS)}")
     records = []
-    with tempfile.TemporaryDirectory(prefix="lmtk-benchmark-onnx-") as folder:
-        if "animate" in tasks and any(b != "pytorch" for b in backends):
+    with tempfile.TemporaryDirectory(prefix="lmtk-benchmark-onnx-") as temporary:
+        folder = Path(export_dir) if export_dir is not None else Path(temporary) / "export"
+        if "animate" in tasks and any(b != "pytorch" for b in backends) and not folder.exists():
             from .onnx_export import export_onnx
 
-            export_onnx(model, Path(folder) / "export", int8="onnxruntime-int8" in backends)
+            export_onnx(model, folder, int8="onnxruntime-int8" in backends)
         for name in backends if "animate" in tasks else ():
             options = dict(
                 backend=name.split("-")[0], int8=name.endswith("int8"), latency_frames=latency_frames
             )
             if name != "pytorch":
-                options["export_dir"] = Path(folder) / "export"
+                options["export_dir"] = folder
             records.append(
                 benchmark_animation(
                     model,

@@ -170,3 +170,12 @@ def test_benchmark_times_both_backends_with_latency(checkpoint, tmp_path):
     assert report["speedup_vs_reference"] == max(
         pytorch["speedup_vs_reference"], onnx["speedup_vs_reference"]
     )
+
+
+def test_compare_backends_prints_psnr_and_l1(checkpoint, exported, inputs, capsys):
+    _, driving = inputs
+    assert load_tool("compare_backends").main([str(checkpoint), str(exported), str(driving)]) == 0
+    rows = {line[:22].strip(): line[22:].split() for line in capsys.readouterr().out.splitlines()[1:]}
+    assert set(rows) == {"pytorch", "onnxruntime float32"}  # exported without --int8
+    assert rows["pytorch"][0] == "inf" and float(rows["onnxruntime float32"][0]) > 60
+    assert float(rows["onnxruntime float32"][2]) == pytest.approx(float(rows["pytorch"][2]), abs=1e-4)
