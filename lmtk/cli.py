@@ -15,7 +15,10 @@ from pathlib import Path
 __all__ = [
     "ArgumentParser",
     "Terminated",
+    "add_backend_arguments",
     "add_fast_path_arguments",
+    "add_smoothing_arguments",
+    "backend_options",
     "add_trust_checkpoint_argument",
     "available_device",
     "check_inert_fast_paths",
@@ -29,8 +32,10 @@ __all__ = [
     "positive_float",
     "positive_int",
     "print_error",
+    "refuse_inert_backend_options",
     "refuse_inert_fast_path_options",
     "sigterm_as_interrupt",
+    "smoothing_filter",
 ]
 
 
@@ -318,3 +323,89 @@ def fast_path_overrides(args: argparse.Namespace) -> dict:
         "precise_heads": False if args.low_precision_heads else None,
     }
     return {key: value for key, value in values.items() if value is not None}
+
+
+def add_backend_arguments(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
+    """``--backend``, ``--export-dir`` and ``--int8`` (docs/deploy.md); read back with :func:`backend_options`
+    after :func:`refuse_inert_backend_options`."""
+    from .apis.animator import BACKENDS
+
+    group = parser.add_argument_group("backend (docs/deploy.md)")
+    group.add_argument(
+        "--backend", choices=BACKENDS, default="pytorch",
+        help="pytorch (default) or onnxruntime (the checkpoint exported, or an export folder)",
+    )  # fmt: skip
+    group.add_argument(
+        "--export-dir",
+        help="onnxruntime: the export folder to use, or to export the checkpoint into (default: a temporary one)",
+    )
+    group.add_argument(
+        "--int8", action="store_true", help="onnxruntime: the int8 motion and synthesis graphs"
+    )
+    return group
+
+
+def refuse_inert_backend_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Options of one backend given for the other are a ``parser.error`` naming the fix."""
+    if args.backend == "pytorch":
+        given = [name for name, on in (("--export-dir", args.export_dir), ("--int8", args.int8)) if on]
+        if given:
+            parser.error(f"{', '.join(given)} is for --backend onnxruntime")
+        return
+    overrides = fast_path_overrides(args)
+    if overrides.get("dtype") == "float32":
+        del overrides["dtype"]
+    if overrides:
+        given = ", ".join(fast_path_option(field, value) for field, value in overrides.items())
+        parser.error(
+            f"the onnxruntime backend runs the exported float32 (or --int8) graphs: {given} is for --backend pytorch"
+        )
+
+
+def backend_options(args: argparse.Namespace) -> dict:
+    """The :class:`~lmtk.apis.Animator` arguments of :func:`add_backend_arguments`' options."""
+    if args.backend == "pytorch":
+        return {}
+    return dict(backend=args.backend, export_dir=args.export_dir, int8=args.int8)
+
+
+def add_smoothing_arguments(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
+    """``--smooth`` and the One-Euro filter's parameters; read back with :func:`smoothing_filter`."""
+    from .apis.smoothing import OneEuroFilter
+
+    defaults = OneEuroFilter()
+    group = parser.add_argument_group("motion smoothing (docs/deploy.md)")
+    group.add_argument("--smooth", action="store_true", help="One-Euro filter on the motion magnitudes")
+    group.add_argument(
+        "--smooth-min-cutoff", type=positive_float, default=None,
+        help=f"--smooth: cutoff of still motion in Hz, lower is smoother (default {defaults.min_cutoff})",
+    )  # fmt: skip
+    group.add_argument(
+        "--smooth-beta", type=float, default=None,
+        help=f"--smooth: how fast the cutoff rises with speed, higher lags less (default {defaults.beta})",
+    )  # fmt: skip
+    group.add_argument(
+        "--smooth-d-cutoff", type=positive_float, default=None,
+        help=f"--smooth: cutoff of the speed estimate in Hz (default {defaults.d_cutoff})",
+    )  # fmt: skip
+    return group
+
+
+def smoothing_filter(parser: argparse.ArgumentParser, args: argparse.Namespace, fps: float = 25.0):
+    """The ``OneEuroFilter`` of ``--smooth`` (None without it); a parameter without ``--smooth`` or out
+    of range is a ``parser.error``."""
+    from .apis.smoothing import OneEuroFilter
+
+    given = {
+        name: value
+        for name in ("min_cutoff", "beta", "d_cutoff")
+        if (value := getattr(args, f"smooth_{name}")) is not None
+    }
+    if not args.smooth:
+        if given:
+            parser.error(f"--smooth-{next(iter(given)).replace('_', '-')} needs --smooth")
+        return None
+    try:
+        return OneEuroFilter(fps=fps, **given)
+    except ValueError as error:
+        parser.error(f"--smooth: {error}")

@@ -9,6 +9,8 @@ Example::
     # weights (docs/performance.md)
     python tools/animate.py ... --device cuda --batch-size 64 --dtype bfloat16 --channels-last \\
         --separable-fir --compile --freeze
+    # onnxruntime on an export folder (tools/export_onnx.py), the motion smoothed (docs/deploy.md)
+    python tools/animate.py --checkpoint vox_onnx --backend onnxruntime --smooth ...
 
 The checkpoint may be an lmtk checkpoint or a published LIA checkpoint. Source images of any size, aspect
 and mode and driving videos of any resolution are brought to the model size. The output keeps the driving
@@ -18,6 +20,7 @@ video's exact frame rate and, unless ``--no-audio``, its audio track. See docs/a
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os.path as osp
 import sys
 from pathlib import Path
@@ -33,17 +36,22 @@ from lmtk.apis.fast_paths import FastPaths, apply_fast_paths  # noqa: E402
 from lmtk.apis.media import CRF_RANGE, FIT_MODES, center_square, load_image  # noqa: E402
 from lmtk.cli import (  # noqa: E402
     ArgumentParser,
+    add_backend_arguments,
     add_fast_path_arguments,
+    add_smoothing_arguments,
     add_trust_checkpoint_argument,
     available_device,
+    backend_options,
     fast_path_overrides,
     frame_index,
     interrupted_exit_code,
     interrupted_word,
     positive_int,
     print_error,
+    refuse_inert_backend_options,
     refuse_inert_fast_path_options,
     sigterm_as_interrupt,
+    smoothing_filter,
 )
 from lmtk.preprocessing import (  # noqa: E402
     Box,
@@ -122,7 +130,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     add_fast_path_arguments(parser, dtype=False)
+    add_backend_arguments(parser)
+    add_smoothing_arguments(parser)
     args = parser.parse_args(argv)
+    refuse_inert_backend_options(parser, args)
+    args.smoothing = smoothing_filter(parser, args)
     if args.paste_back and not args.crop_source:
         parser.error("--paste-back needs --crop-source")
     if args.paste_back and args.side_by_side:
@@ -195,9 +207,10 @@ def _animate_into(writer: VideoWriter, args: argparse.Namespace, image: np.ndarr
         chunk_size=args.chunk_size,
         resize=args.resize,
         trust=args.trust_checkpoint,
+        **backend_options(args),
     )
     paths = FastPaths(**fast_path_overrides(args))
-    if paths != FastPaths(dtype=args.dtype):
+    if animator.model is not None and paths != FastPaths(dtype=args.dtype):
         apply_fast_paths(animator.model, paths)
     source_box = None
     if args.crop_source:
@@ -217,8 +230,15 @@ def _animate_into(writer: VideoWriter, args: argparse.Namespace, image: np.ndarr
     elif args.find_start_frame:
         start_frame = animator.find_start_frame(source, reader, progress=not args.quiet)
         print(f"start frame: {start_frame}", file=sys.stderr)
+    smooth = dataclasses.replace(args.smoothing, fps=reader.fps) if args.smoothing else False
     frames = animator.animate(
-        source, reader, mode=args.mode, start_frame=start_frame, with_driving=True, progress=not args.quiet
+        source,
+        reader,
+        mode=args.mode,
+        start_frame=start_frame,
+        with_driving=True,
+        progress=not args.quiet,
+        smooth=smooth,
     )
     for driving, result in frames:
         if args.side_by_side:

@@ -8,6 +8,9 @@ Example::
     # the fast paths on a GPU, and a training step at batch 32
     python tools/benchmark.py configs/lia/lia_vox_m20.py --device cuda --task all --dtype bfloat16 \\
         --channels-last --fused-fir --batch-size 64 --train-batch-size 32 --reference --json out.json
+    # the PyTorch and onnxruntime (float32, int8) Animators against the demo loop, with per-frame latency
+    python tools/benchmark.py vox.pt --task animate --reference --threads 2 --batch-size 1 \\
+        --backend pytorch onnxruntime onnxruntime-int8 --latency-frames 32
     # how fast the config's training data loader delivers batches (compare with the training images/s)
     python tools/benchmark.py configs/lia/lia_vox_m20.py --task data --workers 8 \\
         --cfg-options train_dataloader.dataset.data_root=data/vox
@@ -32,6 +35,7 @@ import torch  # noqa: E402
 from mmengine.config import DictAction  # noqa: E402
 
 from lmtk.apis.benchmark import (  # noqa: E402
+    BACKEND_RUNS,
     environment,
     format_table,
     format_top_operations,
@@ -59,7 +63,18 @@ from lmtk.registry import RegistryError  # noqa: E402
 
 TASKS = {"animate": ("animate",), "train": ("train",), "all": ("animate", "train"), "data": ("data",)}
 # options that only the model's timing reads, and those that only the data loader's does
-MODEL_TIMING = ("batch_size", "frames", "iters", "warmup", "reference_frames", "profile", "cudnn_benchmark")
+MODEL_TIMING = (
+    "batch_size",
+    "frames",
+    "iters",
+    "warmup",
+    "reference_frames",
+    "profile",
+    "cudnn_benchmark",
+    "backend",
+    "latency_frames",
+    "export_dir",
+)
 DATA_TIMING = ("workers", "batches")
 
 
@@ -90,6 +105,25 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--iters", type=positive_int, default=3, help="timed iterations")
     parser.add_argument("--warmup", type=non_negative_int, default=1, help="untimed iterations first")
     parser.add_argument("--reference", action="store_true", help="also time the published demo loop")
+    parser.add_argument(
+        "--backend",
+        nargs="+",
+        choices=BACKEND_RUNS,
+        default=["pytorch"],
+        help="animation backends timed one after the other (default pytorch; the onnxruntime ones run a "
+        "temporary export, with --threads threads and no fast paths)",
+    )
+    parser.add_argument(
+        "--export-dir",
+        help="onnxruntime backends: the export folder of the model to time (made there if missing; default "
+        "a temporary one)",
+    )
+    parser.add_argument(
+        "--latency-frames",
+        type=non_negative_int,
+        default=0,
+        help="also measure per-frame latency (p50/p95) of Animator.stream at batch 1 over N frames",
+    )
     parser.add_argument(
         "--reference-frames", type=positive_int, default=None, help="default: min(frames, 16)"
     )
@@ -127,6 +161,10 @@ def parse_args(argv=None) -> argparse.Namespace:
         for name in DATA_TIMING:
             if getattr(args, name) != parser.get_default(name):
                 parser.error(f"{_option(name)} is for --task data (the training data loader)")
+    if "animate" not in tasks and args.backend != ["pytorch"]:
+        parser.error("--backend times animation: use --task animate or all")
+    if args.export_dir and args.backend == ["pytorch"]:
+        parser.error("--export-dir is for --backend onnxruntime or onnxruntime-int8")
     if args.freeze and "train" in tasks:
         parser.error(
             "--freeze bakes weights into inference graphs; training cannot use it (drop it or use --task animate)"
@@ -169,6 +207,9 @@ def main(argv=None) -> dict:
         reference=args.reference,
         reference_frames=args.reference_frames,
         profile_top=args.profile or 0,
+        backends=args.backend,
+        latency_frames=args.latency_frames,
+        export_dir=args.export_dir,
     )
     report["settings"].update(
         model=str(args.model),
@@ -186,6 +227,12 @@ def main(argv=None) -> dict:
     for record in report["results"]:
         if record.get("top_operations"):
             print(format_top_operations(record))
+    for record in report["results"]:
+        if "latency_ms_p50" in record:
+            print(
+                f"per-frame latency at batch 1, {record['name']}: p50 {record['latency_ms_p50']:.1f} ms, "
+                f"p95 {record['latency_ms_p95']:.1f} ms ({record['latency_frames']} frames)"
+            )
     if report["speedup_vs_reference"] is not None:
         print(f"animation vs reference: {report['speedup_vs_reference']:.2f}x")
     for note in notes:

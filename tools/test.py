@@ -24,6 +24,8 @@ Example::
     # the fast paths of docs/performance.md: bf16 changes the metrics in the third digit or so
     python tools/test.py configs/lia/lia_vox_m20.py vox.pt --device cuda --batch-size 64 \\
         --dtype bfloat16 --channels-last --fused-fir --compile
+    # and how much the animation shakes, raw and with motion smoothing (docs/deploy.md)
+    python tools/test.py configs/lia/lia_vox_m20.py vox.pt --data-root data/vox --jitter --smooth
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ import torch  # noqa: E402
 from lmtk.cli import (  # noqa: E402
     ArgumentParser,
     add_fast_path_arguments,
+    add_smoothing_arguments,
     add_trust_checkpoint_argument,
     available_device,
     fast_path_overrides,
@@ -53,6 +56,7 @@ from lmtk.cli import (  # noqa: E402
     print_error,
     refuse_inert_fast_path_options,
     sigterm_as_interrupt,
+    smoothing_filter,
 )
 
 METRICS = ("l1", "lpips", "akd", "mkr", "aed", "fid")
@@ -121,7 +125,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--fid-weights", help="weights file of the FID network (default: hub cache)")
     add_fast_path_arguments(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument(
+        "--jitter",
+        action="store_true",
+        help="also measure the jitter of the motion magnitudes and of the output on each video (with "
+        "--smooth: smoothed too, and the lag it costs)",
+    )
+    add_smoothing_arguments(parser)
     args = parser.parse_args(argv)
+    args.smoothing = smoothing_filter(parser, args)
     _check_unused_options(parser, args)
     args.seed = 0 if args.seed is None else args.seed
     args.fid_network = args.fid_network or "inception_v3"
@@ -344,6 +356,8 @@ def run(args: argparse.Namespace):
             "model_size": model.size,
             "skipped": skipped,
         }
+        if args.jitter:
+            extra["jitter"] = _jitter(args, model, videos, paths.dtype)
         json_path, csv_path = result.write(work_dir, extra)
         return result, json_path, csv_path
 
@@ -363,6 +377,19 @@ def _removed_if_left_empty(folder: Path) -> Iterator[None]:
             with contextlib.suppress(OSError):  # not empty: it holds finished work
                 path.rmdir()
         raise
+
+
+def _jitter(args: argparse.Namespace, model, videos: list[Path], dtype: str) -> dict:
+    """Per video and on average: the jitter of the magnitudes and outputs (lmtk.evaluation.jitter)."""
+    from lmtk.apis import Animator
+    from lmtk.evaluation.jitter import video_jitter
+
+    animator = Animator(model, device=args.device, dtype=dtype, batch_size=args.batch_size)
+    per_video = {str(v): video_jitter(animator, v, args.smoothing, args.max_frames) for v in videos}
+    names = [k for k, v in next(iter(per_video.values())).items() if isinstance(v, int | float)]
+    mean = {k: float(sum(r[k] for r in per_video.values()) / len(per_video)) for k in names}
+    print("jitter (mean over videos): " + ", ".join(f"{k} {v:.4g}" for k, v in mean.items() if k != "frames"))
+    return {"mean": mean, "per_video": per_video}
 
 
 def main(argv: list[str] | None = None) -> int:

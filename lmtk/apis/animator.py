@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 import os
 import queue
 import sys
@@ -44,12 +45,24 @@ from .device import check_device
 from .fast_paths import DTYPES, compiled_modules
 from .loading import load_model
 from .media import FIT_MODES, fit_image, load_image, to_rgb_uint8
-from .start_frame import find_start_frame
+from .smoothing import OneEuroFilter
+from .start_frame import NearestMagnitudes
 
-__all__ = ["DTYPES", "MODES", "OUTPUTS", "Animator", "ArrayVideo", "EncodedSource", "to_uint8"]
+__all__ = [
+    "BACKENDS",
+    "DTYPES",
+    "MODES",
+    "OUTPUTS",
+    "Animator",
+    "ArrayVideo",
+    "EncodedSource",
+    "TorchNetwork",
+    "to_uint8",
+]
 
 MODES = ("relative", "absolute")
 OUTPUTS = ("numpy", "tensor")
+BACKENDS = ("pytorch", "onnxruntime")
 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:
@@ -119,6 +132,41 @@ class EncodedSource:
     path: torch.Tensor
 
 
+class TorchNetwork:
+    """The four network calls the Animator makes, on a PyTorch LIA model (``model.net``).
+
+    The onnxruntime backend (:class:`~lmtk.apis.onnx_backend.OnnxNetwork`) has the same calls on
+    exported graphs; everything else the Animator does is shared by both.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model = model
+
+    @property
+    def size(self) -> int:
+        return self.model.size
+
+    def encode_source(self, image: torch.Tensor):
+        """Code, feature pyramid, magnitudes and path of source images ``(B, 3, S, S)``."""
+        net = self.model.net
+        code, features = net.encode(image)
+        magnitudes = net.magnitudes(code)
+        return code, list(features), magnitudes, net.path(magnitudes)
+
+    def motion(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Magnitudes ``(B, M)`` and path ``(B, D)`` of driving frames ``(B, 3, S, S)``."""
+        net = self.model.net
+        magnitudes = net.magnitudes(net.encode_code(frames))
+        return magnitudes, net.path(magnitudes)
+
+    def path(self, magnitudes: torch.Tensor) -> torch.Tensor:
+        return self.model.net.path(magnitudes)
+
+    def decode(self, latent: torch.Tensor, features: Sequence[torch.Tensor]) -> torch.Tensor:
+        features = [f.expand(latent.shape[0], *f.shape[1:]) for f in features]
+        return self.model.net.decode(latent, features)
+
+
 def _prefetch(items: Iterable, depth: int = 1) -> Iterator:
     """Iterate ``items`` in a background thread, at most ``depth`` items ahead (bounded memory)."""
     buffer: queue.Queue = queue.Queue(maxsize=depth)
@@ -183,6 +231,13 @@ class Animator:
             :func:`lmtk.apis.fast_paths.compile_model`), whenever it was compiled.
         trust: read a checkpoint that needs more than weights to unpickle (which can run code): only for
             a file you trust (see ``load_model``).
+        backend: ``"pytorch"``, or ``"onnxruntime"`` to run the exported graphs (docs/deploy.md) instead
+            of PyTorch: ``model_or_path`` is then an export folder, or a model or checkpoint to export
+            into ``export_dir`` (checked against it when that folder exists already), or, without
+            ``export_dir``, into a temporary folder removed with the animator.
+        export_dir: see ``backend``.
+        int8: with onnxruntime, run the int8 motion and synthesis graphs (exported with ``int8=True``).
+        threads: with onnxruntime, its intra-op threads (default: every core).
 
     Raises:
         ValueError: a bad option, an unavailable device, or a dtype the device cannot autocast to.
@@ -200,7 +255,15 @@ class Animator:
         prefetch: bool | None = None,
         pad_batches: bool | None = None,
         trust: bool = False,
+        backend: str = "pytorch",
+        export_dir: str | os.PathLike | None = None,
+        int8: bool = False,
+        threads: int | None = None,
     ) -> None:
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        if backend == "pytorch" and (export_dir is not None or int8 or threads is not None):
+            raise ValueError("export_dir, int8 and threads are options of backend='onnxruntime'")
         if dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {tuple(DTYPES)}, got {dtype!r}")
         if resize not in FIT_MODES:
@@ -211,6 +274,20 @@ class Animator:
         batch_size, chunk_size = int(batch_size), int(chunk_size)
         self.device = check_device(device)
         self.dtype = DTYPES[dtype]
+        self.backend = backend
+        self.batch_size = batch_size
+        self.chunk_size = chunk_size
+        self.resize = resize
+        self.prefetch = self.device.type != "cpu" if prefetch is None else bool(prefetch)
+        self.pad_batches = pad_batches
+        if backend == "onnxruntime":
+            if self.dtype != torch.float32:
+                raise ValueError("the onnxruntime backend runs float32 graphs (and int8 with int8=True)")
+            from .onnx_backend import open_network
+
+            self.model = None
+            self.network = open_network(self, model_or_path, config, export_dir, int8, threads, trust)
+            return
         _check_autocast(self.device, self.dtype)
         if isinstance(model_or_path, nn.Module):
             model = model_or_path.to(self.device).eval()
@@ -223,16 +300,12 @@ class Animator:
                 "the Animator runs float32 weights (and lower precision with dtype=...); call model.float()"
             )
         self.model = model
-        self.batch_size = batch_size
-        self.chunk_size = chunk_size
-        self.resize = resize
-        self.prefetch = self.device.type != "cpu" if prefetch is None else bool(prefetch)
-        self.pad_batches = pad_batches
+        self.network = TorchNetwork(model)
 
     @property
     def size(self) -> int:
         """The model's image size ``S``: every image and frame is brought to ``S x S``."""
-        return self.model.size
+        return self.network.size
 
     def _autocast(self):
         if self.dtype == torch.float32:
@@ -272,7 +345,12 @@ class Animator:
 
         A tensor on the CPU is also checked to be finite and in [-1, 1] (:func:`check_image_values`,
         which ``model.transfer`` shares)."""
-        self.model._check_images(name, images)
+        if self.model is not None:
+            self.model._check_images(name, images)
+        elif images.dim() != 4 or images.shape[1] != 3 or images.shape[-2:] != (self.size, self.size):
+            raise ValueError(
+                f"{name} must be a (B, 3, {self.size}, {self.size}) tensor in [-1, 1], got {tuple(images.shape)}"
+            )
         if not images.is_floating_point():
             raise ValueError(
                 f"{name} is a {str(images.dtype).removeprefix('torch.')} tensor, but a tensor is read as an "
@@ -294,11 +372,8 @@ class Animator:
             tensor = (source if source.dim() == 4 else source.unsqueeze(0)).to(self.device, torch.float32)
         else:
             tensor = _frames_to_tensor(image[None], self.device)
-        net = self.model.net
         with torch.inference_mode(), self._autocast(), _explain_dtype_errors(self):
-            code, features = net.encode(tensor)
-            magnitudes = net.magnitudes(code)
-            path = net.path(magnitudes)
+            code, features, magnitudes, path = self.network.encode_source(tensor)
         return EncodedSource(image, code, list(features), magnitudes, path)
 
     def _adopt(self, source: EncodedSource) -> EncodedSource:
@@ -370,7 +445,9 @@ class Animator:
 
     # ------------------------------------------------------------------------------ motion
     def _pads_batches(self) -> bool:
-        return bool(compiled_modules(self.model.net)) if self.pad_batches is None else self.pad_batches
+        if self.pad_batches is not None:
+            return self.pad_batches
+        return self.model is not None and bool(compiled_modules(self.model.net))
 
     def _padded(self, frames: torch.Tensor) -> torch.Tensor:
         """``frames`` repeated at the end up to ``batch_size`` when padding (see ``pad_batches``)."""
@@ -379,12 +456,10 @@ class Animator:
             return frames
         return torch.cat([frames, frames[-1:].expand(missing, *frames.shape[1:])])
 
-    def _encode_code(self, frames: torch.Tensor) -> torch.Tensor:
-        return self.model.net.encode_code(self._padded(frames))[: frames.shape[0]]
-
-    def _motion(self, frames: torch.Tensor) -> torch.Tensor:
-        net = self.model.net
-        return net.path(net.magnitudes(self._encode_code(frames)))
+    def _motion(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Magnitudes and path of ``frames`` (padded to the batch size when padding)."""
+        magnitudes, path = self.network.motion(self._padded(frames))
+        return magnitudes[: frames.shape[0]], path[: frames.shape[0]]
 
     def find_start_frame(self, source, driving, progress: bool = False) -> int:
         """The driving frame whose motion magnitudes are nearest the source's (see :mod:`.start_frame`)."""
@@ -397,9 +472,11 @@ class Animator:
                 yield _frames_to_tensor(frames, self.device)
                 bar.update(len(frames))
 
+        search = NearestMagnitudes(source.magnitudes[0])
         with bar, torch.inference_mode(), self._autocast():
-            index, _ = find_start_frame(self.model.net, source.code, batches(), self._encode_code)
-        return index
+            for frames in batches():
+                search.update(self._motion(frames)[0])
+        return search.index
 
     def _resolve_start(self, source: EncodedSource, reader, start_frame: int | str) -> int:
         if start_frame == "auto":
@@ -411,19 +488,26 @@ class Animator:
         return int(start_frame)
 
     def _decode(
-        self, source: EncodedSource, frames: torch.Tensor, first: torch.Tensor | None
+        self,
+        source: EncodedSource,
+        frames: torch.Tensor,
+        first: torch.Tensor | None,
+        smoother: OneEuroFilter | None = None,
     ) -> torch.Tensor:
-        """Animate one batch ``(B, 3, S, S)``; ``first`` is ``w_{r->start}`` for relative transfer."""
+        """Animate one batch ``(B, 3, S, S)``; ``first`` is ``w_{r->start}`` for relative transfer.
+
+        A ``smoother`` filters the frames' motion magnitudes (in order, its state carried from the
+        previous batch) before they become a path."""
         count = frames.shape[0]
         frames = self._padded(frames)
-        batch = frames.shape[0]
-        path = self._motion(frames)
+        magnitudes, path = self.network.motion(frames)
+        if smoother is not None:
+            path = self.network.path(self._padded(smoother(magnitudes[:count])))
         if first is None:
             latent = source.code + path
         else:
             latent = source.code + (path - first) + source.path
-        features = [f.expand(batch, *f.shape[1:]) for f in source.features]
-        return self.model.net.decode(latent, features)[:count]
+        return self.network.decode(latent, source.features)[:count]
 
     # ------------------------------------------------------------------------------ animation
     def animate(
@@ -435,6 +519,7 @@ class Animator:
         output: str = "numpy",
         with_driving: bool = False,
         progress: bool = False,
+        smooth: bool | OneEuroFilter = False,
     ) -> Iterator:
         """Animate ``source`` with every frame of ``driving``, yielding one result per driving frame in order.
 
@@ -452,6 +537,9 @@ class Animator:
                 the animator's device, unclamped.
             with_driving: yield ``(driving_frame, result)`` pairs, the driving frame as ``(S, S, 3)`` uint8.
             progress: show a progress bar on stderr.
+            smooth: filter the driving motion magnitudes over time (:mod:`lmtk.apis.smoothing`): True for
+                a :class:`OneEuroFilter` with its defaults at the video's frame rate, or a filter (its
+                parameters are used, from a fresh state).
 
         The inputs are checked and the source encoded when this is called; frames are computed as they
         are consumed (an automatic start frame costs one extra pass of motion codes first).
@@ -463,25 +551,111 @@ class Animator:
         reader = self.open_driving(driving)
         if mode == "relative" and start_frame != "auto":
             self._resolve_start(None, reader, start_frame)
+        smoother = _smoother(smooth, reader.fps)
         source = self.encode_source(source)
-        return self._animate(source, reader, mode, start_frame, output, with_driving, progress)
+        return self._animate(source, reader, mode, start_frame, output, with_driving, progress, smoother)
 
-    def _animate(self, source, reader, mode, start_frame, output, with_driving, progress) -> Iterator:
+    def _animate(
+        self, source, reader, mode, start_frame, output, with_driving, progress, smoother=None
+    ) -> Iterator:
         first = None
         if mode == "relative":
             start = self._resolve_start(source, reader, start_frame)
             with torch.inference_mode(), self._autocast():
-                first = self._motion(self._frame_tensor(reader, start))
+                first = self._motion(self._frame_tensor(reader, start))[1]
         with tqdm(
             total=len(reader), desc="animate", unit="frame", disable=not progress, file=sys.stderr
         ) as bar:
             for frames in self.driving_batches(reader):
                 with torch.inference_mode(), self._autocast():
-                    result = self._decode(source, _frames_to_tensor(frames, self.device), first)
+                    result = self._decode(source, _frames_to_tensor(frames, self.device), first, smoother)
                 results = to_uint8(result) if output == "numpy" else result.float()
                 for driving_frame, frame in zip(frames, results):
                     yield (driving_frame, frame) if with_driving else frame
                     bar.update(1)
+
+    def stream(
+        self,
+        source,
+        frames: Iterable,
+        mode: str = "relative",
+        start_frame=None,
+        micro_batch: int = 1,
+        smooth: bool | OneEuroFilter = False,
+        fps: float = 25.0,
+        output: str = "numpy",
+    ) -> Iterator:
+        """Animate ``source`` with frames as they arrive (a camera, a socket, a generator): one result per
+        frame, in order, as soon as its micro-batch is complete.
+
+        Args:
+            source: as for :meth:`animate`; encoded once, before the first frame is read.
+            frames: an iterable of ``(H, W, 3)`` uint8 frames (any size, brought to the model size), PIL
+                images or ``(3, S, S)`` float tensors in [-1, 1]. It is read lazily, never more than
+                ``micro_batch`` frames ahead of the results, so memory stays flat however long it runs.
+            mode: ``"relative"`` or ``"absolute"``.
+            start_frame: relative mode's reference frame: None (default) takes the stream's first frame,
+                chosen on the fly; or a frame given (array, PIL image or tensor, as the frames).
+            micro_batch: frames per network call; 1 (default) has the lowest latency, more frames raise
+                the throughput and the latency of a frame with it (up to ``micro_batch - 1`` frames).
+            smooth: as for :meth:`animate`, at ``fps``.
+            fps: the stream's frame rate (the smoothing's time unit).
+            output: ``"numpy"`` (``(S, S, 3)`` uint8) or ``"tensor"`` (``(3, S, S)`` float32).
+
+        The same frames batched the same way give the same results as :meth:`animate`.
+        """
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        if output not in OUTPUTS:
+            raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
+        if isinstance(micro_batch, bool) or not isinstance(micro_batch, int | np.integer) or micro_batch < 1:
+            raise ValueError(f"micro_batch must be a positive integer, got {micro_batch!r}")
+        smoother = _smoother(smooth, fps)
+        first = None
+        if mode == "relative" and start_frame is not None:
+            with torch.inference_mode(), self._autocast():
+                first = self._motion(self._stream_batch([start_frame]))[1]
+        source = self.encode_source(source)
+        return self._stream(source, iter(frames), mode, first, int(micro_batch), smoother, output)
+
+    def _stream(self, source, frames, mode, first, micro_batch, smoother, output) -> Iterator:
+        pending: list = []
+        while True:
+            frame = next(frames, None)
+            if frame is not None:
+                pending.append(frame)
+            if pending and (frame is None or len(pending) == micro_batch):
+                batch = self._stream_batch(pending)
+                pending = []
+                with torch.inference_mode(), self._autocast():
+                    if mode == "relative" and first is None:
+                        first = self._motion(batch[:1])[1]
+                    result = self._decode(source, batch, first, smoother)
+                yield from to_uint8(result) if output == "numpy" else result.float()
+            if frame is None:
+                return
+
+    def _stream_batch(self, frames: list) -> torch.Tensor:
+        """Streamed frames as a checked ``(B, 3, S, S)`` tensor on the device."""
+        if all(isinstance(f, torch.Tensor) for f in frames):
+            batch = torch.stack([f if f.dim() == 3 else f.squeeze(0) for f in frames]).to(self.device)
+            self._check_tensor("frame", batch)
+            return batch.float()
+        images = [to_rgb_uint8(f) if isinstance(f, Image.Image) else f for f in frames]
+        for image in images:
+            if not (
+                isinstance(image, np.ndarray)
+                and image.dtype == np.uint8
+                and image.ndim == 3
+                and image.shape[2] == 3
+            ):
+                raise ValueError(
+                    f"a streamed frame must be an (H, W, 3) uint8 array, a PIL image or a (3, S, S) float tensor, "
+                    f"got {type(image).__name__} {getattr(image, 'shape', '')}"
+                )
+        return _frames_to_tensor(
+            np.stack([fit_image(f, self.size, self.resize) for f in images]), self.device
+        )
 
     def _driving_frames(self, driving) -> torch.Tensor:
         """``animate_frames``' driving frames as a checked ``(N, 3, S, S)`` float tensor."""
@@ -557,13 +731,26 @@ class Animator:
                         raise ValueError(
                             f"driving_first must be one frame, (1, 3, S, S), got a batch of {reference.shape[0]}"
                         )
-                first = self._motion(reference.to(self.device, torch.float32))
+                first = self._motion(reference.to(self.device, torch.float32))[1]
             results = [
                 self._decode(source, driving[i : i + self.batch_size], first).float()
                 for i in range(0, len(driving), self.batch_size)
             ]
         result = torch.cat(results) if results else driving.new_zeros(driving.shape)
         return to_uint8(result) if output == "numpy" else result
+
+
+def _smoother(smooth: bool | OneEuroFilter, fps: float) -> OneEuroFilter | None:
+    """A fresh filter for one video or stream: the defaults at ``fps``, or a copy of the one given."""
+    if isinstance(smooth, OneEuroFilter):
+        return dataclasses.replace(smooth)
+    if isinstance(smooth, bool):
+        return (
+            OneEuroFilter(fps=float(fps) if fps and math.isfinite(fps) and fps > 0 else 25.0)
+            if smooth
+            else None
+        )
+    raise ValueError(f"smooth must be True, False or a OneEuroFilter, got {smooth!r}")
 
 
 def _driving_frames_error(driving) -> ValueError:

@@ -35,6 +35,7 @@ import os
 import platform
 import resource
 import sys
+import tempfile
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -60,6 +61,7 @@ from .fast_paths import (
 from .loading import load_model
 
 __all__ = [
+    "BACKEND_RUNS",
     "benchmark_animation",
     "benchmark_reference",
     "benchmark_training",
@@ -73,10 +75,14 @@ __all__ = [
     "peak_memory",
     "relative_error",
     "run_benchmarks",
+    "stream_latency",
     "synthetic_images",
     "top_operations",
     "transfer_under",
 ]
+
+# what run_benchmarks(backends=...) times: the PyTorch Animator, and the onnxruntime one in float32 or int8
+BACKEND_RUNS = ("pytorch", "onnxruntime", "onnxruntime-int8")
 
 
 # -------------------------------------------------------------------------------------- measuring
@@ -180,6 +186,33 @@ def _summary(times: Sequence[float], items: int) -> dict:
     }
 
 
+def _percentiles(seconds: Sequence[float]) -> dict:
+    ordered = sorted(seconds)
+
+    def at(q: float) -> float:
+        return 1000 * ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+    return {"latency_ms_p50": at(0.5), "latency_ms_p95": at(0.95), "latency_frames": len(ordered)}
+
+
+def stream_latency(animator: Animator, source, frames: torch.Tensor, device: torch.device) -> dict:
+    """Per-frame latency of :meth:`Animator.stream` at micro-batch 1: from a frame handed over to its
+    result, p50 and p95 in milliseconds (after one untimed frame)."""
+    handed = []
+
+    def camera():
+        for frame in frames:
+            handed.append(time.perf_counter())
+            yield frame
+
+    seconds = []
+    for result in animator.stream(source, camera(), mode="absolute", output="tensor"):
+        _sync(device)
+        seconds.append(time.perf_counter() - handed[len(seconds)])
+        del result
+    return _percentiles(seconds[1:] or seconds)
+
+
 def benchmark_animation(
     model: nn.Module,
     device: torch.device | str = "cpu",
@@ -190,19 +223,32 @@ def benchmark_animation(
     warmup: int = 1,
     seed: int = 0,
     profile_top: int = 0,
+    backend: str = "pytorch",
+    export_dir: str | os.PathLike | None = None,
+    int8: bool = False,
+    latency_frames: int = 0,
 ) -> dict:
     """Frames/s of :meth:`Animator.animate_frames` (absolute transfer) with ``paths`` applied.
 
     The source is encoded once, untimed; each timed iteration animates ``frames`` driving frames,
     ``batch_size`` per network call. The fast paths are switched off again afterwards. With
     ``profile_top``, one more iteration runs under the profiler and its ``top_operations`` are kept.
+    ``backend="onnxruntime"`` times the export in ``export_dir`` (made there if missing; ``int8``: its
+    int8 graphs) with as many onnxruntime threads as torch has, and no fast paths. ``latency_frames`` > 0
+    adds the per-frame latency of :meth:`Animator.stream` at micro-batch 1 (:func:`stream_latency`).
     """
     device = torch.device(device)
     paths = paths or FastPaths()
     model = model.to(device).eval()
+    onnx = backend == "onnxruntime"
+    if onnx:
+        paths = FastPaths()
+        options = dict(backend=backend, export_dir=export_dir, int8=int8, threads=torch.get_num_threads())
+    else:
+        options = {}
     restore = apply_fast_paths(model, paths)
     try:
-        animator = Animator(model, device=device, dtype=paths.dtype, batch_size=batch_size)
+        animator = Animator(model, device=device, dtype=paths.dtype, batch_size=batch_size, **options)
         size = animator.size
         source = animator.encode_source(synthetic_images(1, size, device, paths.channels_last, seed))
         driving = synthetic_images(frames, size, device, paths.channels_last, seed + 1)
@@ -211,12 +257,21 @@ def benchmark_animation(
         times = _timed(animate, device, iters, warmup)
         memory = peak_memory(device)
         profile = top_operations(animate, device, profile_top) if profile_top else None
+        latency = {}
+        if latency_frames:
+            single = Animator(model, device=device, dtype=paths.dtype, batch_size=1, **options)
+            stream_frames = synthetic_images(latency_frames + 1, size, device, paths.channels_last, seed + 2)
+            latency = stream_latency(single, source, stream_frames, device)
     finally:
         restore()
     summary = _summary(times, frames)
+    name = f"onnxruntime {'int8' if int8 else 'float32'}" if onnx else paths.describe()
     return {
         "task": "animate",
-        "name": f"animate {paths.describe()}",
+        "name": f"animate {name}",
+        "backend": backend,
+        "int8": int8,
+        **latency,
         "batch_size": batch_size,
         "frames": frames,
         "iters": iters,
@@ -246,11 +301,13 @@ def benchmark_reference(
             model.transfer(source, driving[index % frames : index % frames + 1])
         _sync(device)
         _reset_peak(device)
-        start = time.perf_counter()
+        per_frame = []
         for index in range(frames):
+            start = time.perf_counter()
             model.transfer(source, driving[index : index + 1])
-        _sync(device)
-        seconds = time.perf_counter() - start
+            _sync(device)
+            per_frame.append(time.perf_counter() - start)
+        seconds = sum(per_frame)
     return {
         "task": "animate",
         "name": "reference (demo loop: batch 1, source re-encoded per frame, fp32 eager)",
@@ -266,6 +323,8 @@ def benchmark_reference(
         "items_per_iter": 1,
         "throughput": frames / seconds,
         "unit": "frames/s",
+        "frame_seconds": per_frame,
+        **_percentiles(per_frame),
         **peak_memory(device),
     }
 
@@ -564,13 +623,18 @@ def run_benchmarks(
     reference: bool = False,
     reference_frames: int | None = None,
     profile_top: int = 0,
+    backends: Sequence[str] = ("pytorch",),
+    latency_frames: int = 0,
+    export_dir: str | os.PathLike | None = None,
 ) -> dict:
     """Run the requested measurements and return a report (``environment``, ``results``, ratios).
 
     The reference (when asked for) runs on the plain model in the same process, once before and once
     after the animation (both throughputs are kept in ``throughput_runs``); the speedup of the animation
     over it is ``speedup_vs_reference``. ``profile_top`` > 0 adds each measurement's ``top_operations``
-    (one more iteration under PyTorch's profiler, after the timed ones).
+    (one more iteration under PyTorch's profiler, after the timed ones). ``backends`` (``BACKEND_RUNS``)
+    are timed one after the other between the two reference runs; the onnxruntime ones share one export,
+    in ``export_dir`` (made there if missing, else checked against the model) or a temporary folder. ``speedup_vs_reference`` is the fastest animation's.
     """
     device = torch.device(device)
     paths = paths or FastPaths()
@@ -595,11 +659,37 @@ def run_benchmarks(
     }
     reference_frames = reference_frames or min(frames, 16)
     before = benchmark_reference(model, device, frames=reference_frames) if reference else None
-    if "animate" in tasks:
-        record = benchmark_animation(
-            model, device, paths, batch_size, frames, iters, warmup, profile_top=profile_top
-        )
-        report["results"].append(record)
+    unknown = sorted(set(backends) - set(BACKEND_RUNS))
+    if unknown or not backends:
+        raise ValueError(f"unknown backends {unknown}; choose from {', '.join(BACKEND_RUNS)}")
+    records = []
+    with tempfile.TemporaryDirectory(prefix="lmtk-benchmark-onnx-") as temporary:
+        folder = Path(export_dir) if export_dir is not None else Path(temporary) / "export"
+        if "animate" in tasks and any(b != "pytorch" for b in backends) and not folder.exists():
+            from .onnx_export import export_onnx
+
+            export_onnx(model, folder, int8="onnxruntime-int8" in backends)
+        for name in backends if "animate" in tasks else ():
+            options = dict(
+                backend=name.split("-")[0], int8=name.endswith("int8"), latency_frames=latency_frames
+            )
+            if name != "pytorch":
+                options["export_dir"] = folder
+            records.append(
+                benchmark_animation(
+                    model,
+                    device,
+                    paths,
+                    batch_size,
+                    frames,
+                    iters,
+                    warmup,
+                    profile_top=profile_top,
+                    **options,
+                )
+            )
+    report["results"] += records
+    record = max(records, key=lambda r: r["throughput"], default=None)
     if before is not None:
         # once before and once after the animation, so a drift in the machine's load shows and averages out
         after = benchmark_reference(model, device, frames=reference_frames)
@@ -608,12 +698,15 @@ def run_benchmarks(
         merged["throughput"] = merged["frames"] / merged["seconds_total"]
         merged["ms_per_iter_mean"] = merged["ms_per_iter_median"] = 1000 / merged["throughput"]
         merged["throughput_runs"] = [before["throughput"], after["throughput"]]
+        merged["frame_seconds"] = before["frame_seconds"] + after["frame_seconds"]
+        merged.update(_percentiles(merged["frame_seconds"]))
         merged.update(peak_memory(device) if device.type != "cuda" else {})
         report["reference"] = merged
         report["results"].insert(0, merged)
-        if "animate" in tasks:
-            report["speedup_vs_reference"] = record["throughput"] / merged["throughput"]
-            record["speedup_vs_reference"] = report["speedup_vs_reference"]
+        for each in records:
+            each["speedup_vs_reference"] = each["throughput"] / merged["throughput"]
+        if record is not None:
+            report["speedup_vs_reference"] = record["speedup_vs_reference"]
     if "train" in tasks:
         report["results"].append(
             benchmark_training(

@@ -1,0 +1,383 @@
+"""Export an LIA model to ONNX the way :class:`~lmtk.apis.Animator` calls it, checked against PyTorch.
+
+The animation is split into the graphs the Animator runs (``GRAPHS``):
+
+- ``source``: image ``(B, 3, S, S)`` -> code ``z_{s->r}``, magnitudes ``A_{r->s}``, path ``w_{r->s}`` and
+  the feature pyramid (``feature0`` coarse ... fine); run once per source;
+- ``motion``: driving frames ``(B, 3, S, S)`` -> magnitudes and path (relative mode's start frame too);
+- ``path``: magnitudes ``(B, M)`` -> path ``(B, D)`` (a tiny graph: smoothed magnitudes need their path);
+- ``synthesis``: latent ``(B, D)`` and the features -> frames ``(B, 3, S, S)``.
+
+Right after export each graph runs in onnxruntime's CPU provider on random inputs and is compared with
+PyTorch (relative error, float32); over ``tolerance`` (1e-4) the export fails, unless a float64 PyTorch run
+shows that PyTorch's own float32 run is as far off (an untrained network amplifies rounding): the
+graph's error against float64 must then stay within twice that noise floor. A ``manifest.json`` beside the
+files holds the model config, the opset, every graph's input and output names and shapes, the errors
+measured, the lmtk version and a fingerprint of the weights, so that a folder exported from other weights
+is refused (:func:`lmtk.apis.onnx_backend.check_manifest`).
+
+Example:
+    >>> export_onnx("lia_vox.pt", "lia_vox_onnx")  # doctest: +SKIP
+    {'source': 1.9e-07, 'motion': 2.1e-07, 'path': 0.0, 'synthesis': 3.4e-06}
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import hashlib
+import io
+import json
+import math
+import os
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..version import __version__
+from .benchmark import relative_error, synthetic_images
+from .loading import load_model
+from .onnx_backend import (
+    MANIFEST,
+    MANIFEST_FORMAT,
+    graph_file,
+    inference_session,
+)
+
+__all__ = ["DEFAULT_OPSET", "TOLERANCE", "export_onnx", "quantize_int8", "weights_fingerprint"]
+
+DEFAULT_OPSET = 18
+TOLERANCE = 1e-4  # relative error of each float32 graph against PyTorch
+CHECK_BATCH = 2  # the checks run a batch other than 1, so a batch axis fixed by mistake shows
+
+
+def weights_fingerprint(net: nn.Module) -> str:
+    """SHA-256 over the network's parameter and buffer names, dtypes, shapes and bytes."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(net.state_dict().items()):
+        tensor = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    return digest.hexdigest()
+
+
+class _Path(nn.Module):
+    """The motion basis with its directions computed once: ``w = A @ D^T``.
+
+    A Gram-Schmidt basis orthonormalises its weight with a QR decomposition that ONNX has no operator
+    for; at inference the directions are constants. A basis without directions (``DirectPath``) is
+    exported as it is. The comparison after export catches a basis whose path is not ``A @ D^T``.
+    """
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+        with torch.no_grad():
+            directions = net.directions()
+        self.register_buffer("directions", None if directions is None else directions.float().clone())
+
+    def forward(self, magnitudes: torch.Tensor) -> torch.Tensor:
+        if self.directions is None:
+            return self.net.path(magnitudes)
+        return magnitudes @ self.directions.t()
+
+
+class _SourceGraph(nn.Module):
+    def __init__(self, net: nn.Module, path: _Path) -> None:
+        super().__init__()
+        self.net, self.path = net, path
+
+    def forward(self, image: torch.Tensor):
+        code, features = self.net.encode(image)
+        magnitudes = self.net.magnitudes(code)
+        return (code, magnitudes, self.path(magnitudes), *features)
+
+
+class _MotionGraph(nn.Module):
+    def __init__(self, net: nn.Module, path: _Path) -> None:
+        super().__init__()
+        self.net, self.path = net, path
+
+    def forward(self, frames: torch.Tensor):
+        magnitudes = self.net.magnitudes(self.net.encode_code(frames))
+        return magnitudes, self.path(magnitudes)
+
+
+class _SynthesisGraph(nn.Module):
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, latent: torch.Tensor, *features: torch.Tensor):
+        return self.net.decode(latent, list(features))
+
+
+def _graphs(net: nn.Module, check_inputs: dict) -> dict:
+    """Each graph's module, example inputs, input names and output names."""
+    path = _Path(net)
+    count = len(check_inputs["features"])
+    feature_names = [f"feature{i}" for i in range(count)]
+    return {
+        "source": (
+            _SourceGraph(net, path),
+            (check_inputs["image"],),
+            ["image"],
+            ["code", "magnitudes", "path", *feature_names],
+        ),
+        "motion": (_MotionGraph(net, path), (check_inputs["frames"],), ["frames"], ["magnitudes", "path"]),
+        "path": (path, (check_inputs["magnitudes"],), ["magnitudes"], ["path"]),
+        "synthesis": (
+            _SynthesisGraph(net),
+            (check_inputs["latent"], *check_inputs["features"]),
+            ["latent", *feature_names],
+            ["image"],
+        ),
+    }
+
+
+def _check_inputs(net: nn.Module, batch: int) -> dict:
+    """Image-like inputs and the latents and features they lead to (what the synthesis really sees)."""
+    image = synthetic_images(batch, net.size, seed=1)
+    frames = synthetic_images(batch, net.size, seed=2)
+    with torch.no_grad():
+        code, features = net.encode(image)
+        magnitudes = net.magnitudes(net.encode_code(frames))
+        latent = code + net.path(magnitudes)
+    return dict(image=image, frames=frames, magnitudes=magnitudes, latent=latent, features=list(features))
+
+
+def _export_graph(module, inputs, input_names, output_names, file: Path, opset: int, dynamic_batch: bool):
+    batch = torch.export.Dim("batch", min=1) if dynamic_batch else None
+    dynamic_shapes = None
+    if dynamic_batch:  # shaped like forward's arguments: the synthesis takes its features as *args
+        axes = [{0: batch} for _ in inputs]
+        dynamic_shapes = (axes[0], tuple(axes[1:])) if isinstance(module, _SynthesisGraph) else tuple(axes)
+    # torch.export's progress lines and the shape checks' warnings are noise here
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        program = torch.onnx.export(
+            module,
+            inputs,
+            input_names=input_names,
+            output_names=output_names,
+            dynamic_shapes=dynamic_shapes,
+            opset_version=opset,
+            dynamo=True,
+            optimize=True,
+            verbose=False,
+        )
+        program.save(str(file))
+
+
+def _io_spec(session) -> dict:
+    def spec(values):
+        return [{"name": v.name, "shape": list(v.shape), "dtype": v.type} for v in values]
+
+    return {"inputs": spec(session.get_inputs()), "outputs": spec(session.get_outputs())}
+
+
+def _outputs(module: nn.Module, inputs: tuple) -> tuple:
+    with torch.no_grad():
+        outputs = module(*inputs)
+    return tuple(outputs) if isinstance(outputs, tuple | list) else (outputs,)
+
+
+def _verify(
+    file: Path, module: nn.Module, inputs: tuple, input_names: list[str], tolerance: float = TOLERANCE
+) -> tuple[float, dict]:
+    """The largest relative error of the graph's outputs against PyTorch, and its input/output spec.
+
+    When that error is over ``tolerance``, the graph's float64 PyTorch run decides: an untrained,
+    chaotic network amplifies float32 rounding beyond it in PyTorch's own float32 run too, and the
+    export is then held to that noise floor (its error against float64 at most twice PyTorch's)."""
+    session = inference_session(file)
+    outputs = session.run(None, {n: t.numpy() for n, t in zip(input_names, inputs)})
+    expected = _outputs(module, inputs)
+    spec = _io_spec(session)
+    error = max(_error(o, e) for o, e in zip(outputs, expected))
+    if error > tolerance:
+        exact = _outputs(copy.deepcopy(module).double(), tuple(t.double() for t in inputs))
+        floor = max(_error(e.numpy(), x) for e, x in zip(expected, exact))
+        spec["float64_noise_floor"] = floor
+        spec["relative_error_vs_float64"] = max(_error(o, x) for o, x in zip(outputs, exact))
+    return error, spec
+
+
+def _error(ours: np.ndarray, expected: torch.Tensor) -> float:
+    """Relative error; for an all-zero expected output (an untrained generator's), the largest value."""
+    ours = torch.from_numpy(ours)
+    return relative_error(ours, expected) if expected.norm() > 0 else float(ours.abs().max())
+
+
+def export_onnx(
+    model_or_path: nn.Module | str | os.PathLike,
+    output: str | os.PathLike,
+    opset: int = DEFAULT_OPSET,
+    dynamic_batch: bool = True,
+    config=None,
+    tolerance: float = TOLERANCE,
+    int8: bool = False,
+    calibration_frames: np.ndarray | None = None,
+) -> dict[str, float]:
+    """Export the source, motion, path and synthesis graphs of an LIA model to ``output``.
+
+    Args:
+        model_or_path: an LIA model, or anything :func:`lmtk.load_model` reads.
+        output: the folder to write (created; an existing export there is replaced). The files are
+            written to a temporary folder beside it first, so a failed export leaves nothing behind.
+        opset: the ONNX opset (``grid_sample`` needs 16 or more).
+        dynamic_batch: give every graph a dynamic batch axis; otherwise every graph takes batch 1 (what
+            a streaming caller runs; the backend then runs a larger batch one frame at a time).
+        config: as for :func:`lmtk.load_model`.
+        tolerance: the largest relative error accepted for a float32 graph against PyTorch.
+        int8: also write int8 versions of the motion and synthesis graphs (:func:`quantize_int8`).
+        calibration_frames: ``(N, S, S, 3)`` uint8 frames for the int8 calibration (default: synthetic).
+
+    Returns:
+        Each graph's relative error against PyTorch (int8 graphs: against the float32 model).
+
+    Raises:
+        ValueError: an opset below 16, or a graph that does not match PyTorch within ``tolerance``.
+    """
+    if isinstance(opset, bool) or not isinstance(opset, int) or opset < 16:
+        raise ValueError(f"opset must be 16 or more (grid_sample needs it), got {opset!r}")
+    if isinstance(model_or_path, nn.Module):
+        model = model_or_path
+        net = copy.deepcopy(model.net).float().cpu().eval()
+    else:
+        model = load_model(model_or_path, config=config, device="cpu")
+        net = model.net.float().eval()
+    net.requires_grad_(False)
+    output = Path(output)
+    if output.exists() and not output.is_dir():
+        raise ValueError(f"cannot export to {output}: it is a file, not a folder")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    batch = CHECK_BATCH if dynamic_batch else 1
+    staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
+    try:
+        inputs = _check_inputs(net, batch)
+        errors, graphs = {}, {}
+        for name, (module, args, input_names, output_names) in _graphs(net, inputs).items():
+            file = staging / graph_file(name)
+            _export_graph(module, args, input_names, output_names, file, opset, dynamic_batch)
+            error, spec = _verify(file, module, args, input_names, tolerance)
+            within_noise = spec.get("relative_error_vs_float64", math.inf) <= 2 * spec.get(
+                "float64_noise_floor", 0
+            )
+            if not (error <= tolerance or within_noise):
+                raise ValueError(
+                    f"the exported {name} graph differs from PyTorch by {error:.3g} (relative), more than "
+                    f"{tolerance:g}; export with another --opset or report the model's layers that differ"
+                )
+            errors[name] = error
+            graphs[name] = {"file": file.name, **spec, "relative_error": error}
+        manifest = {
+            "format": MANIFEST_FORMAT,
+            "lmtk_version": __version__,
+            "opset": opset,
+            "dynamic_batch": dynamic_batch,
+            "size": net.size,
+            "latent_dim": net.latent_dim,
+            "num_magnitudes": int(inputs["magnitudes"].shape[1]),
+            "feature_shapes": [list(f.shape[1:]) for f in inputs["features"]],
+            "model_config": getattr(model, "config", None),
+            "weights_fingerprint": weights_fingerprint(net),
+            "tolerance": tolerance,
+            "graphs": graphs,
+        }
+        if int8:
+            manifest["int8"] = quantize_int8(staging, net, graphs, calibration_frames)
+            errors.update({f"{k}_int8": v["relative_error"] for k, v in manifest["int8"].items()})
+        (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str))
+        if output.exists():
+            shutil.rmtree(output)
+        staging.rename(output)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return errors
+
+
+def quantize_int8(
+    folder: Path, net: nn.Module, graphs: dict, calibration_frames: np.ndarray | None = None
+) -> dict:
+    """Static int8 (QDQ, per-channel weights) versions of the per-frame graphs, calibrated on frames.
+
+    The motion graph is calibrated on the frames themselves and the synthesis graph on the latents and
+    source features those frames lead to (each frame serving in turn as source and as driving frame).
+    Returns each quantized graph's file, its relative error against the float32 PyTorch model on the
+    calibration inputs, and its input/output spec.
+    """
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quant_pre_process,
+        quantize_static,
+    )
+
+    if calibration_frames is None:
+        frames = synthetic_images(16, net.size, seed=3)
+    else:
+        frames = torch.from_numpy(np.ascontiguousarray(calibration_frames)).permute(0, 3, 1, 2)
+        frames = frames.float().div(127.5).sub(1.0)
+    with torch.no_grad():
+        code, features = net.encode(frames)
+        path = net.path(net.magnitudes(net.encode_code(frames)))
+        latent = code + path.roll(1, 0)  # another frame's motion on each source
+    feature_names = [f"feature{i}" for i in range(len(features))]
+    samples = {
+        "motion": [{"frames": frames[i : i + 1].numpy()} for i in range(len(frames))],
+        "synthesis": [
+            {
+                "latent": latent[i : i + 1].numpy(),
+                **{n: f[i : i + 1].numpy() for n, f in zip(feature_names, features)},
+            }
+            for i in range(len(frames))
+        ],
+    }
+
+    class Reader(CalibrationDataReader):
+        def __init__(self, items):
+            self.items = iter(items)
+
+        def get_next(self):
+            return next(self.items, None)
+
+    result = {}
+    for name in ("motion", "synthesis"):
+        source = folder / graphs[name]["file"]
+        prepared = folder / f".{name}_prepared.onnx"
+        target = folder / graph_file(name, "int8")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
+            quantize_static(
+                str(prepared),
+                str(target),
+                Reader(samples[name]),
+                quant_format=QuantFormat.QDQ,
+                per_channel=True,
+                # the upsampling transposed convolutions stay float: onnxruntime could not load the 256 px
+                # generator with them quantized (a shape inference error in ConvTranspose)
+                op_types_to_quantize=["Conv", "MatMul", "Gemm"],
+                activation_type=QuantType.QUInt8,
+                weight_type=QuantType.QInt8,
+            )
+        prepared.unlink()
+        session = inference_session(target)
+        batch = {k: np.concatenate([s[k] for s in samples[name]]) for k in samples[name][0]}
+        got = session.run(None, batch)[-1]  # the path, or the image
+        with torch.no_grad():
+            expected = path if name == "motion" else net.decode(latent, features)
+        result[name] = {
+            "file": target.name,
+            **_io_spec(session),
+            "relative_error": _error(got, expected),
+        }
+    return result

@@ -1,0 +1,120 @@
+"""ONNX export: every graph computes what the PyTorch network computes, and the manifest describes it."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("onnxscript")
+
+from lmtk.apis import onnx_export  # noqa: E402
+from lmtk.apis.benchmark import relative_error, synthetic_images  # noqa: E402
+from lmtk.apis.onnx_backend import GRAPHS, MANIFEST, OnnxNetwork, inference_session  # noqa: E402
+from lmtk.apis.onnx_export import TOLERANCE, export_onnx, weights_fingerprint  # noqa: E402
+from lmtk.registry import build  # noqa: E402
+
+SIZE = 32
+TINY = dict(
+    type="lmtk.LIA.v1",
+    encoder=dict(type="lmtk.LIAEncoder.v1", size=SIZE, latent_dim=32, channel_base=256, max_channels=32),
+    generator=dict(type="lmtk.FlowGenerator.v1", size=SIZE, latent_dim=32, channel_base=256, max_channels=32),
+    motion_basis=dict(type="lmtk.GramSchmidtBasis.v1", latent_dim=32, num_directions=5),
+)
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return build(TINY).eval()
+
+
+@pytest.fixture(scope="module")
+def exported(model, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("onnx") / "export"
+    errors = export_onnx(model, folder, int8=True)
+    return folder, errors
+
+
+def _run(folder, name, *inputs, variant="float32"):
+    manifest = json.loads((folder / MANIFEST).read_text())
+    entry = (manifest[variant] if variant != "float32" else manifest["graphs"])[name]
+    session = inference_session(folder / entry["file"])
+    names = [i.name for i in session.get_inputs()]
+    return [torch.from_numpy(o) for o in session.run(None, {n: t.numpy() for n, t in zip(names, inputs)})]
+
+
+def test_each_graph_matches_pytorch(model, exported):
+    folder, errors = exported
+    assert set(errors) >= set(GRAPHS)
+    assert all(errors[name] < TOLERANCE for name in GRAPHS), errors
+    net = model.net
+    # a batch of 3, which the export never saw (it checks batch 2): the batch axis is dynamic
+    image, frames = synthetic_images(3, SIZE, seed=10), synthetic_images(3, SIZE, seed=11)
+    with torch.no_grad():
+        code, features = net.encode(image)
+        magnitudes = net.magnitudes(code)
+        source_path = net.path(magnitudes)
+        frame_magnitudes = net.magnitudes(net.encode_code(frames))
+        frame_path = net.path(frame_magnitudes)
+        decoded = net.decode(code + frame_path, features)
+    got = _run(folder, "source", image)
+    for ours, theirs in zip(got, [code, magnitudes, source_path, *features]):
+        assert relative_error(ours, theirs) < TOLERANCE
+    got_magnitudes, got_path = _run(folder, "motion", frames)
+    assert relative_error(got_magnitudes, frame_magnitudes) < TOLERANCE
+    assert relative_error(got_path, frame_path) < TOLERANCE
+    assert relative_error(_run(folder, "path", frame_magnitudes)[0], frame_path) < TOLERANCE
+    (image_out,) = _run(folder, "synthesis", code + frame_path, *features)
+    assert image_out.shape == (3, 3, SIZE, SIZE)
+    assert relative_error(image_out, decoded) < TOLERANCE
+
+
+def test_manifest_describes_the_export(model, exported):
+    folder, errors = exported
+    manifest = json.loads((folder / MANIFEST).read_text())
+    assert manifest["weights_fingerprint"] == weights_fingerprint(model.net)
+    assert manifest["opset"] == 18 and manifest["size"] == SIZE and manifest["num_magnitudes"] == 5
+    synthesis = manifest["graphs"]["synthesis"]
+    assert [i["name"] for i in synthesis["inputs"]] == ["latent", "feature0", "feature1", "feature2"]
+    assert synthesis["outputs"][0]["shape"] == ["batch", 3, SIZE, SIZE]
+    assert manifest["graphs"]["motion"]["relative_error"] == errors["motion"]
+    # nothing but the export's files: the staging folder is gone
+    assert sorted(p.name for p in folder.parent.iterdir()) == ["export"]
+
+
+def test_fingerprint_sees_one_changed_weight(model):
+    changed = build(TINY).eval()
+    changed.load_state_dict(model.state_dict())
+    assert weights_fingerprint(changed.net) == weights_fingerprint(model.net)
+    with torch.no_grad():
+        changed.net.motion_basis.weight[0, 0] += 1e-6
+    assert weights_fingerprint(changed.net) != weights_fingerprint(model.net)
+
+
+def test_int8_graphs_run_and_report_their_error(exported):
+    folder, errors = exported
+    network = OnnxNetwork(folder, variant="int8")
+    frames = synthetic_images(2, SIZE, seed=12)
+    magnitudes, path = network.motion(frames)
+    assert magnitudes.shape == (2, 5) and path.shape == (2, 32)
+    assert np.isfinite(errors["motion_int8"]) and np.isfinite(errors["synthesis_int8"])
+    # int8 is not float32: the graphs did change (a quantizer that did nothing would give 0)
+    assert errors["synthesis_int8"] > 1e-4
+
+
+def test_failed_check_leaves_nothing_behind(model, tmp_path, monkeypatch):
+    # a graph far from PyTorch, in float32 and against float64 alike
+    far = {"float64_noise_floor": 1e-6, "relative_error_vs_float64": 0.5}
+    monkeypatch.setattr(onnx_export, "_verify", lambda *args: (0.5, dict(far)))
+    with pytest.raises(ValueError, match="the exported source graph differs from PyTorch by 0.5"):
+        export_onnx(model, tmp_path / "out")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_opset_below_grid_sample_is_refused(model, tmp_path):
+    with pytest.raises(ValueError, match="opset must be 16 or more"):
+        export_onnx(model, tmp_path / "out", opset=13)
