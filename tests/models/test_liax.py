@@ -246,3 +246,40 @@ def test_a_hub_file_not_in_the_cache_is_one_clear_error(hub_cache):
     assert "\n" not in str(error.value) and "huggingface-cli download a/b lia-x.pt" in str(error.value)
     with pytest.raises(CheckpointError, match="hf://OWNER/REPO/FILE"):
         lmtk.load_model("hf://a/b")
+
+
+def test_the_sparsity_penalty_is_the_l1_of_the_driving_magnitudes():
+    torch.manual_seed(0)
+    loss = dict(
+        type="lmtk.LIALoss.v1",
+        perceptual_weight=0.0,
+        adversarial_weight=0.0,
+        perceptual=dict(pretrained=False),
+    )
+    sparse = build(
+        tiny_liax_config(
+            sparsity_weight=0.5,
+            loss=loss,
+            discriminator=dict(
+                type="lmtk.StyleGAN2Discriminator.v1", size=SIZE, channel_base=256, max_channels=32
+            ),
+        )
+    )
+    source, driving = _images(2, 1), _images(2, 2)
+    losses = sparse(source, driving, mode="loss")
+    net = sparse.net
+    expected = 0.5 * net.magnitudes(net.encode_code(driving)).abs().mean()
+    torch.testing.assert_close(losses["loss_sparsity"], expected)
+    losses["loss_sparsity"].backward()
+    assert net.motion_mlp.layers[0].weight.grad.abs().sum() > 0
+    plain = build(
+        tiny_liax_config(
+            loss=loss,
+            discriminator=dict(
+                type="lmtk.StyleGAN2Discriminator.v1", size=SIZE, channel_base=256, max_channels=32
+            ),
+        )
+    )
+    assert "loss_sparsity" not in plain(source, driving, mode="loss")
+    with pytest.raises(ValueError, match="sparsity_weight"):
+        build(tiny_liax_config(sparsity_weight=-1.0))
