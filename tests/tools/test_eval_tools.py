@@ -239,6 +239,8 @@ def test_analyze_directions_writes_heatmap_and_tables(files, capsys):
     rows = list(csv.DictReader((output / "correlation.csv").open()))
     assert len(rows) == 5 and "mouth_open" in rows[0] and rows[0]["best_factor"]
     assert "| direction | tx |" in (output / "correlation.md").read_text()
+    suggested = json.loads((output / "direction_names.json").read_text())
+    assert all(isinstance(i, int) and 0 <= i < 5 for i in suggested.values())
 
 
 def test_test_tool_fast_path_options(files, capsys):
