@@ -18,7 +18,7 @@ model = dict(
         norm_groups=8, num_flow_blocks=2, num_refine_blocks=2, flow_init_gain=0.0, rgb_init_gain=0.0
     ),
     motion_basis=dict(num_directions=20),
-    direction_names=None,  # the 14 published names label the published 40-direction model only
+    # 20 directions: the 14 published names label the published 40-direction model only, so none here
     sparsity_weight=0.1,
     loss=dict(perceptual_weight=0.0, adversarial_weight=0.0, perceptual=dict(pretrained=False)),
 )

@@ -13,23 +13,9 @@ model = dict(
     generator=dict(type="lmtk.LIAXGenerator.v1", warper=dict(type="lmtk.FlowWarper.v1", align_corners=True)),
     motion_basis=dict(type="lmtk.GramSchmidtBasis.v1", num_directions=40),
     motion_mlp_layers=1,
-    # LIA-X's 14 labelled directions (lmtk.models.liax.LIAX_DIRECTION_NAMES): name -> index
-    direction_names=dict(
-        yaw1=37,
-        yaw2=39,
-        pitch=28,
-        roll1=15,
-        roll2=33,
-        neck=31,
-        pout=6,
-        mouth_close=25,
-        mouth_o=16,
-        cheek=19,
-        eyes=13,
-        eyebrows=24,
-        eyeballs1=17,
-        eyeballs2=26,
-    ),
+    # None: LIA-X's 14 published direction names (lmtk.models.liax.LIAX_DIRECTION_NAMES: yaw1, pitch, eyes...)
+    # for its 40 directions; a dict {name: index} gives others
+    direction_names=None,
     discriminator=dict(type="lmtk.StyleGAN2Discriminator.v1"),
     loss=dict(
         type="lmtk.LIALoss.v1",
