@@ -42,8 +42,11 @@ __all__ = [
     "atomic_write",
     "checkpoint_path",
     "from_published",
+    "hub_checkpoint_path",
+    "is_hub_reference",
     "is_published",
     "load_checkpoint_file",
+    "map_keys",
     "published_model_config",
     "safe_unpickling",
     "stores_config",
@@ -197,6 +200,10 @@ def _map_keys(state: Mapping[str, torch.Tensor], rules: list[Rule], to_lmtk: boo
         else:
             unknown.append(key)
     return mapped, unknown
+
+
+#: rename a state dict's keys by ``(published, lmtk, converters)`` rules (also used for LIA-X's format)
+map_keys = _map_keys
 
 
 # Published tensors that lmtk's networks do not use: ``to_rgb1`` is built but never called by the
@@ -369,6 +376,51 @@ WRAPPER_PREFIXES = [(r"^module\.", ""), (_WRAPPED_NETWORK_KEY.pattern, r"\1.")]
 def unwrapped_keys(state: Mapping[str, Any]) -> dict[str, Any]:
     """``state`` with the ``module.`` of a distributed wrapper taken out of each network's keys."""
     return {_WRAPPED_NETWORK_KEY.sub(r"\1.", key): value for key, value in state.items()}
+
+
+HUB_PREFIX = "hf://"
+
+
+def is_hub_reference(path: object) -> bool:
+    """True for ``hf://OWNER/REPO/FILE``: a file in a Hugging Face Hub repository."""
+    return isinstance(path, str) and path.startswith(HUB_PREFIX)
+
+
+def hub_checkpoint_path(reference: str) -> Path:
+    """The local file of ``hf://OWNER/REPO/FILE``, from the Hub cache (``HF_HUB_CACHE``) when it is there.
+
+    A file not in the cache is downloaded into it, unless ``HF_HUB_OFFLINE=1``; if it can be neither
+    found nor downloaded, one :class:`CheckpointError` line says how to get it.
+
+    Example:
+        >>> hub_checkpoint_path("hf://YaohuiW/LIA-X/lia-x.pt")  # doctest: +SKIP
+        PosixPath('/home/me/.cache/huggingface/hub/models--YaohuiW--LIA-X/snapshots/.../lia-x.pt')
+    """
+    parts = reference[len(HUB_PREFIX) :].split("/", 2)
+    if len(parts) != 3 or not all(parts):
+        raise CheckpointError(
+            f"{reference!r} is not a Hub file: write hf://OWNER/REPO/FILE, e.g. hf://YaohuiW/LIA-X/lia-x.pt"
+        )
+    repo_id, filename = "/".join(parts[:2]), parts[2]
+    try:
+        from huggingface_hub import hf_hub_download
+    except ImportError as error:
+        raise CheckpointError(
+            f"loading {reference} needs huggingface_hub (pip install huggingface_hub)"
+        ) from error
+    try:
+        return Path(hf_hub_download(repo_id, filename, local_files_only=True))
+    except Exception:  # noqa: BLE001 - not in the cache: downloaded below unless offline
+        pass
+    try:
+        return Path(hf_hub_download(repo_id, filename))
+    except Exception as error:  # noqa: BLE001 - one line instead of the Hub's traceback
+        reason = " ".join(str(error).split())[:200] or type(error).__name__
+        raise CheckpointError(
+            f"cannot get {filename} of Hugging Face Hub repository {repo_id}: it is not in the local Hub cache "
+            f"and could not be downloaded ({reason}); download it where there is a network "
+            f"(huggingface-cli download {repo_id} {filename}) and copy the cache, or pass the file's path"
+        ) from error
 
 
 def unreadable_checkpoint(path: str | os.PathLike, error: BaseException | str) -> CheckpointError:

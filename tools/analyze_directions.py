@@ -9,12 +9,15 @@ For every frame of lmtk's synthetic clips (``tools/make_synthetic_dataset.py``),
 (``--centre-per-video`` removes each clip's mean first, so only motion within a clip counts).
 
 Writes ``correlation.png`` (heatmap), ``correlation.md`` and ``correlation.csv`` (directions x factors,
-with the best match) into the output folder and prints the best-matching factor of each direction.
+with the best match) into the output folder and prints the best-matching factor of each direction;
+``direction_names.json`` names each direction that follows one factor clearly (``|r| >= 0.5``), ready
+for a config's ``direction_names`` (docs/liax.md).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os.path as osp
 import sys
 from pathlib import Path
@@ -92,7 +95,7 @@ def run(args: argparse.Namespace) -> tuple[np.ndarray, list[str], Path]:
 
 def main(argv: list[str] | None = None) -> int:
     from lmtk.checkpoint import CheckpointError
-    from lmtk.evaluation.direction_analysis import best_matching_factors
+    from lmtk.evaluation.direction_analysis import best_matching_factors, suggested_direction_names
 
     args = parse_args(argv)
     try:
@@ -102,7 +105,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     for index, name, r in best_matching_factors(correlation, names):
         print(f"d{index}: {name} (r = {r:+.2f})" if np.isfinite(r) else f"d{index}: constant, no correlation")
-    print(f"wrote correlation.png, correlation.md and correlation.csv to {output}")
+    suggested = suggested_direction_names(correlation, names)
+    (output / "direction_names.json").write_text(json.dumps(suggested, indent=2) + "\n")
+    print(f"wrote correlation.png, correlation.md, correlation.csv and direction_names.json to {output}")
     return 0
 
 

@@ -11,8 +11,11 @@ Example::
         --separable-fir --compile --freeze
     # onnxruntime on an export folder (tools/export_onnx.py), the motion smoothed (docs/deploy.md)
     python tools/animate.py --checkpoint vox_onnx --backend onnxruntime --smooth ...
+    # LIA-X (lia-x.pt): turn the head and open the eyes, then animate (edit-then-animate)
+    python tools/animate.py --checkpoint lia-x.pt --source portrait.png --driving talk.mp4 \\
+        --output out.mp4 --edit yaw1=0.3 eyes=0.2
 
-The checkpoint may be an lmtk checkpoint or a published LIA checkpoint. Source images of any size, aspect
+The checkpoint may be an lmtk checkpoint or a published LIA or LIA-X checkpoint. Source images of any size, aspect
 and mode and driving videos of any resolution are brought to the model size. The output keeps the driving
 video's exact frame rate and, unless ``--no-audio``, its audio track. See docs/animate.md.
 """
@@ -53,6 +56,7 @@ from lmtk.cli import (  # noqa: E402
     sigterm_as_interrupt,
     smoothing_filter,
 )
+from lmtk.models.direction_names import parse_edit  # noqa: E402
 from lmtk.preprocessing import (  # noqa: E402
     Box,
     CroppedVideo,
@@ -129,6 +133,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help=f"x264 quality, {CRF_RANGE[0]}-{CRF_RANGE[1]}, lower is better (default 18)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument(
+        "--edit",
+        nargs="+",
+        metavar="DIRECTION=VALUE",
+        help="edit the source before animating it (LIA-X's navigation): a direction name of the model or an "
+        "index, and how far to move along it, e.g. --edit yaw1=0.3 eyes=-0.2",
+    )
     add_fast_path_arguments(parser, dtype=False)
     add_backend_arguments(parser)
     add_smoothing_arguments(parser)
@@ -140,6 +151,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.paste_back and args.side_by_side:
         parser.error("--paste-back and --side-by-side cannot be combined")
     refuse_inert_fast_path_options(parser, args)
+    try:
+        args.edit = parse_edit(args.edit or [])
+    except ValueError as error:
+        parser.error(str(error))
     return args
 
 
@@ -216,7 +231,7 @@ def _animate_into(writer: VideoWriter, args: argparse.Namespace, image: np.ndarr
     if args.crop_source:
         source_box = _face_box(lambda **kw: face_box_for_image(image, **kw), "source", args.crop_margin)
     cropped = crop_to_box(image, source_box, animator.size) if source_box is not None else image
-    source = animator.encode_source(cropped)
+    source = animator.encode_source(cropped, edit=args.edit)
     paste_box = source_box if source_box is not None else _fitted_box(image, args.resize)
     reader = animator.open_driving(args.driving)
     if args.crop_driving:

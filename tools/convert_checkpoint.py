@@ -1,13 +1,15 @@
-"""Convert LIA checkpoints between the published format and lmtk's.
+"""Convert LIA and LIA-X checkpoints between the published formats and lmtk's.
 
     python tools/convert_checkpoint.py vox.pt vox_lmtk.pth                         # published -> lmtk
+    python tools/convert_checkpoint.py lia-x.pt liax_lmtk.pth                      # LIA-X -> lmtk
     python tools/convert_checkpoint.py work_dirs/run/iter_5000.pth out.pt --to published
     python tools/convert_checkpoint.py work_dirs/run model.safetensors --to safetensors  # to share
 
-The published format is ``{'gen': generator_state, 'dis': discriminator_state}``; lmtk checkpoints embed
-the model config so ``lmtk.load_model`` rebuilds the architecture; safetensors holds the weights and the
-model config as JSON, and loading it can never run code: the format to share a model in. An existing
-output is replaced only with ``--overwrite``.
+LIA's published format is ``{'gen': generator_state, 'dis': discriminator_state}``, LIA-X's a bare
+generator state dict (``lia-x.pt``); ``--to published`` writes the one of the model's kind. lmtk
+checkpoints embed the model config so ``lmtk.load_model`` rebuilds the architecture; safetensors holds the
+weights and the model config as JSON, and loading it can never run code: the format to share a model in.
+An existing output is replaced only with ``--overwrite``.
 """
 
 from __future__ import annotations
@@ -57,9 +59,11 @@ def main(argv=None) -> int:
     from lmtk.cli import ArgumentParser, add_trust_checkpoint_argument
 
     parser = ArgumentParser(
-        description="Convert LIA checkpoints between the published, lmtk and safetensors formats"
+        description="Convert LIA and LIA-X checkpoints between the published, lmtk and safetensors formats"
     )
-    parser.add_argument("input", help="a published LIA checkpoint, an lmtk checkpoint or a training work dir")
+    parser.add_argument(
+        "input", help="a published LIA or LIA-X checkpoint, an lmtk checkpoint or a training work dir"
+    )
     parser.add_argument("output", help="where to write the converted checkpoint")
     parser.add_argument(
         "--to",
@@ -97,13 +101,18 @@ def main(argv=None) -> int:
 
     import lmtk
     from lmtk.checkpoint import CheckpointError, CheckpointWriteError, atomic_save, to_published
+    from lmtk.models import LIAX
+    from lmtk.models.liax_keys import to_liax
 
     try:
         model = lmtk.load_model(args.input, config=args.config, trust=args.trust_checkpoint)
         if args.to in ("lmtk", "safetensors"):
             lmtk.save_model(model, args.output, format=args.to)
         else:
-            published = to_published(model.state_dict(), getattr(model, "published_extras", None))
+            if isinstance(model, LIAX):  # LIA-X's own format: a bare generator state dict
+                published = to_liax(model.state_dict())
+            else:
+                published = to_published(model.state_dict(), getattr(model, "published_extras", None))
             _check_published_round_trip(model, published)
             atomic_save(published, args.output)
     except (CheckpointError, CheckpointWriteError, FileNotFoundError, ValueError) as error:

@@ -2,6 +2,7 @@
 
     python tools/vis_directions.py --checkpoint CKPT --image IMG [--directions 0-19] [--range -3 3]
         [--steps 9] [--output-dir DIR] [--format mp4|gif] [--device cpu]
+    python tools/vis_directions.py --checkpoint lia-x.pt --image IMG --directions yaw1 pitch eyes
 
 The source keeps its own pose and moves along one direction: ``z = z_{s->r} + w_{r->s} + alpha * d_i``
 (``w_{r->s}`` is the source's own motion, so ``alpha = 0`` reconstructs the source; starting from
@@ -39,17 +40,26 @@ from lmtk.cli import (  # noqa: E402
 )
 
 
-def parse_directions(text: str | None, count: int) -> list[int]:
-    """``"0-4"``, ``"0,3,7"``, ``"2"`` or None (all) as direction indices, checked against ``count``."""
-    if text is None or text == "all":
+def parse_directions(
+    text: str | list[str] | None, count: int, names: dict[str, int] | None = None
+) -> list[int]:
+    """``"0-4"``, ``"0,3,7"``, ``"2"``, direction names (``["yaw1", "pitch"]``, see ``model.direction_names``)
+    or None (all) as direction indices, checked against ``count``."""
+    tokens = [text] if isinstance(text, str) else list(text or [])
+    if not tokens or tokens == ["all"]:
         return list(range(count))
+    names = names or {}
     indices: list[int] = []
-    for part in text.split(","):
+    for part in ",".join(tokens).split(","):
         part = part.strip()
+        if part in names:
+            indices.append(names[part])
+            continue
         try:
             low, high = (int(v) for v in part.split("-", 1)) if "-" in part else (int(part),) * 2
         except ValueError:
-            raise ValueError(f"--directions must look like 0-19 or 0,3,5, got {text!r}") from None
+            named = f" or the model's direction names ({', '.join(names)})" if names else ""
+            raise ValueError(f"--directions must look like 0-19 or 0,3,5{named}, got {part!r}") from None
         if high < low:  # range() would give nothing, reported as "out of range"
             raise ValueError(f"--directions range {part} is empty; write it low to high: {high}-{low}")
         indices.extend(range(low, high + 1))
@@ -71,7 +81,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--config", help="config whose model overrides the checkpoint's architecture")
     add_trust_checkpoint_argument(parser)
     parser.add_argument("--image", required=True, help="the source image")
-    parser.add_argument("--directions", help="which directions: 0-19, 0,3,5 or all (default all)")
+    parser.add_argument(
+        "--directions",
+        nargs="+",
+        help="which directions: 0-19, 0,3,5, names the model gives them (yaw1 pitch) or all (default all)",
+    )
     parser.add_argument(
         "--range", nargs=2, type=finite_float, default=(-3.0, 3.0), metavar=("LOW", "HIGH"),
         help="the alphas swept, in motion-magnitude units (default -3 3)",
@@ -149,7 +163,8 @@ def run(args: argparse.Namespace) -> dict:
     image = load_image(args.image)
     model = load_model(args.checkpoint, config=args.config, device=args.device, trust=args.trust_checkpoint)
     basis = require_directions(model)
-    indices = parse_directions(args.directions, basis.shape[1])
+    names = getattr(model, "direction_names", {})
+    indices = parse_directions(args.directions, basis.shape[1], names)
     size = model.size
     tensor = torch.from_numpy(fit_image(image, size, args.resize)).permute(2, 0, 1)[None].float() / 127.5 - 1
     tensor = tensor.to(args.device)
@@ -171,6 +186,7 @@ def run(args: argparse.Namespace) -> dict:
         "model_size": size,
         "num_directions": int(basis.shape[1]),
         "directions": indices,
+        "direction_names": {str(i): n for n, i in names.items() if i in indices},
         "alphas": alphas.tolist(),
         "orthogonality_error": error,
         "source_magnitudes": own,

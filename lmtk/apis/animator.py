@@ -29,7 +29,7 @@ import queue
 import sys
 import threading
 import warnings
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -119,7 +119,9 @@ class EncodedSource:
         code: ``z_{s->r}`` ``(1, D)``.
         features: the appearance pyramid, coarse to fine, each ``(1, C, r, r)``.
         magnitudes: ``A_{r->s}`` ``(1, M)`` (what the automatic start frame compares against).
-        path: ``w_{r->s}`` ``(1, D)`` (the source's own motion, used by relative transfer).
+        path: ``w_{r->s}`` ``(1, D)`` (the source's own motion, used by relative transfer); with an edit,
+            ``D(A_{r->s} + edit)`` (LIA-X's edit-then-animate).
+        edit_path: ``D(edit)`` ``(1, D)``, added in absolute mode; None without an edit.
 
     The tensors are made under ``torch.inference_mode`` and so take no part in autograd: to optimise
     through the generator, ``clone()`` them outside inference mode (or encode with ``model.net.encode``).
@@ -130,6 +132,7 @@ class EncodedSource:
     features: list[torch.Tensor]
     magnitudes: torch.Tensor
     path: torch.Tensor
+    edit_path: torch.Tensor | None = None
 
 
 class TorchNetwork:
@@ -358,14 +361,26 @@ class Animator:
             )
         check_image_values(name, images)
 
-    def encode_source(self, source) -> EncodedSource:
+    def encode_source(self, source, edit: Mapping[str | int, float] | None = None) -> EncodedSource:
         """Encode a source once: a path, PIL image, ``(H, W, 3)`` array (any size) or ``(1, 3, S, S)`` tensor.
+
+        ``edit`` (``{direction: value}``, a direction being a name of ``model.direction_names`` or an
+        index) moves the source along those directions before it is animated, as ``model.edit`` does.
 
         An :class:`EncodedSource` is returned as is, so it can be reused across calls; one encoded by
         another animator is moved to this one's device, and tensors in another low precision are cast to
         this animator's dtype (float32 here: a bfloat16 source then runs in a float32 animator).
         """
+        if edit and self.model is None:
+            raise ValueError(
+                "an edit needs the model's direction names, which the onnxruntime backend does not have: "
+                "animate with an edit on the pytorch backend"
+            )
         if isinstance(source, EncodedSource):
+            if edit:
+                raise ValueError(
+                    "an EncodedSource is already encoded: give the edit to encode_source instead"
+                )
             return self._adopt(source)
         image = self._source_image(source)
         if isinstance(source, torch.Tensor):
@@ -374,7 +389,12 @@ class Animator:
             tensor = _frames_to_tensor(image[None], self.device)
         with torch.inference_mode(), self._autocast(), _explain_dtype_errors(self):
             code, features, magnitudes, path = self.network.encode_source(tensor)
-        return EncodedSource(image, code, list(features), magnitudes, path)
+            edit_path = None
+            if edit:
+                offsets = self.model.edit_offsets(edit, magnitudes)
+                path = self.network.path(magnitudes + offsets)
+                edit_path = self.network.path(offsets)
+        return EncodedSource(image, code, list(features), magnitudes, path, edit_path)
 
     def _adopt(self, source: EncodedSource) -> EncodedSource:
         """``source`` on this animator's device, each tensor in float32 or this animator's dtype."""
@@ -384,7 +404,8 @@ class Animator:
             dtype = tensor.dtype if tensor.dtype in (torch.float32, self.dtype) else self.dtype
             return tensor.to(self.device, dtype)
 
-        if all(fit(t) is t for t in (source.code, source.magnitudes, source.path, *source.features)):
+        edit = () if source.edit_path is None else (source.edit_path,)
+        if all(fit(t) is t for t in (source.code, source.magnitudes, source.path, *edit, *source.features)):
             return source
         return dataclasses.replace(
             source,
@@ -392,6 +413,7 @@ class Animator:
             features=[fit(f) for f in source.features],
             magnitudes=fit(source.magnitudes),
             path=fit(source.path),
+            edit_path=None if source.edit_path is None else fit(source.edit_path),
         )
 
     def open_driving(self, driving):
@@ -505,6 +527,8 @@ class Animator:
             path = self.network.path(self._padded(smoother(magnitudes[:count])))
         if first is None:
             latent = source.code + path
+            if source.edit_path is not None:
+                latent = latent + source.edit_path
         else:
             latent = source.code + (path - first) + source.path
         return self.network.decode(latent, source.features)[:count]
@@ -520,6 +544,7 @@ class Animator:
         with_driving: bool = False,
         progress: bool = False,
         smooth: bool | OneEuroFilter = False,
+        edit: Mapping[str | int, float] | None = None,
     ) -> Iterator:
         """Animate ``source`` with every frame of ``driving``, yielding one result per driving frame in order.
 
@@ -540,6 +565,7 @@ class Animator:
             smooth: filter the driving motion magnitudes over time (:mod:`lmtk.apis.smoothing`): True for
                 a :class:`OneEuroFilter` with its defaults at the video's frame rate, or a filter (its
                 parameters are used, from a fresh state).
+            edit: ``{direction: value}`` applied to the source first (see :meth:`encode_source`).
 
         The inputs are checked and the source encoded when this is called; frames are computed as they
         are consumed (an automatic start frame costs one extra pass of motion codes first).
@@ -552,7 +578,7 @@ class Animator:
         if mode == "relative" and start_frame != "auto":
             self._resolve_start(None, reader, start_frame)
         smoother = _smoother(smooth, reader.fps)
-        source = self.encode_source(source)
+        source = self.encode_source(source, edit)
         return self._animate(source, reader, mode, start_frame, output, with_driving, progress, smoother)
 
     def _animate(
@@ -688,6 +714,7 @@ class Animator:
         mode: str = "relative",
         driving_first: int | torch.Tensor | None = None,
         output: str = "tensor",
+        edit: Mapping[str | int, float] | None = None,
     ) -> torch.Tensor | np.ndarray:
         """Animate a batch of in-memory driving frames at once.
 
@@ -700,6 +727,7 @@ class Animator:
             driving_first: relative mode's reference: an index into ``driving`` (default 0) or a
                 ``(1, 3, S, S)`` frame.
             output: ``"tensor"``: ``(N, 3, S, S)`` float32; ``"numpy"``: ``(N, S, S, 3)`` uint8.
+            edit: ``{direction: value}`` applied to the source first (see :meth:`encode_source`).
         """
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -715,7 +743,7 @@ class Animator:
             )
         driving = self._driving_frames(driving)
         driving = driving.to(self.device, torch.float32)
-        source = self.encode_source(source)
+        source = self.encode_source(source, edit)
         first = None
         with torch.inference_mode(), self._autocast():
             if mode == "relative" and (len(driving) or driving_first is not None):  # no frames: no reference

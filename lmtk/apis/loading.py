@@ -19,6 +19,8 @@ from ..checkpoint import (
     atomic_write,
     checkpoint_path,
     from_published,
+    hub_checkpoint_path,
+    is_hub_reference,
     is_published,
     load_checkpoint_file,
     published_model_config,
@@ -26,6 +28,7 @@ from ..checkpoint import (
     unwrapped_keys,
 )
 from ..config_file import CONFIG_SUFFIXES, read_config, read_stored_config
+from ..models.liax_keys import from_liax, is_liax_state_dict, liax_model_config
 from ..registry import build, check_registered_types
 from ..version import __version__
 from .device import check_device
@@ -72,9 +75,11 @@ def load_model(
 
     Args:
         path: a config file (``.py``: fresh weights), an lmtk checkpoint (the architecture comes from
-            the config stored in it), a training work dir (its newest checkpoint), or a published
-            checkpoint (``{'gen': ...}``; architecture inferred from tensor shapes), or a ``.safetensors``
-            file written by :func:`save_model`.
+            the config stored in it), a training work dir (its newest checkpoint), a published LIA
+            checkpoint (``{'gen': ...}``) or LIA-X checkpoint (``lia-x.pt``, a bare state dict), whose
+            architecture is inferred from their tensor shapes, or a ``.safetensors`` file written by
+            :func:`save_model`. A file in a Hugging Face Hub repository is named ``hf://OWNER/REPO/FILE``
+            (read from the local Hub cache, see :func:`lmtk.checkpoint.hub_checkpoint_path`).
         config: a config file or dict (a whole config, or its ``model`` entry as :func:`model_config_of`
             returns it) that overrides the architecture stored in an lmtk checkpoint; needed for a file
             that holds only ``model.state_dict()``.
@@ -92,7 +97,7 @@ def load_model(
         >>> model = load_model("configs/lia/lia_vox_m20.py")  # doctest: +SKIP
         >>> out = model.transfer(source, driving, mode="absolute")  # doctest: +SKIP
     """
-    path = Path(path)
+    path = hub_checkpoint_path(path) if is_hub_reference(path) else Path(path)
     device = check_device(device)
     if path.suffix in CONFIG_SUFFIXES:
         if config is not None:
@@ -103,6 +108,10 @@ def load_model(
         return _build(_model_cfg(read_config(path), with_loss), device)
     path = checkpoint_path(path)
     checkpoint = load_checkpoint_file(path, trust=trust)
+    if is_liax_state_dict(checkpoint):  # LIA-X's published lia-x.pt: a bare generator state dict
+        model = _build(_override(config, with_loss) or liax_model_config(checkpoint), "cpu")
+        model.load_state_dict(from_liax(checkpoint, model.state_dict()), strict=False)
+        return model.to(device)
     if (
         isinstance(checkpoint, Mapping)
         and not is_published(checkpoint)
@@ -110,11 +119,7 @@ def load_model(
     ):
         checkpoint = {"gen": checkpoint}  # a bare published generator state dict
     if is_published(checkpoint):
-        model_cfg = published_model_config(checkpoint)
-        if config is not None:
-            model_cfg = _model_cfg(
-                read_config(config) if not isinstance(config, Mapping) else config, with_loss
-            )
+        model_cfg = _override(config, with_loss) or published_model_config(checkpoint)
         model = _build(model_cfg, "cpu")
         state, extras = from_published(checkpoint, model.state_dict())
         model.load_state_dict(state, strict=False)
@@ -157,6 +162,13 @@ def load_model(
     _load_state(model, unwrapped_keys(checkpoint["state_dict"]), path)
     model.published_extras = dict(meta.get("published_extras") or {})
     return model.to(device)
+
+
+def _override(config: str | os.PathLike | Mapping | None, with_loss: bool) -> dict | None:
+    """The model config that ``config=`` gives a published checkpoint instead of the inferred one."""
+    if config is None:
+        return None
+    return _model_cfg(read_config(config) if not isinstance(config, Mapping) else config, with_loss)
 
 
 def _load_state(model: torch.nn.Module, state: Mapping[str, Any], path: Path) -> None:

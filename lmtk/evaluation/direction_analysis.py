@@ -194,6 +194,20 @@ def best_matching_factors(
     return out
 
 
+def suggested_direction_names(
+    correlation: np.ndarray, factor_names: Sequence[str], min_abs_r: float = 0.5
+) -> dict[str, int]:
+    """``{factor: direction}``: for each factor, the direction that follows it best, if ``|r| >= min_abs_r``
+    and no other factor claims that direction more strongly. A model's ``direction_names`` (docs/liax.md)."""
+    correlation = np.abs(np.nan_to_num(np.asarray(correlation, dtype=float)))
+    names = {}
+    for column, factor in enumerate(factor_names):
+        row = int(np.argmax(correlation[:, column]))
+        if correlation[row, column] >= min_abs_r and np.argmax(correlation[row]) == column:
+            names[factor] = row
+    return names
+
+
 def _row_labels(count: int) -> list[str]:
     return [f"d{i}" for i in range(count)]
 

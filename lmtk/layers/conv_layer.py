@@ -78,12 +78,23 @@ class ConvLayer(nn.Module):
 
 
 class ResBlock(nn.Module):
-    """Two 3x3 convs (the second downsampling) plus a 1x1 downsampling skip, summed / sqrt(2)."""
+    """Two 3x3 convs (the second downsampling) plus a 1x1 downsampling skip, summed / sqrt(2).
 
-    def __init__(self, in_channels: int, out_channels: int, fir_taps: Sequence[float] = (1, 3, 3, 1)) -> None:
+    ``widen_first``: the first conv changes the channels (LIA-X's encoder) instead of the second
+    (StyleGAN2's discriminator and LIA's encoder).
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        fir_taps: Sequence[float] = (1, 3, 3, 1),
+        widen_first: bool = False,
+    ) -> None:
         super().__init__()
-        self.conv1 = ConvLayer(in_channels, in_channels, 3)
-        self.conv2 = ConvLayer(in_channels, out_channels, 3, downsample=True, fir_taps=fir_taps)
+        middle = out_channels if widen_first else in_channels
+        self.conv1 = ConvLayer(in_channels, middle, 3)
+        self.conv2 = ConvLayer(middle, out_channels, 3, downsample=True, fir_taps=fir_taps)
         self.skip = ConvLayer(
             in_channels, out_channels, 1, downsample=True, fir_taps=fir_taps, bias=False, activate=False
         )

@@ -3,11 +3,13 @@
 from . import discriminators, encoders, generators, motion_bases, warpers
 from .lia import LIA
 from .lia_generator import LIAGenerator
+from .liax import LIAX
 from .motion_mlp import MotionMLP
 
 __all__ = [
     "LIA",
     "LIAGenerator",
+    "LIAX",
     "MotionMLP",
     "discriminators",
     "encoders",

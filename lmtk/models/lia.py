@@ -12,6 +12,7 @@ from mmengine.optim import OptimWrapper, OptimWrapperDict
 from torch import nn
 
 from ..registry import build, get, models
+from .direction_names import check_direction_names, edit_offsets
 from .lia_generator import LIAGenerator, check_interface
 
 __all__ = ["LIA", "check_image_values"]
@@ -79,6 +80,8 @@ class LIA(BaseModel):
         size, latent_dim, channel_multiplier, channel_base, max_channels: shared architecture settings,
             filled into every component config that accepts them and does not set them itself, so an
             ablation or a tiny test model changes one value (``--cfg-options model.size=64``).
+        direction_names: names for some motion directions, ``{name: index}`` (or a list naming
+            directions 0, 1, ... in order), so edits can say ``{"yaw1": 0.5}`` (docs/liax.md).
         data_preprocessor: mmengine data preprocessor config (moves batches to the device).
         init_cfg: mmengine init config.
 
@@ -101,6 +104,7 @@ class LIA(BaseModel):
         channel_multiplier: float | None = None,
         channel_base: int | None = None,
         max_channels: int | None = None,
+        direction_names: Mapping[str, int] | list[str] | None = None,
         data_preprocessor: dict | None = None,
         init_cfg: dict | None = None,
     ) -> None:
@@ -130,6 +134,9 @@ class LIA(BaseModel):
         if self.loss is not None:
             check_interface("loss set", self.loss)
             _check_perceptual_size(getattr(self.loss, "perceptual", None), self.generator.size)
+        self.direction_names = check_direction_names(
+            direction_names, self.generator.motion_basis.num_magnitudes
+        )
         # counts optimisation steps so lazy regularisation resumes exactly; saved with the weights
         self.register_buffer("train_steps", torch.zeros((), dtype=torch.long))
 
@@ -179,18 +186,42 @@ class LIA(BaseModel):
             )
         check_image_values(name, images)
 
+    def edit_offsets(
+        self, edits: Mapping[str | int, float], like: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``(1, M)`` magnitude offsets of ``edits``: ``{direction: value}``, a direction being one of
+        :attr:`direction_names` or an index."""
+        return edit_offsets(edits, self.direction_names, self.net.motion_basis.num_magnitudes, like)
+
+    def edit(self, source: torch.Tensor, edits: Mapping[str | int, float]) -> torch.Tensor:
+        """``source`` moved along named or numbered directions: ``G(z_{s->r} + D(A_{r->s} + edit))``.
+
+        Example: ``model.edit(source, {"yaw1": 0.5, "eyes": -0.3})``; an empty edit reconstructs the
+        source through its own motion (LIA-X's image editing).
+        """
+        self._check_input("source", source)
+        net = self.net
+        code, features = net.encode(source)
+        magnitudes = net.magnitudes(code)
+        return net.decode(code + net.path(magnitudes + self.edit_offsets(edits, magnitudes)), features)
+
     def transfer(
         self,
         source: torch.Tensor,
         driving: torch.Tensor,
         mode: str = "absolute",
         driving_first: torch.Tensor | None = None,
+        edit: Mapping[str | int, float] | None = None,
     ) -> torch.Tensor:
         """Animate ``source`` with the motion of ``driving``.
 
         ``absolute`` (eq. 11): ``z = z_{s->r} + w_{r->d}``. ``relative`` (eq. 12):
-        ``z = z_{s->r} + w_{r->s} + (w_{r->d} - w_{r->1})`` with ``driving_first`` the driving frame whose
+        ``z = z_{s->r} + (w_{r->d} - w_{r->1}) + w_{r->s}`` with ``driving_first`` the driving frame whose
         pose matches the source. A source batch of 1 is broadcast over the driving batch.
+
+        ``edit`` (``{direction: value}``, see :meth:`edit`) moves the source first (LIA-X's
+        edit-then-animate): relative mode adds it to the source's magnitudes ``A_{r->s}``, absolute mode
+        to the driving frame's.
         """
         self._check_input("source", source)
         self._check_input("driving", driving)
@@ -199,7 +230,11 @@ class LIA(BaseModel):
         batch = driving.shape[0]
         code = _broadcast_source(code, batch)
         features = [_broadcast_source(f, batch) for f in features]
-        path = net.path(net.magnitudes(net.encode_code(driving)))
+        offsets = None if edit is None else self.edit_offsets(edit, code)
+        magnitudes = net.magnitudes(net.encode_code(driving))
+        if mode == "absolute" and offsets is not None:
+            magnitudes = magnitudes + offsets
+        path = net.path(magnitudes)
         if mode == "absolute":
             latent = code + path
         elif mode == "relative":
@@ -210,7 +245,10 @@ class LIA(BaseModel):
             self._check_input("driving_first", driving_first)
             first = net.path(net.magnitudes(net.encode_code(driving_first)))
             first = _broadcast_source(first, batch, "driving_first")
-            own = _broadcast_source(net.path(net.magnitudes(code[: source.shape[0]])), batch)
+            own_magnitudes = net.magnitudes(code[: source.shape[0]])
+            if offsets is not None:
+                own_magnitudes = own_magnitudes + offsets
+            own = _broadcast_source(net.path(own_magnitudes), batch)
             latent = code + (path - first) + own
         else:
             raise ValueError(f"mode must be 'absolute' or 'relative', got {mode!r}")
@@ -247,9 +285,13 @@ class LIA(BaseModel):
             ]
         if mode == "loss":
             self._require_training_parts()
-            fake = self.generator(source, driving)
-            return self.loss.generator_losses(fake, driving, self.discriminator(fake))
+            fake, extra = self._reconstruct(source, driving)
+            return {**self.loss.generator_losses(fake, driving, self.discriminator(fake)), **extra}
         raise ValueError(f"mode must be 'tensor', 'predict' or 'loss', got {mode!r}")
+
+    def _reconstruct(self, source: torch.Tensor, driving: torch.Tensor) -> tuple[torch.Tensor, dict]:
+        """The training reconstruction and the model's own extra losses (none for LIA)."""
+        return self.generator(source, driving), {}
 
     def _require_training_parts(self) -> None:
         if self.discriminator is None or self.loss is None:
@@ -273,9 +315,9 @@ class LIA(BaseModel):
         frozen_discriminator = _unwrap(self.discriminator)
         frozen_discriminator.requires_grad_(False)
         with g_optim.optim_context(self.generator):
-            fake = self.generator(source, driving)
+            fake, extra = self._reconstruct(source, driving)
             fake_logits = frozen_discriminator(fake) if adversarial else None
-            g_losses = self.loss.generator_losses(fake, driving, fake_logits)
+            g_losses = {**self.loss.generator_losses(fake, driving, fake_logits), **extra}
         g_loss, log_vars = self.parse_losses(g_losses)
         log_vars["grad_norm_g"] = _update(g_optim, g_loss, self.generator)
         frozen_discriminator.requires_grad_(True)

@@ -157,8 +157,14 @@ class LIAGenerator(nn.Module):
             )
         return self.synthesis(latent.to(features[0].dtype), features, return_levels=return_levels)
 
-    def forward(self, source: torch.Tensor, driving: torch.Tensor) -> torch.Tensor:
-        """Reconstruct ``driving`` from ``source`` (eq. 4 and 11): ``G(z_s + w(A(E(driving))), feats)``."""
+    def forward(
+        self, source: torch.Tensor, driving: torch.Tensor, return_magnitudes: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """Reconstruct ``driving`` from ``source`` (eq. 4 and 11): ``G(z_s + w(A(E(driving))), feats)``.
+
+        ``return_magnitudes`` also returns the driving frames' magnitudes ``A`` (for a penalty on them).
+        """
         code, features = self.encode(source)
-        path = self.path(self.magnitudes(self.encode_code(driving)))
-        return self.decode(code + path, features)
+        magnitudes = self.magnitudes(self.encode_code(driving))
+        image = self.decode(code + self.path(magnitudes), features)
+        return (image, magnitudes) if return_magnitudes else image

@@ -405,3 +405,44 @@ def test_unavailable_devices_are_one_clear_error(model, device):
         pytest.skip(f"{device} is available here")
     with pytest.raises(ValueError, match="use the CPU"):
         Animator(model, device=device)
+
+
+TINY_LIAX = dict(
+    type="lmtk.LIAX.v1",
+    encoder={**TINY["encoder"], "widen_first": True},
+    generator=dict(
+        type="lmtk.LIAXGenerator.v1",
+        size=SIZE,
+        latent_dim=32,
+        channel_base=256,
+        max_channels=32,
+        norm_groups=8,
+        num_flow_blocks=1,
+        num_refine_blocks=1,
+    ),
+    motion_basis=dict(type="lmtk.GramSchmidtBasis.v1", latent_dim=32, num_directions=5),
+    direction_names=dict(yaw1=3),
+)
+
+
+def test_liax_animates_with_an_edit_as_its_transfer_does(clip):
+    """LIA-X's edit-then-animate through the Animator: the source's magnitudes are edited first."""
+    torch.manual_seed(0)
+    liax = build(TINY_LIAX).eval()
+    source, frames, source_t, frames_t = clip
+    for mode, kwargs in (("relative", dict(driving_first=frames_t[:1])), ("absolute", {})):
+        out = _animate(liax, source, frames, batch_size=8, chunk_size=8, mode=mode, edit={"yaw1": 0.8})
+        reference = _transfer(liax, source_t, frames_t, 8, mode=mode, edit={"yaw1": 0.8}, **kwargs)
+        torch.testing.assert_close(out, reference, rtol=0, atol=1e-4)
+        plain = _animate(liax, source, frames, batch_size=8, chunk_size=8, mode=mode)
+        assert (out - plain).abs().max() > 1e-3
+    animator = Animator(liax)
+    encoded = animator.encode_source(source, edit={3: 0.8})
+    reference = _transfer(
+        liax, source_t, frames_t[:4], 8, mode="relative", driving_first=frames_t[:1], edit={"yaw1": 0.8}
+    )
+    torch.testing.assert_close(animator.animate_frames(encoded, frames_t[:4]), reference, rtol=0, atol=1e-4)
+    with pytest.raises(ValueError, match="unknown direction 'roll'"):
+        animator.encode_source(source, edit={"roll": 0.1})
+    with pytest.raises(ValueError, match="already encoded"):
+        animator.encode_source(encoded, edit={"yaw1": 0.1})

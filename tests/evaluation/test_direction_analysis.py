@@ -66,3 +66,22 @@ def test_collect_magnitudes_of_synthetic_clips(tiny_model, synthetic_root):
     assert data.factor_names[:2] == ["tx", "ty"] and data.video_index.tolist() == [0] * 6 + [1] * 6
     with pytest.raises(FileNotFoundError, match="synthetic"):
         collect_magnitudes(tiny_model, [synthetic_root / "missing.mp4"])
+
+
+def test_suggested_direction_names_take_clear_one_to_one_matches():
+    from lmtk.evaluation.direction_analysis import suggested_direction_names
+
+    correlation = np.array(
+        [
+            [0.9, 0.1, 0.0],  # d0 follows yaw
+            [0.2, -0.8, 0.6],  # d1 follows pitch (negatively) more than mouth
+            [0.1, 0.1, np.nan],  # d2 follows nothing
+            [0.3, 0.0, 0.4],  # d3: mouth's best, but below the bar
+        ]
+    )
+    assert suggested_direction_names(correlation, ["yaw", "pitch", "mouth"]) == {"yaw": 0, "pitch": 1}
+    # mouth's best direction (d1) is pitch's: not named twice
+    assert suggested_direction_names(correlation, ["yaw", "pitch", "mouth"], min_abs_r=0.35) == {
+        "yaw": 0,
+        "pitch": 1,
+    }

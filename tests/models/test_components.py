@@ -25,6 +25,7 @@ TINY = {
     "lmtk.GramSchmidtBasis.v1": dict(latent_dim=LATENT, num_directions=4),
     "lmtk.DirectPath.v1": dict(latent_dim=LATENT),
     "lmtk.FlowGenerator.v1": dict(warper=dict(type="lmtk.FlowWarper.v1", align_corners=True), **NETWORK),
+    "lmtk.LIAXGenerator.v1": dict(norm_groups=8, num_flow_blocks=2, num_refine_blocks=2, **NETWORK),
     "lmtk.FlowWarper.v1": dict(align_corners=False),
     "lmtk.StyleGAN2Discriminator.v1": dict(size=SIZE, **CHANNELS),
     "lmtk.LIA.v1": dict(
@@ -32,6 +33,14 @@ TINY = {
         generator=dict(type="lmtk.FlowGenerator.v1", **NETWORK),
         motion_basis=dict(type="lmtk.GramSchmidtBasis.v1", latent_dim=LATENT, num_directions=4),
         motion_mlp_layers=2,
+    ),
+    "lmtk.LIAX.v1": dict(
+        encoder=dict(type="lmtk.LIAEncoder.v1", widen_first=True, **NETWORK),
+        generator=dict(
+            type="lmtk.LIAXGenerator.v1", norm_groups=8, num_flow_blocks=2, num_refine_blocks=2, **NETWORK
+        ),
+        motion_basis=dict(type="lmtk.GramSchmidtBasis.v1", latent_dim=LATENT, num_directions=4),
+        direction_names=dict(yaw=1),
     ),
     # the example plugin, when it is installed in the environment
     "lmtk_householder.HouseholderBasis.v1": dict(latent_dim=LATENT, num_directions=4),

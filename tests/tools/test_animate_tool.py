@@ -410,3 +410,46 @@ def test_fast_path_options_that_do_nothing_are_refused(tool, capsys, options, ma
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and err.startswith("error:") and match in err
     tool.parse_args([*argv, *needed])  # with what they act on, they are accepted
+
+
+def test_edit_then_animate_a_liax_model(shared_data, tmp_path, tool, capsys, monkeypatch):
+    import numpy as np
+
+    from lmtk.apis import VideoWriter
+
+    shape = dict(size=32, latent_dim=32, channel_base=256, max_channels=32)
+    config = dict(
+        type="lmtk.LIAX.v1",
+        encoder=dict(type="lmtk.LIAEncoder.v1", widen_first=True, **shape),
+        generator=dict(
+            type="lmtk.LIAXGenerator.v1", norm_groups=8, num_flow_blocks=1, num_refine_blocks=1, **shape
+        ),
+        motion_basis=dict(type="lmtk.GramSchmidtBasis.v1", latent_dim=32, num_directions=5),
+        direction_names=dict(yaw1=3),
+    )
+    torch.manual_seed(0)
+    lmtk.save_model(build(config), tmp_path / "liax.pth", config=config)
+    driving = tmp_path / "driving.mp4"
+    with VideoWriter(driving, 25) as writer:
+        for i in range(6):
+            writer.write(np.full((32, 32, 3), 40 * i, np.uint8))
+    edits = []
+    encode_source = tool.Animator.encode_source
+    monkeypatch.setattr(
+        tool.Animator,
+        "encode_source",
+        lambda self, image, edit=None: edits.append(edit) or encode_source(self, image, edit),
+    )
+    out = tmp_path / "edited.mp4"
+    base = ["--checkpoint", str(tmp_path / "liax.pth"), "--source", str(shared_data / "vox" / "macron.png")]
+    base += ["--driving", str(driving), "--quiet"]
+    assert tool.main([*base, "--output", str(out), "--edit", "yaw1=0.3", "2=-0.1"]) == 0, (
+        capsys.readouterr().err
+    )
+    assert edits[0] == {"yaw1": 0.3, "2": -0.1} and _probe(out)["frames"] == 6  # then the encoded source
+    _expect_error(tool, capsys, [*base, "--output", str(tmp_path / "bad.mp4"), "--edit", "nose=0.1"],
+                  "unknown direction 'nose'")  # fmt: skip
+    _expect_error(
+        tool, capsys, [*base, "--output", str(tmp_path / "bad.mp4"), "--edit", "yaw1"], "DIRECTION=VALUE"
+    )
+    assert not (tmp_path / "bad.mp4").exists()

@@ -172,3 +172,15 @@ def test_data_task_times_the_config_loader_on_the_demo_clips(shared_data, tmp_pa
         tool.main([str(tmp_path / "model.pth"), "--task", "data", "--device", "cpu"])
     assert exit_info.value.code == 2
     assert "is not a config (.py)" in capsys.readouterr().err
+
+
+def test_a_liax_config_benchmarks_animation_and_training(tmp_path):
+    out = tmp_path / "report.json"
+    _run(
+        "benchmark.py", ROOT / "configs/liax/liax_synthetic.py", "--task", "all", "--device", "cpu",
+        "--frames", 4, "--iters", 1, "--batch-size", 2, "--train-batch-size", 2, "--threads", 1,
+        "--json", out, "--cfg-options", *TINY,
+    )  # fmt: skip
+    animation, training = json.loads(out.read_text())["results"]
+    assert animation["task"] == "animate" and training["task"] == "train"
+    assert animation["throughput"] > 0 and training["throughput"] > 0

@@ -191,3 +191,34 @@ def test_a_random_pickle_as_input_is_one_line_without_warnings(tmp_path):
     assert result.returncode == 1
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("error: cannot read checkpoint random.pth: the file is cut short or not a PyTorch")
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_liax_converts_to_lmtk_and_back_to_its_bare_format(tmp_path, capsys):
+    import torch
+
+    import lmtk
+    from lmtk.models.liax_keys import to_liax
+    from lmtk.registry import build
+
+    shape = dict(size=32, latent_dim=32, channel_base=256, max_channels=32)
+    torch.manual_seed(0)
+    model = build(
+        dict(
+            type="lmtk.LIAX.v1",
+            encoder=dict(type="lmtk.LIAEncoder.v1", widen_first=True, **shape),
+            generator=dict(
+                type="lmtk.LIAXGenerator.v1", norm_groups=8, num_flow_blocks=1, num_refine_blocks=1, **shape
+            ),
+            motion_basis=dict(type="lmtk.GramSchmidtBasis.v1", latent_dim=32, num_directions=5),
+        )
+    )
+    published = to_liax(model.state_dict())
+    torch.save(published, tmp_path / "lia-x.pt")
+    tool = load_tool("convert_checkpoint")
+    assert tool.main([str(tmp_path / "lia-x.pt"), str(tmp_path / "lmtk.pth")]) == 0
+    assert type(lmtk.load_model(tmp_path / "lmtk.pth")).__name__ == "LIAX"
+    assert tool.main([str(tmp_path / "lmtk.pth"), str(tmp_path / "back.pt"), "--to", "published"]) == 0
+    back = torch.load(tmp_path / "back.pt", weights_only=True)
+    assert set(back) == set(published) and all(torch.equal(back[k], published[k]) for k in published)
+    assert "wrote" in capsys.readouterr().out

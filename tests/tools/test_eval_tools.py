@@ -300,6 +300,8 @@ def test_analyze_directions_writes_heatmap_and_tables(files, capsys):
     rows = list(csv.DictReader((output / "correlation.csv").open()))
     assert len(rows) == 5 and "mouth_open" in rows[0] and rows[0]["best_factor"]
     assert "| direction | tx |" in (output / "correlation.md").read_text()
+    suggested = json.loads((output / "direction_names.json").read_text())
+    assert all(isinstance(i, int) and 0 <= i < 5 for i in suggested.values())
 
 
 def _one_error_line(capsys) -> str:
@@ -435,3 +437,67 @@ def test_test_tool_renders_again_when_the_configs_synthetic_set_changed(tmp_path
     cfg["test_dataloader"]["dataset"]["generate"] = {**generate, "num_test": 3, "progress": True}
     load_tool("test")._video_folder(args, cfg)
     assert len(rendered) == 2 and rendered[1]["progress"] is False
+
+
+def _tiny_liax() -> dict:
+    shape = dict(size=64, latent_dim=32, channel_base=512, max_channels=32)
+    return dict(
+        type="lmtk.LIAX.v1",
+        encoder=dict(type="lmtk.LIAEncoder.v1", widen_first=True, **shape),
+        generator=dict(
+            type="lmtk.LIAXGenerator.v1", norm_groups=8, num_flow_blocks=1, num_refine_blocks=1, **shape
+        ),
+        motion_basis=dict(type="lmtk.GramSchmidtBasis.v1", latent_dim=32, num_directions=5),
+        direction_names=dict(yaw1=3, pitch=1),
+    )
+
+
+@pytest.fixture(scope="module")
+def liax_checkpoint(files):
+    torch.manual_seed(0)
+    lmtk.save_model(build(_tiny_liax()), files / "liax.pt", config=_tiny_liax())
+    return files / "liax.pt"
+
+
+def test_vis_directions_takes_direction_names(files, liax_checkpoint, capsys):
+    image = files / "liax_source.png"
+    Image.fromarray(np.full((64, 64, 3), 90, np.uint8)).save(image)
+    output = files / "liax_directions"
+    args = [
+        "--checkpoint",
+        liax_checkpoint,
+        "--image",
+        image,
+        "--directions",
+        "yaw1",
+        "pitch",
+        "--steps",
+        "3",
+    ]
+    assert (
+        load_tool("vis_directions").main(list(map(str, [*args, "--output-dir", output, "--no-animations"])))
+        == 0
+    )
+    info = json.loads((output / "directions.json").read_text())
+    assert info["directions"] == [3, 1] and info["direction_names"] == {"3": "yaw1", "1": "pitch"}
+    assert Image.open(output / "directions.png").size == (3 * 64, 2 * 64)
+    args = ["--checkpoint", liax_checkpoint, "--image", image, "--directions", "nose", "--output-dir", output]
+    assert load_tool("vis_directions").main(list(map(str, args))) == 1
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("error: --directions must look like") and "yaw1" in line and "pitch" in line
+
+
+def test_vis_directions_parses_names_beside_indices():
+    parse = load_tool("vis_directions").parse_directions
+    assert parse(["yaw1", "0-1"], 5, {"yaw1": 3}) == [3, 0, 1] and parse(["all"], 2) == [0, 1]
+
+
+def test_vis_reference_and_test_tool_run_a_liax_model(files, liax_checkpoint, capsys):
+    output = files / "liax_reference.png"
+    args = ["--checkpoint", liax_checkpoint, "--images", files / "synthetic" / "test", "--output", output]
+    assert load_tool("vis_reference").main(list(map(str, args))) == 0
+    assert Image.open(output).size == (2 * 64, 2 * 64)
+    work_dir = files / "liax_test"
+    args = [CONFIG, liax_checkpoint, "--data-root", files / "synthetic", "--work-dir", work_dir]
+    assert load_tool("test").main([*map(str, args), "--metrics", "l1", "--max-frames", "2", "--quiet"]) == 0
+    assert _metrics_json(work_dir)["metrics"]["l1"] > 0

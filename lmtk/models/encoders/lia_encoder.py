@@ -25,6 +25,8 @@ class LIAEncoder(nn.Module):
         channel_multiplier, channel_base, max_channels: the channel schedule
             (see :func:`lmtk.models.channels.channel_schedule`).
         fir_taps: low-pass taps for the downsampling blocks.
+        widen_first: each block changes the channels in its first conv, at the input resolution (LIA-X),
+            instead of in its second, downsampling one (LIA).
 
     Attributes:
         feature_channels: ``{resolution: channels}`` of the returned pyramid, coarse to fine.
@@ -38,13 +40,14 @@ class LIAEncoder(nn.Module):
         channel_base: int = 16384,
         max_channels: int = 512,
         fir_taps: Sequence[float] = (1, 3, 3, 1),
+        widen_first: bool = False,
     ) -> None:
         super().__init__()
         check_size(size)
         channels = channel_schedule(size, channel_multiplier, channel_base, max_channels)
         self.size = size
         self.latent_dim = latent_dim
-        self.stem, self.blocks = residual_trunk(size, channels, fir_taps)
+        self.stem, self.blocks = residual_trunk(size, channels, fir_taps, widen_first)
         self.to_code = EqualConv2d(channels[4], latent_dim, 4, bias=False)
         self.feature_channels = {r: c for r, c in sorted(channels.items()) if r >= 8}
 

@@ -1,5 +1,6 @@
 """Generators: latent code + appearance features -> image."""
 
 from .flow_generator import FlowGenerator
+from .liax_generator import LIAXGenerator
 
-__all__ = ["FlowGenerator"]
+__all__ = ["FlowGenerator", "LIAXGenerator"]
