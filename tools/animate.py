@@ -75,7 +75,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--checkpoint",
         required=True,
-        help="lmtk or published LIA checkpoint, a training work dir (its newest checkpoint), or a config",
+        help="lmtk or published LIA/LIA-X checkpoint, hf://OWNER/REPO/FILE, a training work dir (its newest checkpoint), or a config",
     )
     parser.add_argument("--config", help="config whose model overrides the checkpoint's architecture")
     add_trust_checkpoint_argument(parser)
@@ -179,7 +179,11 @@ def _face_box(find, what: str, margin: float):
 
 
 def _check_paths(args: argparse.Namespace) -> Path:
+    from lmtk.checkpoint import is_hub_reference
+
     for name in ("checkpoint", "source", "driving"):
+        if name == "checkpoint" and is_hub_reference(args.checkpoint):
+            continue  # hf://OWNER/REPO/FILE: load_model finds it in the Hub cache or says how to get it
         if not Path(getattr(args, name)).exists():
             raise FileNotFoundError(f"--{name} not found: {getattr(args, name)}")
     if args.config and not Path(args.config).exists():  # a folder: load_model says what to pass

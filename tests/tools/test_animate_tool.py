@@ -453,3 +453,13 @@ def test_edit_then_animate_a_liax_model(shared_data, tmp_path, tool, capsys, mon
         tool, capsys, [*base, "--output", str(tmp_path / "bad.mp4"), "--edit", "yaw1"], "DIRECTION=VALUE"
     )
     assert not (tmp_path / "bad.mp4").exists()
+
+
+def test_a_hub_checkpoint_is_looked_up_in_the_hub_cache(shared_data, tmp_path, tool, capsys, monkeypatch):
+    constants = pytest.importorskip("huggingface_hub.constants")
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))  # empty, and no network
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    macron, driving = shared_data / "vox" / "macron.png", shared_data / "vox" / "driving2.mp4"
+    argv = ["--checkpoint", "hf://someone/model/lia-x.pt", "--source", str(macron), "--driving", str(driving)]
+    _expect_error(tool, capsys, [*argv, "--output", str(tmp_path / "out.mp4"), "--quiet"],
+                  "cannot get lia-x.pt of Hugging Face Hub repository someone/model")  # fmt: skip
