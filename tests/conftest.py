@@ -24,13 +24,20 @@ def outside_the_checkout(tmp_path_factory, monkeypatch):
 
 def pytest_collection_modifyitems(items):
     """The slow tests first, the longest first (``pytest.mark.slow(minutes=N)``): with one worker per
-    core the longest starts at once, while the other workers share the rest of the suite."""
+    core the longest starts at once, while the other workers share the rest of the suite. A test whose
+    module fixtures are costly to build (the 512 px LIA-X weights) should be one test: workers steal
+    queued tests, so a module's tests may run on two workers or apart, and build them twice."""
 
     def minutes(item) -> float:
         marker = item.get_closest_marker("slow")
         return 0.0 if marker is None else float(marker.kwargs.get("minutes", 1))
 
     items.sort(key=minutes, reverse=True)
+    # pytest-xdist's worksteal never takes the item queued right behind a running one, so the item after
+    # the longest runs only when the longest has ended, on the same worker: a quick one, not the next slow
+    quick = next((i for i, item in enumerate(items) if minutes(item) == 0.0), None)
+    if quick is not None and quick > 1:
+        items.insert(1, items.pop(quick))
 
 
 @pytest.fixture(scope="module")
