@@ -15,14 +15,32 @@ import pytest
 import torch
 
 import lmtk
+from lmtk.apis import Animator
 from lmtk.apis.benchmark import relative_error
-from lmtk.datasets.video_reader import find_videos
+from lmtk.datasets.video_reader import find_videos, open_video
 from lmtk.evaluation.reconstruction import reconstruct_video
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "configs/lia/lia_synthetic_m20.py"
 ITERATIONS = 2000  # the quickstart runs 2500; the cosine schedule follows the override
 DATASET = "train_dataloader.dataset"
+
+
+def onnxruntime_errors(model, video, export_dir) -> dict[str, float]:
+    """Per transfer mode, the relative error of the onnxruntime Animator's frames against the PyTorch
+    Animator's: ``video``'s first frame animated by 8 of its frames (relative to the first of them)."""
+    reader = open_video(video)
+    frames = reader.get_frames(np.linspace(0, len(reader) - 1, 9).round().astype(int).tolist())
+    source, driving = frames[0], frames[1:]
+    pytorch = Animator(model)
+    onnxruntime = Animator(model, backend="onnxruntime", export_dir=export_dir)
+    errors = {}
+    for mode in ("relative", "absolute"):
+        expected = torch.stack(list(pytorch.animate(source, driving, mode, output="tensor")))
+        got = torch.stack(list(onnxruntime.animate(source, driving, mode, output="tensor")))
+        assert got.shape == expected.shape == (len(driving), 3, model.size, model.size)
+        errors[mode] = relative_error(got, expected)
+    return errors
 
 
 def mean_l1(model, videos) -> tuple[float, float]:
@@ -66,3 +84,8 @@ def test_synthetic_quickstart_learns_to_reconstruct(tmp_path):
     error = relative_error(torch.cat(low).float(), torch.cat(reference))
     print(f"bf16 vs float32 relative error: {error:.4f}")
     assert error < 1e-2
+
+    # the onnxruntime backend (float32 graphs exported from the trained weights) gives PyTorch's frames
+    for mode, error in onnxruntime_errors(trained, videos[0], tmp_path / "onnx").items():
+        print(f"onnxruntime vs PyTorch relative error ({mode}): {error:.2e}")
+        assert error < 1e-4, mode

@@ -54,6 +54,9 @@ __all__ = ["DEFAULT_OPSET", "TOLERANCE", "export_onnx", "quantize_int8", "weight
 DEFAULT_OPSET = 18
 TOLERANCE = 1e-4  # relative error of each float32 graph against PyTorch
 CHECK_BATCH = 2  # the checks run a batch other than 1, so a batch axis fixed by mistake shows
+# the int8 graphs quantize these; the upsampling transposed convolutions stay float: onnxruntime could
+# not load the 256 px generator with them quantized (a shape inference error in ConvTranspose)
+QUANTIZED_OP_TYPES = ("Conv", "MatMul", "Gemm")
 
 
 def weights_fingerprint(net: nn.Module) -> str:
@@ -313,14 +316,6 @@ def quantize_int8(
     Returns each quantized graph's file, its relative error against the float32 PyTorch model on the
     calibration inputs, and its input/output spec.
     """
-    from onnxruntime.quantization import (
-        CalibrationDataReader,
-        QuantFormat,
-        QuantType,
-        quant_pre_process,
-        quantize_static,
-    )
-
     if calibration_frames is None:
         frames = synthetic_images(16, net.size, seed=3)
     else:
@@ -342,34 +337,10 @@ def quantize_int8(
         ],
     }
 
-    class Reader(CalibrationDataReader):
-        def __init__(self, items):
-            self.items = iter(items)
-
-        def get_next(self):
-            return next(self.items, None)
-
     result = {}
     for name in ("motion", "synthesis"):
-        source = folder / graphs[name]["file"]
-        prepared = folder / f".{name}_prepared.onnx"
         target = folder / graph_file(name, "int8")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
-            quantize_static(
-                str(prepared),
-                str(target),
-                Reader(samples[name]),
-                quant_format=QuantFormat.QDQ,
-                per_channel=True,
-                # the upsampling transposed convolutions stay float: onnxruntime could not load the 256 px
-                # generator with them quantized (a shape inference error in ConvTranspose)
-                op_types_to_quantize=["Conv", "MatMul", "Gemm"],
-                activation_type=QuantType.QUInt8,
-                weight_type=QuantType.QInt8,
-            )
-        prepared.unlink()
+        _quantize_graph(folder / graphs[name]["file"], target, samples[name])
         session = inference_session(target)
         batch = {k: np.concatenate([s[k] for s in samples[name]]) for k in samples[name][0]}
         got = session.run(None, batch)[-1]  # the path, or the image
@@ -381,3 +352,84 @@ def quantize_int8(
             "relative_error": _error(got, expected),
         }
     return result
+
+
+def _quantize_graph(source: Path, target: Path, samples: list[dict]) -> None:
+    """Write the static int8 (QDQ, per-channel weights) version of ``source``, calibrated on ``samples``
+    (each a dict of a batch-1 input per input name)."""
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quant_pre_process,
+        quantize_static,
+    )
+
+    class Reader(CalibrationDataReader):
+        def __init__(self, items):
+            self.items = iter(items)
+
+        def get_next(self):
+            return next(self.items, None)
+
+    prepared = target.with_name(f".{target.stem}_prepared.onnx")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
+            _unshare_biases(prepared, QUANTIZED_OP_TYPES)
+            quantize_static(
+                str(prepared),
+                str(target),
+                Reader(samples),
+                quant_format=QuantFormat.QDQ,
+                per_channel=True,
+                op_types_to_quantize=list(QUANTIZED_OP_TYPES),
+                activation_type=QuantType.QUInt8,
+                weight_type=QuantType.QInt8,
+            )
+    finally:
+        prepared.unlink(missing_ok=True)
+
+
+def _unshare_biases(file: Path, op_types: tuple[str, ...]) -> None:
+    """Give each quantized node a bias initializer of its own, under a name no value of the graph has.
+
+    The exporter stores equal constants once, so several Gemms may share one bias (``mul_1``). A bias'
+    int8 scale depends on its node's input and weight scales, so onnxruntime's quantizer copies a shared
+    bias per node, naming the copy by appending a number to the name (``mul_1`` + ``80``) while checking
+    only the initializers' names: ``mul_180`` may already be a node's output, and onnxruntime then refuses
+    the quantized graph (a duplicated tensor name; the 256 px generator has one). Copying here, with names
+    checked against every value, leaves the quantizer nothing to copy.
+    """
+    import onnx
+
+    model = onnx.load(str(file))
+    graph = model.graph
+    initializers = {tensor.name: tensor for tensor in graph.initializer}
+    taken = set(initializers)
+    taken.update(value.name for value in (*graph.input, *graph.output, *graph.value_info))
+    for node in graph.node:
+        taken.update(node.input)
+        taken.update(node.output)
+    first_use = set()
+    copies = []
+    for index, node in enumerate(graph.node):
+        if node.op_type not in op_types or len(node.input) < 3 or node.input[2] not in initializers:
+            continue
+        bias = node.input[2]
+        if bias not in first_use:
+            first_use.add(bias)
+            continue
+        name = f"{bias}_bias_of_{node.name or index}"
+        while name in taken:
+            name += "_"
+        taken.add(name)
+        copy_ = onnx.TensorProto()
+        copy_.CopyFrom(initializers[bias])
+        copy_.name = name
+        copies.append(copy_)
+        node.input[2] = name
+    if copies:
+        graph.initializer.extend(copies)
+        onnx.save(model, str(file))

@@ -1,5 +1,8 @@
 """Animator.stream: frames in from any iterator, results out one by one, the same as the file path."""
 
+import gc
+import tracemalloc
+
 import numpy as np
 import pytest
 import torch
@@ -91,3 +94,46 @@ def test_stream_smoothing_lowers_output_jitter(model, clip):
     raw = np.stack(list(animator.stream(source, noisy)))
     smooth = np.stack(list(animator.stream(source, noisy, smooth=OneEuroFilter(min_cutoff=0.5, beta=0.0))))
     assert jitter(torch.from_numpy(smooth)) < 0.5 * jitter(torch.from_numpy(raw))
+
+
+def _live_tensor_bytes() -> int:
+    """Bytes of the storages of every tensor Python holds (tracemalloc does not see torch's allocator)."""
+    gc.collect()
+    storages = {}
+    for obj in gc.get_objects():
+        if issubclass(type(obj), torch.Tensor):  # type(): isinstance would wake lazy modules
+            storage = obj.untyped_storage()
+            storages[storage.data_ptr()] = storage.nbytes()
+    return sum(storages.values())
+
+
+def test_stream_memory_is_flat_in_its_length(model):
+    """600 frames from a generator, checked at frames 100 and 600: what the process holds must not grow
+    with the frames streamed (keeping the 500 frames between, as uint8 in or out, would be 1.5 MB;
+    as float32 tensors 6 MB)."""
+    frame_bytes = SIZE * SIZE * 3
+    bound = 20 * frame_bytes  # 20 frames' worth over 500 frames
+    rng = np.random.default_rng(0)
+    source = rng.integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8)
+
+    def camera():
+        for _ in range(600):
+            yield rng.integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8)
+
+    held = {}
+    tracemalloc.start()
+    try:
+        for index, result in enumerate(Animator(model).stream(source, camera(), micro_batch=4), 1):
+            assert result.shape == (SIZE, SIZE, 3)
+            if index in (100, 600):
+                del result
+                gc.collect()
+                held[index] = (tracemalloc.get_traced_memory()[0], _live_tensor_bytes())
+    finally:
+        tracemalloc.stop()
+    assert sorted(held) == [100, 600]
+    python_growth = held[600][0] - held[100][0]
+    tensor_growth = held[600][1] - held[100][1]
+    print(f"growth over 500 frames: Python/numpy {python_growth} B, tensors {tensor_growth} B")
+    assert python_growth < bound, f"Python/numpy memory grew by {python_growth} bytes over 500 frames"
+    assert tensor_growth < bound, f"tensor memory grew by {tensor_growth} bytes over 500 frames"

@@ -106,6 +106,57 @@ def test_int8_graphs_run_and_report_their_error(exported):
     assert errors["synthesis_int8"] > 1e-4
 
 
+def _value_names(file):
+    import onnx
+
+    graph = onnx.load(str(file)).graph
+    return [i.name for i in graph.initializer] + [o for node in graph.node for o in node.output]
+
+
+def test_int8_graphs_name_every_value_once(exported):
+    folder, _ = exported
+    for name in ("motion", "synthesis"):
+        names = _value_names(folder / f"{name}.int8.onnx")
+        assert len(names) == len(set(names)), name
+
+
+def test_int8_shared_bias_whose_copy_name_is_taken_still_loads(tmp_path):
+    """Two Gemms share the bias ``b_1``; ``b_17`` is an initializer and ``b_18`` a node's output. The
+    quantizer names its per-node copy of a shared bias ``b_1`` + (largest initializer suffix + 1) = ``b_18``,
+    the name clash of the 256 px generator (``mul_1`` -> ``mul_180``, a duplicated name there; a Gemm
+    taking an activation as its bias here). The export copies shared biases itself first."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    weights = {n: rng.standard_normal((4, 4)).astype(np.float32) for n in ("w_a", "w_b", "b_17")}
+    initializers = [numpy_helper.from_array(a, n) for n, a in weights.items()]
+    initializers.append(numpy_helper.from_array(rng.standard_normal(4).astype(np.float32), "b_1"))
+    nodes = [
+        helper.make_node("MatMul", ["x", "b_17"], ["h"], name="n0"),
+        helper.make_node("Relu", ["h"], ["b_18"], name="n1"),
+        helper.make_node("Gemm", ["b_18", "w_a", "b_1"], ["y_a"], name="n2"),
+        helper.make_node("Gemm", ["b_18", "w_b", "b_1"], ["y_b"], name="n3"),
+        helper.make_node("Add", ["y_a", "y_b"], ["y"], name="n4"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "shared_bias",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
+        initializers,
+    )
+    source, target = tmp_path / "g.onnx", tmp_path / "g.int8.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), str(source))
+    samples = [{"x": rng.standard_normal((1, 4)).astype(np.float32)} for _ in range(8)]
+    onnx_export._quantize_graph(source, target, samples)
+    names = _value_names(target)
+    assert len(names) == len(set(names))
+    (got,) = inference_session(target).run(None, samples[0])
+    (expected,) = inference_session(source).run(None, samples[0])
+    assert relative_error(torch.from_numpy(got), torch.from_numpy(expected)) < 0.1
+
+
 def test_failed_check_leaves_nothing_behind(model, tmp_path, monkeypatch):
     # a graph far from PyTorch, in float32 and against float64 alike
     far = {"float64_noise_floor": 1e-6, "relative_error_vs_float64": 0.5}
