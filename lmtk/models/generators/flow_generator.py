@@ -130,19 +130,24 @@ class FlowSynthesis(nn.Module):
     level the flow-and-mask prediction that warps the source features into the activations (eq. 5).
 
     Subclasses build ``self.stages`` (8 px to ``size``), each with a ``to_flow`` :class:`FlowHead`.
+
+    Attributes:
+        default_warper: the warper config used when none is given.
+        inject_noise: whether the styled convs add noise (LIA) or not (LIA-X).
     """
+
+    default_warper: dict = {"type": "lmtk.FlowWarper.v1"}
+    inject_noise: bool = True
 
     def __init__(
         self,
         size: int,
         latent_dim: int,
         warper: nn.Module | dict | None,
-        default_warper: dict,
         channel_multiplier: float,
         channel_base: int,
         max_channels: int,
         fir_taps: Sequence[float],
-        noise: bool,
     ) -> None:
         super().__init__()
         check_size(size)
@@ -150,10 +155,10 @@ class FlowSynthesis(nn.Module):
         self.size = size
         self.latent_dim = latent_dim
         self.feature_channels = {r: c for r, c in sorted(self.channels.items()) if r >= 8}
-        self.warper = build(warper if warper is not None else default_warper, "warpers")
+        self.warper = build(warper if warper is not None else dict(self.default_warper), "warpers")
         c4 = self.channels[4]
         self.const_input = nn.Parameter(torch.randn(1, c4, 4, 4))
-        self.conv1 = StyledConv(c4, c4, 3, latent_dim, fir_taps=fir_taps, noise=noise)
+        self.conv1 = StyledConv(c4, c4, 3, latent_dim, fir_taps=fir_taps, noise=self.inject_noise)
 
     def stage_channels(self) -> list[tuple[int, int]]:
         """``(in_channels, out_channels)`` of each stage, 8 px to ``size``."""
@@ -217,17 +222,7 @@ class FlowGenerator(FlowSynthesis):
         flow_init_gain: float = 1.0,
         rgb_init_gain: float = 1.0,
     ) -> None:
-        super().__init__(
-            size,
-            latent_dim,
-            warper,
-            {"type": "lmtk.FlowWarper.v1"},
-            channel_multiplier,
-            channel_base,
-            max_channels,
-            fir_taps,
-            noise=True,
-        )
+        super().__init__(size, latent_dim, warper, channel_multiplier, channel_base, max_channels, fir_taps)
         self.stages = nn.ModuleList(
             SynthesisStage(c_in, c_out, latent_dim, fir_taps, flow_init_gain, rgb_init_gain)
             for c_in, c_out in self.stage_channels()

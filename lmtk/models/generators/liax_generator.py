@@ -134,6 +134,9 @@ class LIAXGenerator(FlowSynthesis):
             :class:`~lmtk.models.generators.flow_generator.FlowHead`).
     """
 
+    default_warper = {"type": "lmtk.FlowWarper.v1", "align_corners": True}
+    inject_noise = False
+
     def __init__(
         self,
         size: int = 512,
@@ -149,17 +152,7 @@ class LIAXGenerator(FlowSynthesis):
         flow_init_gain: float = 1.0,
         rgb_init_gain: float = 1.0,
     ) -> None:
-        super().__init__(
-            size,
-            latent_dim,
-            warper,
-            {"type": "lmtk.FlowWarper.v1", "align_corners": True},
-            channel_multiplier,
-            channel_base,
-            max_channels,
-            fir_taps,
-            noise=False,
-        )
+        super().__init__(size, latent_dim, warper, channel_multiplier, channel_base, max_channels, fir_taps)
         self.stages = nn.ModuleList(
             LIAXStage(
                 c_in,
