@@ -46,6 +46,10 @@ __all__ = [
     "is_hub_reference",
     "is_published",
     "load_checkpoint_file",
+    "BIAS4D",
+    "FLOW_HEAD_RULES",
+    "MOD_WEIGHT",
+    "SAME",
     "map_keys",
     "published_model_config",
     "safe_unpickling",
@@ -93,37 +97,39 @@ def _mod_weight_back(t: torch.Tensor) -> torch.Tensor:
     return t.unsqueeze(0)
 
 
-_SAME = (None, None)
-_BIAS4D = (_bias4d, _bias4d_back)
-_MODW = (_mod_weight, _mod_weight_back)
+#: how a published tensor is reshaped, (to lmtk, to published): kept, a (1, C, 1, 1) bias, a modulated
+#: conv's (1, O, I, k, k) weight; shared with lmtk.models.liax_keys
+SAME = (None, None)
+BIAS4D = (_bias4d, _bias4d_back)
+MOD_WEIGHT = (_mod_weight, _mod_weight_back)
 
 # (published template, lmtk template, (to lmtk, to published)). ``{b}`` stands for a number; an index
 # may be an expression of it (``{b+1}``, ``{2*s+1}``) so each rule reads, and inverts, both ways.
-_CONV_LAYER = [("0.weight", "conv.weight", _SAME), ("1.bias", "act.bias", _BIAS4D)]
+_CONV_LAYER = [("0.weight", "conv.weight", SAME), ("1.bias", "act.bias", BIAS4D)]
 _RES_BLOCK = [
-    ("conv1.0.weight", "conv1.conv.weight", _SAME),
-    ("conv1.1.bias", "conv1.act.bias", _BIAS4D),
-    ("conv2.1.weight", "conv2.conv.weight", _SAME),
-    ("conv2.2.bias", "conv2.act.bias", _BIAS4D),
-    ("skip.1.weight", "skip.conv.weight", _SAME),
+    ("conv1.0.weight", "conv1.conv.weight", SAME),
+    ("conv1.1.bias", "conv1.act.bias", BIAS4D),
+    ("conv2.1.weight", "conv2.conv.weight", SAME),
+    ("conv2.2.bias", "conv2.act.bias", BIAS4D),
+    ("skip.1.weight", "skip.conv.weight", SAME),
 ]
 _STYLED = [
-    ("conv.weight", "conv.weight", _MODW),
-    ("conv.modulation.weight", "conv.affine.weight", _SAME),
-    ("conv.modulation.bias", "conv.affine.bias", _SAME),
-    ("noise.weight", "noise_strength", _SAME),
-    ("activate.bias", "act.bias", _BIAS4D),
+    ("conv.weight", "conv.weight", MOD_WEIGHT),
+    ("conv.modulation.weight", "conv.affine.weight", SAME),
+    ("conv.modulation.bias", "conv.affine.bias", SAME),
+    ("noise.weight", "noise_strength", SAME),
+    ("activate.bias", "act.bias", BIAS4D),
 ]
-_FLOW_HEAD = [
-    ("bias", "bias", _BIAS4D),
-    ("conv.weight", "conv.weight", _MODW),
-    ("conv.modulation.weight", "conv.affine.weight", _SAME),
-    ("conv.modulation.bias", "conv.affine.bias", _SAME),
+FLOW_HEAD_RULES = [
+    ("bias", "bias", BIAS4D),
+    ("conv.weight", "conv.weight", MOD_WEIGHT),
+    ("conv.modulation.weight", "conv.affine.weight", SAME),
+    ("conv.modulation.bias", "conv.affine.bias", SAME),
 ]
 _RGB_HEAD = [
-    ("bias", "bias", _BIAS4D),
-    ("conv.0.weight", "conv.conv.weight", _SAME),
-    ("conv.1.bias", "conv.act.bias", _BIAS4D),
+    ("bias", "bias", BIAS4D),
+    ("conv.0.weight", "conv.conv.weight", SAME),
+    ("conv.1.bias", "conv.act.bias", BIAS4D),
 ]
 
 Rule = tuple[str, str, tuple]
@@ -133,16 +139,18 @@ def _generator_rules(num_blocks: int) -> list[Rule]:
     rules = [(f"enc.net_app.convs.0.{p}", f"encoder.stem.{t}", f) for p, t, f in _CONV_LAYER]
     rules += [(f"enc.net_app.convs.{{b+1}}.{p}", f"encoder.blocks.{{b}}.{t}", f) for p, t, f in _RES_BLOCK]
     rules += [
-        (f"enc.net_app.convs.{num_blocks + 1}.weight", "encoder.to_code.weight", _SAME),
-        ("enc.fc.{b}.weight", "motion_mlp.layers.{b}.weight", _SAME),
-        ("enc.fc.{b}.bias", "motion_mlp.layers.{b}.bias", _SAME),
-        ("dec.direction.weight", "motion_basis.weight", _SAME),
-        ("dec.input.input", "synthesis.const_input", _SAME),
+        (f"enc.net_app.convs.{num_blocks + 1}.weight", "encoder.to_code.weight", SAME),
+        ("enc.fc.{b}.weight", "motion_mlp.layers.{b}.weight", SAME),
+        ("enc.fc.{b}.bias", "motion_mlp.layers.{b}.bias", SAME),
+        ("dec.direction.weight", "motion_basis.weight", SAME),
+        ("dec.input.input", "synthesis.const_input", SAME),
     ]
     rules += [(f"dec.conv1.{p}", f"synthesis.conv1.{t}", f) for p, t, f in _STYLED]
     rules += [(f"dec.convs.{{2*s}}.{p}", f"synthesis.stages.{{s}}.conv_up.{t}", f) for p, t, f in _STYLED]
     rules += [(f"dec.convs.{{2*s+1}}.{p}", f"synthesis.stages.{{s}}.conv.{t}", f) for p, t, f in _STYLED]
-    rules += [(f"dec.to_flows.{{s}}.{p}", f"synthesis.stages.{{s}}.to_flow.{t}", f) for p, t, f in _FLOW_HEAD]
+    rules += [
+        (f"dec.to_flows.{{s}}.{p}", f"synthesis.stages.{{s}}.to_flow.{t}", f) for p, t, f in FLOW_HEAD_RULES
+    ]
     rules += [(f"dec.to_rgbs.{{s}}.{p}", f"synthesis.stages.{{s}}.to_rgb.{t}", f) for p, t, f in _RGB_HEAD]
     return rules
 
@@ -151,12 +159,12 @@ def _discriminator_rules() -> list[Rule]:
     rules = [(f"convs.0.{p}", f"stem.{t}", f) for p, t, f in _CONV_LAYER]
     rules += [(f"convs.{{b+1}}.{p}", f"blocks.{{b}}.{t}", f) for p, t, f in _RES_BLOCK]
     rules += [
-        ("final_conv.0.weight", "final_conv.conv.weight", _SAME),
-        ("final_conv.1.bias", "final_conv.act.bias", _BIAS4D),
-        ("final_linear.0.weight", "final_fc.weight", _SAME),
-        ("final_linear.0.bias", "final_fc.bias", _SAME),
-        ("final_linear.1.weight", "logit.weight", _SAME),
-        ("final_linear.1.bias", "logit.bias", _SAME),
+        ("final_conv.0.weight", "final_conv.conv.weight", SAME),
+        ("final_conv.1.bias", "final_conv.act.bias", BIAS4D),
+        ("final_linear.0.weight", "final_fc.weight", SAME),
+        ("final_linear.0.bias", "final_fc.bias", SAME),
+        ("final_linear.1.weight", "logit.weight", SAME),
+        ("final_linear.1.bias", "logit.bias", SAME),
     ]
     return rules
 

@@ -16,7 +16,12 @@ def seeded_randn(shape, name: str) -> torch.Tensor:
 def conformance_state(conformance_dir: Path, network: str) -> dict:
     """The published weights of ``network`` ("generator" or "discriminator") by the inference fixture's rule."""
     keys = json.loads((conformance_dir / "official_keys.json").read_text())[network]
-    buffers = torch.load(conformance_dir / "official_buffers.pt")[network]
+    return seeded_state(keys, torch.load(conformance_dir / "official_buffers.pt")[network])
+
+
+def seeded_state(keys: list[dict], buffers: dict) -> dict:
+    """The fixtures' weights rule: ``keys`` entries of kind "buffer" from ``buffers``, every other one
+    ``seeded_randn(shape, key)``, times 0.05 for biases."""
     state = {}
     for entry in keys:
         key = entry["key"]

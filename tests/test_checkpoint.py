@@ -1,10 +1,12 @@
 """The published LIA checkpoint format: loading reproduces the published outputs; export round-trips."""
 
+import copy
 import shutil
 
 import pytest
 import torch
 from conformance_rules import conformance_state
+from tiny_models import TINY_LIA
 
 import lmtk
 from lmtk.checkpoint import CheckpointError, checkpoint_path, load_checkpoint_file, to_published
@@ -212,23 +214,13 @@ def test_a_bare_state_dict_loads_with_the_model_config(model, tmp_path):
 
 
 # ------------------------------------------------------------------------------------ writing and safetensors
-def _tiny_config() -> dict:
-    shape = dict(size=32, latent_dim=32, channel_base=256, max_channels=32)
-    return dict(
-        type="lmtk.LIA.v1",
-        encoder=dict(type="lmtk.LIAEncoder.v1", **shape),
-        generator=dict(type="lmtk.FlowGenerator.v1", **shape),
-        motion_basis=dict(type="lmtk.GramSchmidtBasis.v1", latent_dim=32, num_directions=5),
-    )
-
-
 @pytest.fixture(scope="module")
 def tiny():
     from lmtk.registry import build
 
     torch.manual_seed(0)
-    model = build(_tiny_config()).eval()
-    model.config = _tiny_config()
+    model = build(TINY_LIA).eval()
+    model.config = copy.deepcopy(TINY_LIA)
     return model
 
 
@@ -273,7 +265,7 @@ def test_a_training_checkpoint_loads_without_trust(tiny, tmp_path):
     hub.update_info("iter", 3)
     checkpoint = {
         "meta": {
-            "cfg": "model = " + repr(_tiny_config()) + "\n",
+            "cfg": "model = " + repr(TINY_LIA) + "\n",
             "iter": 3,
             "rng_state": {"numpy": np.random.get_state(), "python": random.getstate()},
             "dataset_meta": {"mean": np.float32(0.5), "std": np.array([0.5, 0.5], dtype=np.float16)},

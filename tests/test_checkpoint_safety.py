@@ -12,6 +12,7 @@ import av
 import numpy as np
 import pytest
 import torch
+from tiny_models import TINY_LIA
 from tool_scripts import load_tool
 
 import lmtk
@@ -34,16 +35,6 @@ class Payload:
         return (os.system, (f"touch {self.marker}",))
 
 
-def _tiny() -> dict:
-    shape = dict(size=32, latent_dim=32, channel_base=256, max_channels=32)
-    return dict(
-        type="lmtk.LIA.v1",
-        encoder=dict(type="lmtk.LIAEncoder.v1", **shape),
-        generator=dict(type="lmtk.FlowGenerator.v1", **shape),
-        motion_basis=dict(type="lmtk.GramSchmidtBasis.v1", latent_dim=32, num_directions=5),
-    )
-
-
 @pytest.fixture
 def marker(tmp_path) -> Path:
     return tmp_path / "owned"
@@ -55,14 +46,14 @@ def hostile(request, tmp_path, marker) -> Path:
     mmengine keeps its message hub; config: a complete checkpoint whose stored config is code; registry
     and safetensors: a stored config, plain data, that names a function for mmengine's registry to call."""
     torch.manual_seed(0)
-    lmtk.save_model(build(_tiny()), tmp_path / "good.pth", config=_tiny())
+    lmtk.save_model(build(TINY_LIA), tmp_path / "good.pth", config=TINY_LIA)
     path = tmp_path / f"{request.param}.pth"
     calling = dict(
-        _tiny(), data_preprocessor=dict(type="subprocess.call", args=f"touch {marker}", shell=True)
+        TINY_LIA, data_preprocessor=dict(type="subprocess.call", args=f"touch {marker}", shell=True)
     )
     if request.param in ("registry", "safetensors"):
         path = path.with_suffix(".safetensors" if request.param == "safetensors" else ".pth")
-        lmtk.save_model(build(_tiny()), path, config=calling)
+        lmtk.save_model(build(TINY_LIA), path, config=calling)
     elif request.param == "flat":
         torch.save({"gen": Payload(marker)}, path)
     else:

@@ -4,12 +4,12 @@
 #   the held-out error after the same time was twice as high;
 # - the warps start at the identity (exact sampling grid, zero flow heads) and the RGB heads at zero,
 #   so the model need not first unlearn random warps and colour noise;
-# - Adam with momentum (betas 0.9, 0.99), lr 0.01 decayed to zero on a cosine over the whole run.
+# - Adam with momentum (betas 0.9, 0.99), lr 0.01 decayed to zero on a cosine over the whole run
+#   (_base_/schedules/synthetic_cpu.py, which the small LIA-X shares).
 _base_ = [
     "../_base_/models/lia.py",
     "../_base_/datasets/synthetic_64.py",
-    "../_base_/schedules/lia_800k.py",
-    "../_base_/default_runtime.py",
+    "../_base_/schedules/synthetic_cpu.py",
 ]
 model = dict(
     size=64,
@@ -19,24 +19,3 @@ model = dict(
     generator=dict(warper=dict(align_corners=True), flow_init_gain=0.0, rgb_init_gain=0.0),
     loss=dict(perceptual_weight=0.0, adversarial_weight=0.0, perceptual=dict(pretrained=False)),
 )
-train_cfg = dict(max_iters=2500)
-optim_wrapper = dict(
-    generator=dict(optimizer=dict(lr=0.01, betas=(0.9, 0.99)), reg_interval=None),
-    discriminator=dict(optimizer=dict(lr=0.002)),  # used by configs that turn the adversarial term on
-)
-# "max_iters" follows train_cfg.max_iters, also when it is overridden on the command line. Only the
-# generator is scheduled: without the adversarial term the discriminator never steps.
-param_scheduler = dict(
-    _delete_=True,
-    generator=[dict(type="CosineAnnealingLR", by_epoch=False, begin=0, end="max_iters", T_max="max_iters")],
-    discriminator=[],
-)
-default_hooks = dict(
-    logger=dict(interval=50),
-    checkpoint=dict(interval=500, max_keep_ckpts=2),
-)
-custom_hooks = [
-    dict(type="SampleGridHook", interval=500, num_samples=4),
-    dict(type="RNGStateHook"),
-]
-env_cfg = dict(cudnn_benchmark=False)

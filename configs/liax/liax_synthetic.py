@@ -6,8 +6,7 @@
 _base_ = [
     "../_base_/models/liax.py",
     "../_base_/datasets/synthetic_64.py",
-    "../_base_/schedules/lia_800k.py",
-    "../_base_/default_runtime.py",
+    "../_base_/schedules/synthetic_cpu.py",
 ]
 model = dict(
     size=64,
@@ -22,22 +21,3 @@ model = dict(
     sparsity_weight=0.01,  # 0.1 shrank every magnitude (mean |a| 0.007 vs 0.08) instead of making them sparse
     loss=dict(perceptual_weight=0.0, adversarial_weight=0.0, perceptual=dict(pretrained=False)),
 )
-train_cfg = dict(max_iters=2500)
-optim_wrapper = dict(
-    generator=dict(optimizer=dict(lr=0.01, betas=(0.9, 0.99)), reg_interval=None),
-    discriminator=dict(optimizer=dict(lr=0.002)),
-)
-param_scheduler = dict(
-    _delete_=True,
-    generator=[dict(type="CosineAnnealingLR", by_epoch=False, begin=0, end="max_iters", T_max="max_iters")],
-    discriminator=[],
-)
-default_hooks = dict(
-    logger=dict(interval=50),
-    checkpoint=dict(interval=500, max_keep_ckpts=2),
-)
-custom_hooks = [
-    dict(type="SampleGridHook", interval=500, num_samples=4),
-    dict(type="RNGStateHook"),
-]
-env_cfg = dict(cudnn_benchmark=False)

@@ -14,44 +14,34 @@ from collections.abc import Mapping
 
 import torch
 
-from ..checkpoint import CheckpointError, Rule, map_keys
+from ..checkpoint import BIAS4D, FLOW_HEAD_RULES, MOD_WEIGHT, SAME, CheckpointError, Rule, map_keys
 from ..functional.fir import fir_kernel
 
 __all__ = ["from_liax", "is_liax_state_dict", "liax_model_config", "to_liax"]
 
-_SAME = (None, None)
-_BIAS4D = (lambda t: t.reshape(-1), lambda t: t.reshape(1, -1, 1, 1))
-_MODW = (lambda t: t.reshape(t.shape[1:]), lambda t: t.unsqueeze(0))
-
-_CONV_LAYER = [("0.weight", "conv.weight", _SAME), ("1.bias", "act.bias", _SAME)]
+_CONV_LAYER = [("0.weight", "conv.weight", SAME), ("1.bias", "act.bias", SAME)]
 _ENCODER_BLOCK = [
-    ("conv1.0.weight", "conv1.conv.weight", _SAME),
-    ("conv1.1.bias", "conv1.act.bias", _SAME),
-    ("conv2.1.weight", "conv2.conv.weight", _SAME),
-    ("conv2.2.bias", "conv2.act.bias", _SAME),
-    ("skip.1.weight", "skip.conv.weight", _SAME),
+    ("conv1.0.weight", "conv1.conv.weight", SAME),
+    ("conv1.1.bias", "conv1.act.bias", SAME),
+    ("conv2.1.weight", "conv2.conv.weight", SAME),
+    ("conv2.2.bias", "conv2.act.bias", SAME),
+    ("skip.1.weight", "skip.conv.weight", SAME),
 ]
 _STYLED = [
-    ("conv.weight", "conv.weight", _MODW),
-    ("conv.modulation.weight", "conv.affine.weight", _SAME),
-    ("conv.modulation.bias", "conv.affine.bias", _SAME),
-    ("activate.bias", "act.bias", _SAME),
+    ("conv.weight", "conv.weight", MOD_WEIGHT),
+    ("conv.modulation.weight", "conv.affine.weight", SAME),
+    ("conv.modulation.bias", "conv.affine.bias", SAME),
+    ("activate.bias", "act.bias", SAME),
 ]
 _FLOW_BLOCK = [
-    ("gamma", "gamma", _SAME),
-    ("norm.weight", "norm.weight", _SAME),
-    ("norm.bias", "norm.bias", _SAME),
+    ("gamma", "gamma", SAME),
+    ("norm.weight", "norm.weight", SAME),
+    ("norm.bias", "norm.bias", SAME),
     *((f"conv1.{p}", f"conv1.{t}", f) for p, t, f in _STYLED),
     *((f"conv2.{p}", f"conv2.{t}", f) for p, t, f in _STYLED),
 ]
 _REFINE_BLOCK = [(f"conv{i}.{p}", f"conv{i}.{t}", f) for i in (1, 2) for p, t, f in _CONV_LAYER]
-_FLOW_HEAD = [
-    ("bias", "bias", _BIAS4D),
-    ("conv.weight", "conv.weight", _MODW),
-    ("conv.modulation.weight", "conv.affine.weight", _SAME),
-    ("conv.modulation.bias", "conv.affine.bias", _SAME),
-]
-_RGB_HEAD = [("bias", "bias", _BIAS4D), *((f"conv.{p}", f"conv.{t}", f) for p, t, f in _CONV_LAYER)]
+_RGB_HEAD = [("bias", "bias", BIAS4D), *((f"conv.{p}", f"conv.{t}", f) for p, t, f in _CONV_LAYER)]
 
 
 def _stage_name(stage: int) -> str:
@@ -69,11 +59,11 @@ def _rules(num_blocks: int) -> list[Rule]:
         name = _encoder_block_name(b, num_blocks)
         rules += [(f"enc.enc_2r.{name}.{p}", f"encoder.blocks.{b}.{t}", f) for p, t, f in _ENCODER_BLOCK]
     rules += [
-        ("enc.enc_2r.block8.weight", "encoder.to_code.weight", _SAME),
-        ("enc.enc_r2t.{b}.weight", "motion_mlp.layers.{b}.weight", _SAME),
-        ("enc.enc_r2t.{b}.bias", "motion_mlp.layers.{b}.bias", _SAME),
-        ("dec.direction.weight", "motion_basis.weight", _SAME),
-        ("dec.input.input", "synthesis.const_input", _SAME),
+        ("enc.enc_2r.block8.weight", "encoder.to_code.weight", SAME),
+        ("enc.enc_r2t.{b}.weight", "motion_mlp.layers.{b}.weight", SAME),
+        ("enc.enc_r2t.{b}.bias", "motion_mlp.layers.{b}.bias", SAME),
+        ("dec.direction.weight", "motion_basis.weight", SAME),
+        ("dec.input.input", "synthesis.const_input", SAME),
     ]
     rules += [(f"dec.conv1.{p}", f"synthesis.conv1.{t}", f) for p, t, f in _STYLED]
     for s in range(num_blocks):  # one stage per feature map: the stem and every block but the last
@@ -83,13 +73,13 @@ def _rules(num_blocks: int) -> list[Rule]:
             (f"dec.conv{name}_2.{{b}}.{p}", f"{stage}.flow_blocks.{{b}}.{t}", f) for p, t, f in _FLOW_BLOCK
         ]
         rules += [
-            (f"dec.conv{name}_2_up.1.weight", f"{stage}.refine_up.conv.conv.weight", _SAME),
-            (f"dec.conv{name}_2_up.2.bias", f"{stage}.refine_up.conv.act.bias", _SAME),
+            (f"dec.conv{name}_2_up.1.weight", f"{stage}.refine_up.conv.conv.weight", SAME),
+            (f"dec.conv{name}_2_up.2.bias", f"{stage}.refine_up.conv.act.bias", SAME),
         ]
         rules += [
             (f"dec.conv{name}_2_rgb.{{b}}.{p}", f"{stage}.refine.{{b}}.{t}", f) for p, t, f in _REFINE_BLOCK
         ]
-        rules += [(f"dec.flow{name}.{p}", f"{stage}.to_flow.{t}", f) for p, t, f in _FLOW_HEAD]
+        rules += [(f"dec.flow{name}.{p}", f"{stage}.to_flow.{t}", f) for p, t, f in FLOW_HEAD_RULES]
         rules += [(f"dec.rgb{name}.{p}", f"{stage}.to_rgb.{t}", f) for p, t, f in _RGB_HEAD]
     return rules
 

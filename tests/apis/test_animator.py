@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from tiny_models import SIZE, TINY_LIA
 
 from lmtk.apis import Animator
 from lmtk.apis.animator import ArrayVideo, to_uint8
@@ -16,23 +17,10 @@ from lmtk.apis.start_frame import NearestMagnitudes, magnitude_distances
 from lmtk.datasets.transforms import frame_to_tensor
 from lmtk.registry import build
 
-SIZE = 32
-TINY = dict(
-    type="lmtk.LIA.v1",
-    encoder=dict(type="lmtk.LIAEncoder.v1", size=SIZE, latent_dim=32, channel_base=256, max_channels=32),
-    generator=dict(type="lmtk.FlowGenerator.v1", size=SIZE, latent_dim=32, channel_base=256, max_channels=32),
-    motion_basis=dict(type="lmtk.GramSchmidtBasis.v1", latent_dim=32, num_directions=5),
-)
 NUM_FRAMES = 20
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-@pytest.fixture(scope="module")
-def model():
-    torch.manual_seed(0)
-    return build(TINY).eval()
 
 
 @pytest.fixture(scope="module")
@@ -409,7 +397,7 @@ def test_unavailable_devices_are_one_clear_error(model, device):
 
 TINY_LIAX = dict(
     type="lmtk.LIAX.v1",
-    encoder={**TINY["encoder"], "widen_first": True},
+    encoder={**TINY_LIA["encoder"], "widen_first": True},
     generator=dict(
         type="lmtk.LIAXGenerator.v1",
         size=SIZE,

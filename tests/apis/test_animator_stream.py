@@ -9,23 +9,8 @@ import torch
 
 from lmtk.apis import Animator
 from lmtk.apis.smoothing import OneEuroFilter, jitter
-from lmtk.registry import build
-
-SIZE = 32
-TINY = dict(
-    type="lmtk.LIA.v1",
-    encoder=dict(type="lmtk.LIAEncoder.v1", size=SIZE, latent_dim=32, channel_base=256, max_channels=32),
-    generator=dict(type="lmtk.FlowGenerator.v1", size=SIZE, latent_dim=32, channel_base=256, max_channels=32),
-    motion_basis=dict(type="lmtk.GramSchmidtBasis.v1", latent_dim=32, num_directions=5),
-)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-@pytest.fixture(scope="module")
-def model():
-    torch.manual_seed(0)
-    return build(TINY).eval()
 
 
 @pytest.fixture(scope="module")

@@ -1,11 +1,10 @@
 """The fast paths compute the plain model's function, and switching them off restores it bit for bit."""
 
-import json
 import warnings
-import zlib
 
 import pytest
 import torch
+from conformance_rules import conformance_state
 from mmengine.optim import OptimWrapper, OptimWrapperDict
 
 import lmtk
@@ -471,16 +470,7 @@ def test_cuda_float16_training_steps_update_the_weights():
 # ------------------------------------------------------------------------- conformance weights
 @pytest.fixture(scope="module")
 def conformance_model(conformance_dir, tmp_path_factory):
-    keys = json.loads((conformance_dir / "official_keys.json").read_text())["generator"]
-    buffers = torch.load(conformance_dir / "official_buffers.pt")["generator"]
-    state = {}
-    for entry in keys:
-        key = entry["key"]
-        if entry["kind"] == "buffer":
-            state[key] = buffers[key]
-            continue
-        g = torch.Generator().manual_seed(zlib.crc32(key.encode()))
-        state[key] = torch.randn(entry["shape"], generator=g) * (0.05 if key.endswith("bias") else 1.0)
+    state = conformance_state(conformance_dir, "generator")
     path = tmp_path_factory.mktemp("conformance") / "vox.pt"
     torch.save({"gen": state}, path)
     return lmtk.load_model(path)

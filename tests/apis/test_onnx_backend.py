@@ -11,28 +11,17 @@ import torch
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")
 
+from tiny_models import SIZE, TINY_LIA, tiny_lia
+
 from lmtk.apis import Animator  # noqa: E402
 from lmtk.apis.onnx_backend import MANIFEST, ExportFolderError  # noqa: E402
 from lmtk.apis.onnx_export import export_onnx  # noqa: E402
 from lmtk.datasets.transforms import frame_to_tensor  # noqa: E402
 from lmtk.registry import build  # noqa: E402
 
-SIZE = 32
-TINY = dict(
-    type="lmtk.LIA.v1",
-    encoder=dict(type="lmtk.LIAEncoder.v1", size=SIZE, latent_dim=32, channel_base=256, max_channels=32),
-    generator=dict(type="lmtk.FlowGenerator.v1", size=SIZE, latent_dim=32, channel_base=256, max_channels=32),
-    motion_basis=dict(type="lmtk.GramSchmidtBasis.v1", latent_dim=32, num_directions=5),
-)
 START = 3
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-@pytest.fixture(scope="module")
-def model():
-    torch.manual_seed(0)
-    return build(TINY).eval()
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +41,7 @@ def clip():
 
 def _float64_reference(model, source, frames, mode):
     """The same animation in float64 PyTorch: the exact answer both float32 runs round away from."""
-    double = build(TINY).eval().double()
+    double = build(TINY_LIA).eval().double()
     double.load_state_dict(model.state_dict())
     source_t = frame_to_tensor(source)[None].double()
     frames_t = torch.stack([frame_to_tensor(f) for f in frames]).double()
@@ -108,8 +97,7 @@ def test_corrupt_folder_is_one_clear_error(folder, tmp_path):
 
 
 def test_manifest_of_other_weights_is_refused(folder):
-    torch.manual_seed(1)
-    other = build(TINY).eval()
+    other = tiny_lia(seed=1)
     with pytest.raises(ExportFolderError, match="exported from other weights"):
         Animator(other, backend="onnxruntime", export_dir=folder)
 

@@ -9,27 +9,15 @@ import torch
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")
 
+from tiny_models import SIZE, TINY_LIA
+
 from lmtk.apis import onnx_export  # noqa: E402
 from lmtk.apis.benchmark import relative_error, synthetic_images  # noqa: E402
 from lmtk.apis.onnx_backend import GRAPHS, MANIFEST, OnnxNetwork, inference_session  # noqa: E402
 from lmtk.apis.onnx_export import TOLERANCE, export_onnx, weights_fingerprint  # noqa: E402
 from lmtk.registry import build  # noqa: E402
 
-SIZE = 32
-TINY = dict(
-    type="lmtk.LIA.v1",
-    encoder=dict(type="lmtk.LIAEncoder.v1", size=SIZE, latent_dim=32, channel_base=256, max_channels=32),
-    generator=dict(type="lmtk.FlowGenerator.v1", size=SIZE, latent_dim=32, channel_base=256, max_channels=32),
-    motion_basis=dict(type="lmtk.GramSchmidtBasis.v1", latent_dim=32, num_directions=5),
-)
-
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-@pytest.fixture(scope="module")
-def model():
-    torch.manual_seed(0)
-    return build(TINY).eval()
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +75,7 @@ def test_manifest_describes_the_export(model, exported):
 
 
 def test_fingerprint_sees_one_changed_weight(model):
-    changed = build(TINY).eval()
+    changed = build(TINY_LIA).eval()
     changed.load_state_dict(model.state_dict())
     assert weights_fingerprint(changed.net) == weights_fingerprint(model.net)
     with torch.no_grad():

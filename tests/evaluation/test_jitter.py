@@ -6,30 +6,22 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from tiny_models import SIZE, TINY_LIA, tiny_lia
 from tool_scripts import load_tool
 
 import lmtk
 from lmtk.apis import Animator
 from lmtk.apis.smoothing import OneEuroFilter, frame_change, jitter
 from lmtk.evaluation.jitter import RunningJitter, video_jitter
-from lmtk.registry import build
 
 ROOT = Path(__file__).resolve().parents[2]
-SIZE = 32
-TINY = dict(
-    type="lmtk.LIA.v1",
-    encoder=dict(type="lmtk.LIAEncoder.v1", size=SIZE, latent_dim=32, channel_base=256, max_channels=32),
-    generator=dict(type="lmtk.FlowGenerator.v1", size=SIZE, latent_dim=32, channel_base=256, max_channels=32),
-    motion_basis=dict(type="lmtk.GramSchmidtBasis.v1", latent_dim=32, num_directions=5),
-)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
 def animator():
-    torch.manual_seed(0)
-    return Animator(build(TINY).eval(), batch_size=8)
+    return Animator(tiny_lia(), batch_size=8)
 
 
 def test_running_jitter_equals_the_array_measures():
@@ -61,8 +53,7 @@ def test_test_tool_reports_jitter(tmp_path, capsys):
     make_synthetic_dataset(
         tmp_path / "synthetic", num_train=0, num_test=2, num_frames=8, size=SIZE, progress=False
     )
-    torch.manual_seed(0)
-    lmtk.save_model(build(TINY), tmp_path / "tiny.pt", config=TINY)
+    lmtk.save_model(tiny_lia(), tmp_path / "tiny.pt", config=TINY_LIA)
     args = [str(ROOT / "configs/lia/lia_synthetic_m20.py"), str(tmp_path / "tiny.pt"), "--data-root"]
     args += [str(tmp_path / "synthetic"), "--work-dir", str(tmp_path / "work"), "--metrics", "l1", "--quiet"]
     assert load_tool("test").main([*args, "--jitter", "--smooth"]) == 0

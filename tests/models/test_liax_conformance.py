@@ -10,10 +10,10 @@ directions, latents and one decoded image are checked here; the other decoded im
 import json
 import os
 import time
-import zlib
 
 import pytest
 import torch
+from conformance_rules import seeded_state
 
 import lmtk
 
@@ -42,16 +42,7 @@ def liax_dir(conformance_dir):
 def liax_state(folder) -> dict:
     """The fixture's weights, by the README's rule: the file lia-x.pt would be."""
     keys = json.loads((folder / "liax_keys.json").read_text())["generator"]
-    buffers = torch.load(folder / "liax_buffers.pt", weights_only=True)
-    state = {}
-    for entry in keys:
-        key = entry["key"]
-        if entry["kind"] == "buffer":
-            state[key] = buffers[key]
-            continue
-        g = torch.Generator().manual_seed(zlib.crc32(key.encode()))
-        state[key] = torch.randn(entry["shape"], generator=g) * (0.05 if key.endswith("bias") else 1.0)
-    return state
+    return seeded_state(keys, torch.load(folder / "liax_buffers.pt", weights_only=True))
 
 
 @pytest.fixture(scope="module")

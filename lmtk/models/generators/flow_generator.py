@@ -20,7 +20,7 @@ from ...layers import ConvLayer, ModulatedConv2d, StyledConv
 from ...registry import build, generators
 from ..channels import channel_schedule, check_size
 
-__all__ = ["FlowGenerator", "FlowHead", "RGBHead", "SynthesisStage", "set_precise_heads"]
+__all__ = ["FlowGenerator", "FlowHead", "FlowSynthesis", "RGBHead", "SynthesisStage", "set_precise_heads"]
 
 
 class FlowHead(nn.Module):
@@ -125,8 +125,78 @@ def set_precise_heads(module: nn.Module, precise: bool = True) -> int:
     return count
 
 
+class FlowSynthesis(nn.Module):
+    """What LIA's and LIA-X's generators share: the channel schedule, the styled 4x4 start, and per
+    level the flow-and-mask prediction that warps the source features into the activations (eq. 5).
+
+    Subclasses build ``self.stages`` (8 px to ``size``), each with a ``to_flow`` :class:`FlowHead`.
+
+    Attributes:
+        default_warper: the warper config used when none is given.
+        inject_noise: whether the styled convs add noise (LIA) or not (LIA-X).
+    """
+
+    default_warper: dict = {"type": "lmtk.FlowWarper.v1"}
+    inject_noise: bool = True
+
+    def __init__(
+        self,
+        size: int,
+        latent_dim: int,
+        warper: nn.Module | dict | None,
+        channel_multiplier: float,
+        channel_base: int,
+        max_channels: int,
+        fir_taps: Sequence[float],
+    ) -> None:
+        super().__init__()
+        check_size(size)
+        self.channels = channel_schedule(size, channel_multiplier, channel_base, max_channels)
+        self.size = size
+        self.latent_dim = latent_dim
+        self.feature_channels = {r: c for r, c in sorted(self.channels.items()) if r >= 8}
+        self.warper = build(warper if warper is not None else dict(self.default_warper), "warpers")
+        c4 = self.channels[4]
+        self.const_input = nn.Parameter(torch.randn(1, c4, 4, 4))
+        self.conv1 = StyledConv(c4, c4, 3, latent_dim, fir_taps=fir_taps, noise=self.inject_noise)
+
+    def stage_channels(self) -> list[tuple[int, int]]:
+        """``(in_channels, out_channels)`` of each stage, 8 px to ``size``."""
+        levels = range(3, int(math.log2(self.size)) + 1)
+        return [(self.channels[2 ** (i - 1)], self.channels[2**i]) for i in levels]
+
+    def start(self, latent: torch.Tensor, features: Sequence[torch.Tensor]) -> torch.Tensor:
+        """Check there is one feature map per stage; the 4x4 activations the first stage upsamples."""
+        if len(features) != len(self.stages):
+            raise ValueError(
+                f"{type(self).__name__} needs {len(self.stages)} feature maps (8 to {self.size} px), "
+                f"got {len(features)}"
+            )
+        return self.conv1(self.const_input.expand(latent.shape[0], -1, -1, -1), latent)
+
+    def warp_level(
+        self,
+        to_flow: FlowHead,
+        x: torch.Tensor,
+        latent: torch.Tensor,
+        feature: torch.Tensor,
+        coarser_logits: torch.Tensor | None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One level's flow and mask, and the warped, masked ``feature`` replacing the masked part of ``x``.
+
+        Returns ``(x, warped, logits, flow, mask)``: the blended activations, the warped features, the
+        flow logits (what the next level upsamples), the flow and the mask.
+        """
+        logits = to_flow(x, latent, coarser_logits)
+        flow = torch.tanh(logits[:, :2])
+        mask = torch.sigmoid(logits[:, 2:3])
+        blend = mask.to(x.dtype)  # the flow stays in float32 for the sampling, activations do not
+        warped = self.warper(cast_keeping_broadcast(feature, x.dtype), flow, blend)
+        return warped + x * (1 - blend), warped, logits, flow, mask
+
+
 @generators.register("lmtk.FlowGenerator.v1")
-class FlowGenerator(nn.Module):
+class FlowGenerator(FlowSynthesis):
     """Latent ``(B, D)`` + features (coarse to fine) -> image ``(B, 3, S, S)``, roughly in [-1, 1].
 
     Args:
@@ -152,20 +222,10 @@ class FlowGenerator(nn.Module):
         flow_init_gain: float = 1.0,
         rgb_init_gain: float = 1.0,
     ) -> None:
-        super().__init__()
-        check_size(size)
-        channels = channel_schedule(size, channel_multiplier, channel_base, max_channels)
-        self.size = size
-        self.latent_dim = latent_dim
-        self.feature_channels = {r: c for r, c in sorted(channels.items()) if r >= 8}
-        self.warper = build(warper if warper is not None else {"type": "lmtk.FlowWarper.v1"}, "warpers")
-        self.const_input = nn.Parameter(torch.randn(1, channels[4], 4, 4))
-        self.conv1 = StyledConv(channels[4], channels[4], 3, latent_dim, fir_taps=fir_taps)
+        super().__init__(size, latent_dim, warper, channel_multiplier, channel_base, max_channels, fir_taps)
         self.stages = nn.ModuleList(
-            SynthesisStage(
-                channels[2 ** (i - 1)], channels[2**i], latent_dim, fir_taps, flow_init_gain, rgb_init_gain
-            )
-            for i in range(3, int(math.log2(size)) + 1)
+            SynthesisStage(c_in, c_out, latent_dim, fir_taps, flow_init_gain, rgb_init_gain)
+            for c_in, c_out in self.stage_channels()
         )
 
     def forward(
@@ -179,23 +239,15 @@ class FlowGenerator(nn.Module):
             return_levels: also return each level's ``flow`` ``(B, 2, r, r)`` and ``mask``
                 ``(B, 1, r, r)``.
         """
-        if len(features) != len(self.stages):
-            raise ValueError(
-                f"FlowGenerator needs {len(self.stages)} feature maps (8 to {self.size} px), got {len(features)}"
-            )
-        x = self.const_input.expand(latent.shape[0], -1, -1, -1)
-        x = self.conv1(x, latent)
+        x = self.start(latent, features)
         flow_logits = rgb = None
         levels = []
         for stage, feature in zip(self.stages, features):
             x = stage.conv_up(x, latent)
             x = stage.conv(x, latent)
-            flow_logits = stage.to_flow(x, latent, flow_logits)
-            flow = torch.tanh(flow_logits[:, :2])
-            mask = torch.sigmoid(flow_logits[:, 2:3])
-            blend = mask.to(x.dtype)  # the flow stays in float32 for the sampling, activations do not
-            warped = self.warper(cast_keeping_broadcast(feature, x.dtype), flow, blend)
-            x = warped + x * (1 - blend)
+            x, warped, flow_logits, flow, mask = self.warp_level(
+                stage.to_flow, x, latent, feature, flow_logits
+            )
             rgb = stage.to_rgb(warped, rgb)
             if return_levels:
                 levels.append({"flow": flow, "mask": mask})

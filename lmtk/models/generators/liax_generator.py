@@ -22,11 +22,9 @@ import torch
 from torch import nn
 
 from ...functional.fir import fir_kernel, fir_upsample2d
-from ...functional.precision import cast_keeping_broadcast
 from ...layers import ConvLayer, StyledConv
-from ...registry import build, generators
-from ..channels import channel_schedule, check_size
-from .flow_generator import FlowHead, RGBHead
+from ...registry import generators
+from .flow_generator import FlowHead, FlowSynthesis, RGBHead
 
 __all__ = ["FlowResBlock", "LIAXGenerator", "LIAXStage", "RefineBlock", "RefineUpsample"]
 
@@ -119,7 +117,7 @@ class LIAXStage(nn.Module):
 
 
 @generators.register("lmtk.LIAXGenerator.v1")
-class LIAXGenerator(nn.Module):
+class LIAXGenerator(FlowSynthesis):
     """Latent ``(B, D)`` + features (coarse to fine) -> image ``(B, 3, S, S)`` (LIA-X's decoder).
 
     Args:
@@ -136,6 +134,9 @@ class LIAXGenerator(nn.Module):
             :class:`~lmtk.models.generators.flow_generator.FlowHead`).
     """
 
+    default_warper = {"type": "lmtk.FlowWarper.v1", "align_corners": True}
+    inject_noise = False
+
     def __init__(
         self,
         size: int = 512,
@@ -151,31 +152,21 @@ class LIAXGenerator(nn.Module):
         flow_init_gain: float = 1.0,
         rgb_init_gain: float = 1.0,
     ) -> None:
-        super().__init__()
-        check_size(size)
-        channels = channel_schedule(size, channel_multiplier, channel_base, max_channels)
-        self.size = size
-        self.latent_dim = latent_dim
-        self.feature_channels = {r: c for r, c in sorted(channels.items()) if r >= 8}
-        if warper is None:
-            warper = {"type": "lmtk.FlowWarper.v1", "align_corners": True}
-        self.warper = build(warper, "warpers")
-        self.const_input = nn.Parameter(torch.randn(1, channels[4], 4, 4))
-        self.conv1 = StyledConv(channels[4], channels[4], 3, latent_dim, fir_taps=fir_taps, noise=False)
+        super().__init__(size, latent_dim, warper, channel_multiplier, channel_base, max_channels, fir_taps)
         self.stages = nn.ModuleList(
             LIAXStage(
-                channels[2 ** (i - 1)],
-                channels[2**i],
+                c_in,
+                c_out,
                 latent_dim,
                 num_flow_blocks,
                 num_refine_blocks,
                 norm_groups,
-                refine_from_coarser=i > 3,
+                refine_from_coarser=level > 0,
                 fir_taps=fir_taps,
                 flow_init_gain=flow_init_gain,
                 rgb_init_gain=rgb_init_gain,
             )
-            for i in range(3, int(math.log2(size)) + 1)
+            for level, (c_in, c_out) in enumerate(self.stage_channels())
         )
 
     def forward(
@@ -186,24 +177,16 @@ class LIAXGenerator(nn.Module):
         ``return_levels`` also returns each level's ``flow``, ``mask``, the pre-activation ``logits``
         (what the next level upsamples) and the accumulated ``rgb``.
         """
-        if len(features) != len(self.stages):
-            raise ValueError(
-                f"LIAXGenerator needs {len(self.stages)} feature maps (8 to {self.size} px), got {len(features)}"
-            )
-        x = self.const_input.expand(latent.shape[0], -1, -1, -1)
-        x = self.conv1(x, latent)
+        x = self.start(latent, features)
         flow_logits = rgb = refined = None
         levels = []
         for stage, feature in zip(self.stages, features):
             x = stage.conv_up(x, latent)
             for block in stage.flow_blocks:
                 x = block(x, latent)
-            flow_logits = stage.to_flow(x, latent, flow_logits)
-            flow = torch.tanh(flow_logits[:, :2])
-            mask = torch.sigmoid(flow_logits[:, 2:3])
-            blend = mask.to(x.dtype)
-            warped = self.warper(cast_keeping_broadcast(feature, x.dtype), flow, blend)
-            x = warped + x * (1 - blend)
+            x, warped, flow_logits, flow, mask = self.warp_level(
+                stage.to_flow, x, latent, feature, flow_logits
+            )
             if stage.refine_up is not None:
                 warped = warped + stage.refine_up(refined)
             for block in stage.refine:
