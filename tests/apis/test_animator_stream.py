@@ -6,6 +6,7 @@ import tracemalloc
 import numpy as np
 import pytest
 import torch
+from tiny_models import SIZE
 
 from lmtk.apis import Animator
 from lmtk.apis.smoothing import OneEuroFilter, jitter
