@@ -50,6 +50,16 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
+@pytest.fixture(scope="module")
+def model():
+    """The tiny LIA of tests/tiny_models.py, for a module that builds no model of its own (a module's own
+    ``model`` fixture takes precedence). Here and not in tests/apis/conftest.py: pytest's doctest
+    collection imports this file as ``conftest`` after that one, and the two names clash."""
+    from tiny_models import tiny_lia
+
+    return tiny_lia()
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """The demo clips folder named by LMTK_TEST_DATA (``.ci/run`` points it at ``../shared/data``)."""

@@ -89,7 +89,10 @@ def _live_tensor_bytes() -> int:
     for obj in gc.get_objects():
         if issubclass(type(obj), torch.Tensor):  # type(): isinstance would wake lazy modules
             storage = obj.untyped_storage()
-            storages[storage.data_ptr()] = storage.nbytes()
+            try:
+                storages[storage.data_ptr()] = storage.nbytes()
+            except RuntimeError:  # a fake or functional tensor that other tests' tracing left: no memory
+                continue
     return sum(storages.values())
 
 
