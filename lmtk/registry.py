@@ -30,6 +30,7 @@ __all__ = [
     "RegistryError",
     "build",
     "check_registered_types",
+    "RENAMED_KINDS",
     "discriminators",
     "encoders",
     "generators",
@@ -41,6 +42,7 @@ __all__ = [
     "metrics",
     "models",
     "motion_bases",
+    "synthesis_networks",
     "warpers",
     "keypoint_extractors",
     "identity_extractors",
@@ -48,7 +50,7 @@ __all__ = [
 
 encoders = catalogue.create("lmtk", "encoders", entry_points=True)
 motion_bases = catalogue.create("lmtk", "motion_bases", entry_points=True)
-generators = catalogue.create("lmtk", "generators", entry_points=True)
+synthesis_networks = catalogue.create("lmtk", "synthesis_networks", entry_points=True)
 warpers = catalogue.create("lmtk", "warpers", entry_points=True)
 discriminators = catalogue.create("lmtk", "discriminators", entry_points=True)
 loss_sets = catalogue.create("lmtk", "loss_sets", entry_points=True)
@@ -61,7 +63,7 @@ identity_extractors = catalogue.create("lmtk", "identity_extractors", entry_poin
 KINDS: dict[str, catalogue.Registry] = {
     "encoders": encoders,
     "motion_bases": motion_bases,
-    "generators": generators,
+    "synthesis_networks": synthesis_networks,
     "warpers": warpers,
     "discriminators": discriminators,
     "loss_sets": loss_sets,
@@ -71,6 +73,12 @@ KINDS: dict[str, catalogue.Registry] = {
     "keypoint_extractors": keypoint_extractors,
     "identity_extractors": identity_extractors,
 }
+
+#: Kinds under their former names: the old name still finds the kind (``get(name, "generators")``,
+#: ``lmtk list generators``), and plugins declared in the old entry-point group (``lmtk_generators``) are
+#: still found. "generator" now names only the whole G (``model.generator``); docs/plugins.md.
+RENAMED_KINDS = {"generators": "synthesis_networks"}
+generators = synthesis_networks  # the module attribute under the former name, for plugins that import it
 
 # Importing these modules runs the ``@registry.register`` decorators of the built-in components.
 _BUILTIN_MODULES = ("lmtk.models", "lmtk.losses", "lmtk.datasets", "lmtk.evaluation")
@@ -96,6 +104,7 @@ def _load_builtins() -> None:
 def list_components(kind: str | None = None) -> dict[str, list[str]]:
     """Registered names by kind (built-in and plugin entry points), sorted."""
     _load_builtins()
+    kind = RENAMED_KINDS.get(kind, kind)
     if kind is not None and kind not in KINDS:
         raise RegistryError(f"Unknown registry kind '{kind}'. Available kinds: {', '.join(KINDS)}")
     kinds = [kind] if kind else list(KINDS)
@@ -112,9 +121,11 @@ def _names(registry: catalogue.Registry) -> set[str]:
 
 
 def _entry_points(registry: catalogue.Registry):
-    """The installed entry points of ``registry``'s group (not imported): those catalogue read when it
-    was imported, which are the ones its ``get`` would load."""
-    return catalogue.AVAILABLE_ENTRY_POINTS.select(group=registry.entry_point_namespace)
+    """The installed entry points of ``registry``'s group and of its former group (not imported): those
+    catalogue read when it was imported."""
+    former = [f"lmtk_{old}" for old, new in RENAMED_KINDS.items() if registry.namespace == ("lmtk", new)]
+    groups = (registry.entry_point_namespace, *former)
+    return [ep for group in groups for ep in catalogue.AVAILABLE_ENTRY_POINTS.select(group=group)]
 
 
 def _load(registry: catalogue.Registry, name: str) -> Any:
@@ -174,6 +185,7 @@ def kind_of(name: str) -> str | None:
 def get(name: str, kind: str | None = None) -> Any:
     """The factory registered under ``name``; searches every kind when ``kind`` is None."""
     _load_builtins()
+    kind = RENAMED_KINDS.get(kind, kind)
     if kind is not None:
         if kind not in KINDS:
             raise RegistryError(f"Unknown registry kind '{kind}'. Available kinds: {', '.join(KINDS)}")
@@ -296,6 +308,18 @@ def _check_number_types(name: str, factory: Any, kwargs: Mapping[str, Any]) -> N
             )
 
 
+def _check_renamed_keys(name: str, factory: Any, kwargs: Mapping[str, Any]) -> None:
+    """A key another version of the factory takes (``renamed_keys``: {that key: this version's}) is one
+    error naming the key to use, rather than an unexpected keyword from inside the factory."""
+    renamed = getattr(factory, "renamed_keys", {})
+    for key in kwargs:
+        if key in renamed:
+            raise TypeError(
+                f"Cannot build '{name}': it takes {renamed[key]!r} where another version of it takes {key!r}; "
+                f"rename the key, or name the version written for it (docs/plugins.md, 'Renamed keys')"
+            )
+
+
 def build(cfg: Mapping[str, Any] | Any, kind: str | None = None, **overrides: Any) -> Any:
     """Build a component from a config dict ``{"type": NAME, **kwargs}``.
 
@@ -315,6 +339,7 @@ def build(cfg: Mapping[str, Any] | Any, kind: str | None = None, **overrides: An
         return name(**{k: _build_nested(v) for k, v in {**cfg, **overrides}.items()})
     factory = get(name, kind)
     kwargs = {**cfg, **overrides}
+    _check_renamed_keys(name, factory, kwargs)
     # a factory that fills shared settings into its children's configs builds them itself
     if not getattr(factory, "builds_own_children", False):
         kwargs = {k: _build_nested(v) for k, v in kwargs.items()}

@@ -37,7 +37,7 @@ def test_list_prints_every_kind_and_name():
     assert "  lmtk.LIA.v1" in lines
     # each name is listed under its own kind
     assert lines.index("  lmtk.GramSchmidtBasis.v1") > lines.index("motion_bases:")
-    assert lines.index("  lmtk.GramSchmidtBasis.v1") < lines.index("generators:")
+    assert lines.index("  lmtk.GramSchmidtBasis.v1") < lines.index("synthesis_networks:")
 
 
 def test_list_unknown_kind_exits_2_without_traceback():

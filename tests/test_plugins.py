@@ -207,6 +207,6 @@ def test_documented_config_inherits_from_outside_the_repository(doc, tmp_path):
     config = tmp_path / "my_config.py"
     config.write_text(example.replace("/path/to/lmtk", str(REPO)))
     model = read_config(config).model
-    assert model.motion_basis.type == NAME and model.type == "lmtk.LIA.v1"
+    assert model.motion_basis.type == NAME and model.type == "lmtk.LIA.v2"
     # the shared latent_dim comes from the model, so shrinking the model keeps the parts consistent
     assert "latent_dim" not in model.motion_basis

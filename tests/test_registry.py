@@ -16,7 +16,7 @@ def test_every_kind_is_declared_with_entry_points():
     expected = {
         "encoders",
         "motion_bases",
-        "generators",
+        "synthesis_networks",
         "warpers",
         "discriminators",
         "loss_sets",
@@ -118,9 +118,9 @@ def test_config_is_not_mutated():
 
 def test_nested_dicts_are_built_bottom_up():
     cfg = dict(type="lmtk.FlowGenerator.v1", warper=dict(type="lmtk.FlowWarper.v1", align_corners=True))
-    generator = build(cfg, "generators", **TINY_GENERATOR)
-    assert isinstance(generator, FlowGenerator)
-    assert isinstance(generator.warper, FlowWarper) and generator.warper.align_corners is True
+    synthesis = build(cfg, "synthesis_networks", **TINY_GENERATOR)
+    assert isinstance(synthesis, FlowGenerator)
+    assert isinstance(synthesis.warper, FlowWarper) and synthesis.warper.align_corners is True
     assert build(dict(type="lmtk.FlowGenerator.v1", **TINY_GENERATOR)).warper.align_corners is False
 
 
@@ -199,6 +199,31 @@ def test_unknown_plugin_name_says_to_install_the_plugin(kind):
     with pytest.raises(RegistryError) as caught:
         get("lmtk.Missing.v1", kind)
     assert "install the plugin" not in str(caught.value)
+
+
+def test_the_renamed_kind_answers_to_its_former_name_and_entry_point_group(monkeypatch):
+    """`generators` is now `synthesis_networks`: code, `lmtk list generators` and plugins declared in
+    the group lmtk_generators keep working."""
+    import importlib.metadata
+
+    import catalogue
+
+    assert registry.RENAMED_KINDS == {"generators": "synthesis_networks"}
+    assert registry.generators is registry.synthesis_networks
+    assert list_components("generators") == list_components("synthesis_networks")
+    assert get("lmtk.FlowGenerator.v1", "generators") is FlowGenerator
+    assert isinstance(
+        build(dict(type="lmtk.FlowGenerator.v1"), "generators", **TINY_GENERATOR), FlowGenerator
+    )
+    # a plugin written for the former group: lmtk_generators
+    older = importlib.metadata.EntryPoint(
+        "older.Synthesis.v1", "lmtk.models.generators:FlowGenerator", "lmtk_generators"
+    )
+    available = [*catalogue.AVAILABLE_ENTRY_POINTS.select(group="lmtk_generators"), older]
+    monkeypatch.setattr(catalogue, "AVAILABLE_ENTRY_POINTS", importlib.metadata.EntryPoints(available))
+    assert "older.Synthesis.v1" in list_components("synthesis_networks")["synthesis_networks"]
+    assert kind_of("older.Synthesis.v1") == "synthesis_networks"
+    assert get("older.Synthesis.v1", "synthesis_networks") is FlowGenerator
 
 
 def test_a_plugin_cannot_replace_a_built_in_component(monkeypatch):

@@ -6,9 +6,9 @@ from lmtk.registry import build
 
 SIZE = 32
 TINY_LIA = dict(
-    type="lmtk.LIA.v1",
+    type="lmtk.LIA.v2",
     encoder=dict(type="lmtk.LIAEncoder.v1", size=SIZE, latent_dim=32, channel_base=256, max_channels=32),
-    generator=dict(type="lmtk.FlowGenerator.v1", size=SIZE, latent_dim=32, channel_base=256, max_channels=32),
+    synthesis=dict(type="lmtk.FlowGenerator.v1", size=SIZE, latent_dim=32, channel_base=256, max_channels=32),
     motion_basis=dict(type="lmtk.GramSchmidtBasis.v1", latent_dim=32, num_directions=5),
 )
 

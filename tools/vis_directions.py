@@ -4,8 +4,9 @@
         [--steps 9] [--output-dir DIR] [--format mp4|gif] [--device cpu]
     python tools/vis_directions.py --checkpoint lia-x.pt --image IMG --directions yaw1 pitch eyes
 
-The source keeps its own pose and moves along one direction: ``z = z_{s->r} + w_{r->s} + alpha * d_i``
-(``w_{r->s}`` is the source's own motion, so ``alpha = 0`` reconstructs the source; starting from
+The source keeps its own pose and moves along one direction: ``z = z_{s->r} + D(A_{r->s} + alpha * e_i)``,
+which is ``z_{s->r} + w_{r->s} + alpha * d_i`` for a linear basis and what ``model.edit(image, {i: alpha})``
+computes (``w_{r->s}`` is the source's own motion, so ``alpha = 0`` reconstructs the source; starting from
 ``z_{s->r}`` alone would show the moves around the reference pose instead). Directions are unit vectors,
 so ``alpha`` is in the units of the motion magnitudes; ``directions.json`` records the source's own
 magnitudes ``A_{r->s}`` as a guide to a useful range.
@@ -120,15 +121,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 @torch.inference_mode()
 def direction_sweeps(model, image: torch.Tensor, directions: list[int], alphas: torch.Tensor) -> torch.Tensor:
-    """Frames ``(len(directions), len(alphas), 3, S, S)`` of ``z_{s->r} + w_{r->s} + alpha * d_i``."""
+    """Frames ``(len(directions), len(alphas), 3, S, S)`` of ``z_{s->r} + D(A_{r->s} + alpha * e_i)``."""
     net = model.net
-    basis = model.directions()
-    code, features = net.encode(image)
-    start = code + net.path(net.magnitudes(code))
+    source = net.encode_source(image)
     rows = []
     for index in directions:
-        latent = start + alphas.to(code)[:, None] * basis[:, index].to(code)[None, :]
-        rows.append(net.decode(latent, [f.expand(len(alphas), -1, -1, -1) for f in features]))
+        offsets = source.magnitudes.new_zeros(len(alphas), source.magnitudes.shape[1])
+        offsets[:, index] = alphas.to(offsets)
+        # eq. 11 with the source's own motion, moved along direction i
+        rows.append(net.animate(source, net.path(source.magnitudes + offsets)))
     return torch.stack(rows)
 
 
@@ -190,7 +191,7 @@ def run(args: argparse.Namespace) -> dict:
         "alphas": alphas.tolist(),
         "orthogonality_error": error,
         "source_magnitudes": own,
-        "latent": "z_sr + w_rs + alpha * d_i",
+        "latent": "z_sr + D(A_rs + alpha * e_i)",
     }
     (output / "directions.json").write_text(json.dumps(info, indent=2) + "\n")
     info["output_dir"] = str(output)

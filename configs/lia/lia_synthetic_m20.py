@@ -16,6 +16,6 @@ model = dict(
     latent_dim=64,
     channel_base=1024,
     max_channels=64,
-    generator=dict(warper=dict(align_corners=True), flow_init_gain=0.0, rgb_init_gain=0.0),
+    synthesis=dict(warper=dict(align_corners=True), flow_init_gain=0.0, rgb_init_gain=0.0),
     loss=dict(perceptual_weight=0.0, adversarial_weight=0.0, perceptual=dict(pretrained=False)),
 )

@@ -13,7 +13,7 @@ model = dict(
     latent_dim=64,
     channel_base=1024,
     max_channels=64,
-    generator=dict(
+    synthesis=dict(
         norm_groups=8, num_flow_blocks=2, num_refine_blocks=2, flow_init_gain=0.0, rgb_init_gain=0.0
     ),
     motion_basis=dict(num_directions=20),

@@ -41,6 +41,7 @@ from tqdm import tqdm
 
 from ..datasets.video_reader import open_video
 from ..models.lia import check_image_values
+from ..models.lia_generator import transfer_latent
 from .device import check_device
 from .fast_paths import DTYPES, compiled_modules
 from .loading import load_model
@@ -151,16 +152,11 @@ class TorchNetwork:
 
     def encode_source(self, image: torch.Tensor):
         """Code, feature pyramid, magnitudes and path of source images ``(B, 3, S, S)``."""
-        net = self.model.net
-        code, features = net.encode(image)
-        magnitudes = net.magnitudes(code)
-        return code, list(features), magnitudes, net.path(magnitudes)
+        return self.model.net.encode_source(image)[:4]
 
     def motion(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Magnitudes ``(B, M)`` and path ``(B, D)`` of driving frames ``(B, 3, S, S)``."""
-        net = self.model.net
-        magnitudes = net.magnitudes(net.encode_code(frames))
-        return magnitudes, net.path(magnitudes)
+        return self.model.net.motion(frames)
 
     def path(self, magnitudes: torch.Tensor) -> torch.Tensor:
         return self.model.net.path(magnitudes)
@@ -525,12 +521,7 @@ class Animator:
         magnitudes, path = self.network.motion(frames)
         if smoother is not None:
             path = self.network.path(self._padded(smoother(magnitudes[:count])))
-        if first is None:
-            latent = source.code + path
-            if source.edit_path is not None:
-                latent = latent + source.edit_path
-        else:
-            latent = source.code + (path - first) + source.path
+        latent = transfer_latent(source.code, path, first, source.path, source.edit_path)  # eq. 11 / 12
         return self.network.decode(latent, source.features)[:count]
 
     # ------------------------------------------------------------------------------ animation

@@ -39,6 +39,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..models.lia_generator import transfer_latent
 from ..version import __version__
 from .benchmark import relative_error, synthetic_images
 from .loading import load_model
@@ -149,8 +150,8 @@ def _check_inputs(net: nn.Module, batch: int) -> dict:
     frames = synthetic_images(batch, net.size, seed=2)
     with torch.no_grad():
         code, features = net.encode(image)
-        magnitudes = net.magnitudes(net.encode_code(frames))
-        latent = code + net.path(magnitudes)
+        magnitudes, path = net.motion(frames)
+        latent = transfer_latent(code, path)
     return dict(image=image, frames=frames, magnitudes=magnitudes, latent=latent, features=list(features))
 
 
@@ -323,8 +324,8 @@ def quantize_int8(
         frames = frames.float().div(127.5).sub(1.0)
     with torch.no_grad():
         code, features = net.encode(frames)
-        path = net.path(net.magnitudes(net.encode_code(frames)))
-        latent = code + path.roll(1, 0)  # another frame's motion on each source
+        path = net.motion(frames)[1]
+        latent = transfer_latent(code, path.roll(1, 0))  # another frame's motion on each source
     feature_names = [f"feature{i}" for i in range(len(features))]
     samples = {
         "motion": [{"frames": frames[i : i + 1].numpy()} for i in range(len(frames))],

@@ -41,10 +41,9 @@ def reconstruct_video(
         frames = frames.to(device)
         if source is None:
             source = frames[:1]
-            code, features = net.encode(source)
+            encoded = net.encode_source(source)
         batch = frames.shape[0]
-        path_ = net.path(net.magnitudes(net.encode_code(frames)))
-        fake = net.decode(code.expand(batch, -1) + path_, [f.expand(batch, -1, -1, -1) for f in features])
+        fake = net.animate(encoded, net.motion(frames)[1])  # eq. 11
         errors += ((fake.clamp(-1, 1) - frames).abs().mean(dim=(1, 2, 3)) / 2).sum().item()
         baseline += ((source - frames).abs().mean(dim=(1, 2, 3)) / 2).sum().item()
         outputs.append(fake.cpu())

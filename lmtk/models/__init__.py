@@ -1,6 +1,7 @@
-"""Networks and models: encoders, motion bases, warpers, generators, discriminators and LIA."""
+"""Networks and models: the component contracts (interfaces), encoders, motion bases, warpers, synthesis
+networks (generators/), discriminators and LIA."""
 
-from . import discriminators, encoders, generators, motion_bases, warpers
+from . import discriminators, encoders, generators, interfaces, motion_bases, warpers
 from .lia import LIA
 from .lia_generator import LIAGenerator
 from .liax import LIAX
@@ -14,6 +15,7 @@ __all__ = [
     "discriminators",
     "encoders",
     "generators",
+    "interfaces",
     "motion_bases",
     "warpers",
 ]

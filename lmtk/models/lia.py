@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Mapping
+import typing
+from collections.abc import Callable, Mapping
 
 import torch
 from mmengine.model import BaseModel
@@ -13,9 +14,10 @@ from torch import nn
 
 from ..registry import build, get, models
 from .direction_names import check_direction_names, edit_offsets
-from .lia_generator import LIAGenerator, check_interface
+from .interfaces import Discriminator, LossSet, check_interface
+from .lia_generator import LIAGenerator
 
-__all__ = ["LIA", "check_image_values"]
+__all__ = ["LIA", "check_image_values", "v1_factory"]
 
 _RANGE_SLACK = 0.1  # resampled or generated images overshoot [-1, 1] a little; 0-255 values do not pass
 
@@ -24,14 +26,10 @@ def _unwrap(module: nn.Module) -> nn.Module:
     return getattr(module, "module", module)
 
 
-def _broadcast_source(tensor: torch.Tensor, batch: int, name: str = "source") -> torch.Tensor:
-    if tensor.shape[0] == batch:
-        return tensor
-    if tensor.shape[0] == 1:
-        return tensor.expand(batch, *tensor.shape[1:])
-    raise ValueError(
-        f"{name} batch {tensor.shape[0]} does not match driving batch {batch} (use 1 or {batch})"
-    )
+def _check_batch(count: int, batch: int, name: str) -> None:
+    """A batch of 1 is broadcast over the driving batch; another batch size must be the driving one."""
+    if count not in (1, batch):
+        raise ValueError(f"{name} batch {count} does not match driving batch {batch} (use 1 or {batch})")
 
 
 def check_image_values(name: str, images: torch.Tensor) -> None:
@@ -65,15 +63,18 @@ def _check_perceptual_size(perceptual: nn.Module | None, size: int) -> None:
         )
 
 
-@models.register("lmtk.LIA.v1")
+@models.register("lmtk.LIA.v2")
 class LIA(BaseModel):
     """Latent Image Animator.
 
     ``generator`` (the whole G, a :class:`LIAGenerator`) and ``discriminator`` are top-level attributes so
     mmengine's ``MMSeparateDistributedDataParallel`` wraps each in its own DDP.
 
+    ``lmtk.LIA.v2`` builds it; ``lmtk.LIA.v1`` takes the synthesis network under its former key,
+    ``generator``, and builds the same model (same state dict).
+
     Args:
-        encoder, generator, motion_basis: component modules or configs (see :class:`LIAGenerator`).
+        encoder, synthesis, motion_basis: component modules or configs (see :class:`LIAGenerator`).
         discriminator: discriminator module or config; None for an inference-only model.
         loss: loss set module or config (``lmtk.LIALoss.v1``); None for an inference-only model.
         motion_mlp_layers, motion_mlp_activation: see :class:`LIAGenerator`.
@@ -89,11 +90,12 @@ class LIA(BaseModel):
     """
 
     builds_own_children = True  # fills the shared settings into component configs before building
+    renamed_keys = {"generator": "synthesis"}  # v1's config key -> v2's, named in the error of a v1 key
 
     def __init__(
         self,
         encoder: nn.Module | dict,
-        generator: nn.Module | dict,
+        synthesis: nn.Module | dict,
         motion_basis: nn.Module | dict,
         discriminator: nn.Module | dict | None = None,
         loss: nn.Module | dict | None = None,
@@ -117,22 +119,24 @@ class LIA(BaseModel):
             max_channels=max_channels,
         )
         shared = {k: v for k, v in shared.items() if v is not None}
-        encoder, generator, motion_basis, discriminator = (
+        encoder, synthesis, motion_basis, discriminator = (
             _with_shared(cfg, shared, kind)
             for cfg, kind in (
                 (encoder, "encoders"),
-                (generator, "generators"),
+                (synthesis, "synthesis_networks"),
                 (motion_basis, "motion_bases"),
                 (discriminator, "discriminators"),
             )
         )
         self.generator = LIAGenerator(
-            encoder, generator, motion_basis, motion_mlp_layers, motion_mlp_activation
+            encoder, synthesis, motion_basis, motion_mlp_layers, motion_mlp_activation
         )
         self.discriminator = build(discriminator, "discriminators")
+        if self.discriminator is not None:
+            check_interface(self.discriminator, Discriminator)
         self.loss = build(loss, "loss_sets")
         if self.loss is not None:
-            check_interface("loss set", self.loss)
+            check_interface(self.loss, LossSet)
             _check_perceptual_size(getattr(self.loss, "perceptual", None), self.generator.size)
         self.direction_names = check_direction_names(
             direction_names, self.generator.motion_basis.num_magnitudes
@@ -201,9 +205,9 @@ class LIA(BaseModel):
         """
         self._check_input("source", source)
         net = self.net
-        code, features = net.encode(source)
-        magnitudes = net.magnitudes(code)
-        return net.decode(code + net.path(magnitudes + self.edit_offsets(edits, magnitudes)), features)
+        encoded = net.encode_source(source)
+        moved = net.path(encoded.magnitudes + self.edit_offsets(edits, encoded.magnitudes))
+        return net.animate(encoded, moved)  # eq. 11 with the source's own motion, edited
 
     def transfer(
         self,
@@ -217,42 +221,31 @@ class LIA(BaseModel):
 
         ``absolute`` (eq. 11): ``z = z_{s->r} + w_{r->d}``. ``relative`` (eq. 12):
         ``z = z_{s->r} + (w_{r->d} - w_{r->1}) + w_{r->s}`` with ``driving_first`` the driving frame whose
-        pose matches the source. A source batch of 1 is broadcast over the driving batch.
+        pose matches the source. A source batch of 1 is broadcast over the driving batch (see
+        :func:`~lmtk.models.lia_generator.transfer_latent`).
 
         ``edit`` (``{direction: value}``, see :meth:`edit`) moves the source first (LIA-X's
         edit-then-animate): relative mode adds it to the source's magnitudes ``A_{r->s}``, absolute mode
-        to the driving frame's.
+        adds its path ``D(edit)``.
         """
         self._check_input("source", source)
         self._check_input("driving", driving)
-        net = self.net
-        code, features = net.encode(source)
+        if mode not in ("absolute", "relative"):
+            raise ValueError(f"mode must be 'absolute' or 'relative', got {mode!r}")
         batch = driving.shape[0]
-        code = _broadcast_source(code, batch)
-        features = [_broadcast_source(f, batch) for f in features]
-        offsets = None if edit is None else self.edit_offsets(edit, code)
-        magnitudes = net.magnitudes(net.encode_code(driving))
-        if mode == "absolute" and offsets is not None:
-            magnitudes = magnitudes + offsets
-        path = net.path(magnitudes)
-        if mode == "absolute":
-            latent = code + path
-        elif mode == "relative":
+        _check_batch(source.shape[0], batch, "source")
+        net = self.net
+        start_path = None
+        if mode == "relative":
             if driving_first is None:
                 raise ValueError(
                     "relative transfer needs driving_first, the driving frame matching the source pose"
                 )
             self._check_input("driving_first", driving_first)
-            first = net.path(net.magnitudes(net.encode_code(driving_first)))
-            first = _broadcast_source(first, batch, "driving_first")
-            own_magnitudes = net.magnitudes(code[: source.shape[0]])
-            if offsets is not None:
-                own_magnitudes = own_magnitudes + offsets
-            own = _broadcast_source(net.path(own_magnitudes), batch)
-            latent = code + (path - first) + own
-        else:
-            raise ValueError(f"mode must be 'absolute' or 'relative', got {mode!r}")
-        return net.decode(latent, features)
+            _check_batch(driving_first.shape[0], batch, "driving_first")
+            start_path = net.motion(driving_first)[1]
+        encoded = net.encode_source(source, None if edit is None else self.edit_offsets(edit))
+        return net.animate(encoded, net.motion(driving)[1], start_path)
 
     def reference(self, source: torch.Tensor) -> torch.Tensor:
         """The reference image ``x_r = G(z_{s->r})`` (appendix B.4)."""
@@ -338,6 +331,25 @@ class LIA(BaseModel):
         log_vars["loss_d"] = d_loss.detach()
         log_vars["grad_norm_d"] = _update(d_optim, d_loss, self.discriminator)
         return log_vars
+
+
+def v1_factory(model_class: type) -> Callable[..., LIA]:
+    """A factory of ``model_class`` for v1 configs, which name the synthesis network ``generator``: the
+    configs and checkpoints written before v2 build the same model, with the same state dict."""
+
+    def build_v1(*args, generator: nn.Module | dict, **kwargs) -> LIA:
+        return model_class(*args, synthesis=generator, **kwargs)
+
+    build_v1.__doc__ = f"{model_class.__name__} from a v1 config: its ``generator`` is v2's ``synthesis``."
+    build_v1.builds_own_children = model_class.builds_own_children
+    build_v1.renamed_keys = {new: old for old, new in model_class.renamed_keys.items()}
+    # registry.build checks a config's numbers against the factory's annotations: v1's are v2's
+    hints = typing.get_type_hints(model_class.__init__)
+    build_v1.__annotations__ = {("generator" if k == "synthesis" else k): v for k, v in hints.items()}
+    return build_v1
+
+
+models.register("lmtk.LIA.v1", func=v1_factory(LIA))
 
 
 def _with_shared(cfg, shared: dict, kind: str):

@@ -1,50 +1,71 @@
-"""LIA's generator network: encoder, motion MLP, motion basis and flow generator (``G`` in the paper).
+"""LIA's generator network: encoder, motion MLP, motion basis and synthesis network (``G`` in the paper).
 
 This is the part a published checkpoint's ``'gen'`` state dict holds. Its ``forward`` is the training
-reconstruction (absolute transfer of a driving frame onto a source frame of the same video); the
-pieces are exposed for inference (``encode`` once, ``magnitudes`` per driving frame, ``decode``).
+reconstruction (absolute transfer of a driving frame onto a source frame of the same video); for
+inference a source is encoded once (:meth:`LIAGenerator.encode_source`) and animated by the paths of
+driving frames (:meth:`LIAGenerator.animate`). The transfer equations (eq. 11 and 12) are written once,
+in :func:`transfer_latent`, which the onnxruntime backend of the Animator shares.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import torch
 from torch import nn
 
 from ..functional.precision import full_precision
 from ..registry import build
+from .interfaces import Encoder, MotionBasis, SynthesisNetwork, check_interface
 from .motion_mlp import MotionMLP
 
-__all__ = ["LIAGenerator"]
+__all__ = ["LIAGenerator", "SourceEncoding", "transfer_latent"]
 
 
-# what LIAGenerator reads from each part (docs/plugins.md); a plugin lacking one fails here, not mid-run
-_INTERFACES = {
-    "encoder": ("latent_dim", "size", "feature_channels"),
-    "generator": ("latent_dim", "size", "feature_channels"),
-    "motion basis": ("latent_dim", "num_magnitudes", "directions"),
-    "loss set": (
-        "generator_losses",
-        "discriminator_losses",
-        "r1_loss",
-        "is_r1_step",
-        "adversarial_weight",
-        "r1_weight",
-    ),
-}
+def transfer_latent(
+    code: torch.Tensor,
+    driving_path: torch.Tensor,
+    start_path: torch.Tensor | None = None,
+    source_path: torch.Tensor | None = None,
+    edit_path: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """The target code of a motion transfer (LIA, eq. 11 and 12).
+
+    Absolute (eq. 11, no ``start_path``): ``z_{s->d} = z_{s->r} + w_{r->d}``, plus ``edit_path`` when
+    given. Relative (eq. 12): ``z_{s->d} = z_{s->r} + (w_{r->d} - w_{r->1}) + w_{r->s}``: the source keeps
+    its own pose and moves by the motion from the start frame to the driving frame.
+
+    Args:
+        code: the source's code ``z_{s->r}`` ``(B, D)`` or ``(1, D)``.
+        driving_path: the driving frames' paths ``w_{r->d}`` ``(B, D)``.
+        start_path: the path ``w_{r->1}`` of the start frame, whose pose matches the source's ``(1, D)``
+            or ``(B, D)``; None for absolute transfer.
+        source_path: the source's own path ``w_{r->s}`` (relative transfer); with an edit, the path of
+            the edited magnitudes ``D(A_{r->s} + e)``.
+        edit_path: an edit's path ``D(e)``, added in absolute transfer (LIA-X's edit-then-animate; in
+            relative transfer the edit is in ``source_path``).
+
+    Returns:
+        ``(B, D)``, batch dimensions broadcast.
+    """
+    if start_path is None:
+        latent = code + driving_path
+        return latent if edit_path is None else latent + edit_path
+    if source_path is None:
+        raise ValueError("relative transfer (a start_path) needs the source's own path w_{r->s}: source_path")
+    return code + (driving_path - start_path) + source_path
 
 
-def check_interface(role: str, module: object) -> None:
-    """Raise a ``ValueError`` naming what ``module`` lacks of the interface of ``role`` (a key of
-    ``_INTERFACES``): used by ``LIAGenerator`` for its parts and by ``LIA`` for its loss set."""
-    missing = [name for name in _INTERFACES[role] if not hasattr(module, name)]
-    if missing:
-        raise ValueError(
-            f"{role} {type(module).__module__}.{type(module).__qualname__} has no {', '.join(missing)}; "
-            f"a{'n' if role == 'encoder' else ''} {role} needs {', '.join(_INTERFACES[role])} "
-            f"(docs/plugins.md)"
-        )
+class SourceEncoding(NamedTuple):
+    """A source image encoded once: what its animation needs (the Animator's
+    :class:`~lmtk.apis.animator.EncodedSource` adds the image)."""
+
+    code: torch.Tensor  #: ``z_{s->r}`` ``(B, D)``
+    features: list[torch.Tensor]  #: the appearance pyramid, coarse to fine, each ``(B, C, r, r)``
+    magnitudes: torch.Tensor  #: ``A_{r->s}`` ``(B, M)``
+    path: torch.Tensor  #: ``w_{r->s}`` ``(B, D)``; with an edit ``D(A_{r->s} + e)``
+    edit_path: torch.Tensor | None = None  #: ``D(e)`` ``(1, D)``; None without an edit
 
 
 def _check_motion_basis(basis: nn.Module, latent_dim: int) -> None:
@@ -69,11 +90,14 @@ def _check_motion_basis(basis: nn.Module, latent_dim: int) -> None:
 
 
 class LIAGenerator(nn.Module):
-    """Encoder E, motion MLP, motion basis D_m and flow generator G.
+    """Encoder E, motion MLP, motion basis D_m and synthesis network: the whole generator G.
+
+    Each part is checked against its contract (:mod:`lmtk.models.interfaces`) when built.
 
     Args:
         encoder: an encoder module or config (``lmtk.LIAEncoder.v1``, ``lmtk.TimmEncoder.v1``, ...).
-        generator: a generator module or config (``lmtk.FlowGenerator.v1``); stored as ``synthesis``.
+        synthesis: a synthesis network module or config (``lmtk.FlowGenerator.v1``,
+            ``lmtk.LIAXGenerator.v1``).
         motion_basis: a motion basis module or config (``lmtk.GramSchmidtBasis.v1``,
             ``lmtk.DirectPath.v1``, or a plugin).
         motion_mlp_layers: depth of the MLP from a code to magnitudes (5 in the paper).
@@ -82,31 +106,31 @@ class LIAGenerator(nn.Module):
 
     def __init__(
         self,
-        encoder: nn.Module | dict,
-        generator: nn.Module | dict,
-        motion_basis: nn.Module | dict,
+        encoder: Encoder | dict,
+        synthesis: SynthesisNetwork | dict,
+        motion_basis: MotionBasis | dict,
         motion_mlp_layers: int = 5,
         motion_mlp_activation: str | None = None,
     ) -> None:
         super().__init__()
         self.encoder = build(encoder, "encoders")
-        self.synthesis = build(generator, "generators")
+        self.synthesis = build(synthesis, "synthesis_networks")
         self.motion_basis = build(motion_basis, "motion_bases")
-        for role, module in (
-            ("encoder", self.encoder),
-            ("generator", self.synthesis),
-            ("motion basis", self.motion_basis),
+        for module, contract in (
+            (self.encoder, Encoder),
+            (self.synthesis, SynthesisNetwork),
+            (self.motion_basis, MotionBasis),
         ):
-            check_interface(role, module)
+            check_interface(module, contract)
         latent_dim = self.encoder.latent_dim
         if self.synthesis.latent_dim != latent_dim or self.motion_basis.latent_dim != latent_dim:
             raise ValueError(
-                f"latent_dim differs: encoder {latent_dim}, generator {self.synthesis.latent_dim}, "
+                f"latent_dim differs: encoder {latent_dim}, synthesis {self.synthesis.latent_dim}, "
                 f"motion basis {self.motion_basis.latent_dim}; set the same latent_dim on all three"
             )
         if dict(self.encoder.feature_channels) != dict(self.synthesis.feature_channels):
             raise ValueError(
-                f"encoder features {self.encoder.feature_channels} do not match the generator's "
+                f"encoder features {self.encoder.feature_channels} do not match the synthesis network's "
                 f"{self.synthesis.feature_channels}; give both the same size and channel settings"
             )
         _check_motion_basis(self.motion_basis, latent_dim)
@@ -119,6 +143,34 @@ class LIAGenerator(nn.Module):
     def encode(self, image: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Code ``z_{s->r}`` ``(B, D)`` and appearance features (coarse to fine) of ``image``."""
         return self.encoder(image)
+
+    def encode_source(self, image: torch.Tensor, edit: torch.Tensor | None = None) -> SourceEncoding:
+        """Everything the animation of ``image`` needs, computed once.
+
+        ``edit``: magnitude offsets ``(1, M)`` (``LIA.edit_offsets``) that move the source along those
+        directions first (LIA-X's edit-then-animate).
+        """
+        code, features = self.encode(image)
+        magnitudes = self.magnitudes(code)
+        if edit is None:
+            return SourceEncoding(code, list(features), magnitudes, self.path(magnitudes))
+        edit = edit.to(magnitudes)
+        return SourceEncoding(code, list(features), magnitudes, self.path(magnitudes + edit), self.path(edit))
+
+    def motion(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Magnitudes ``A_{r->d}`` ``(B, M)`` and path ``w_{r->d}`` ``(B, D)`` of driving frames (only
+        their codes are encoded)."""
+        magnitudes = self.magnitudes(self.encode_code(frames))
+        return magnitudes, self.path(magnitudes)
+
+    def animate(
+        self, source: SourceEncoding, driving_path: torch.Tensor, start_path: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``source`` moved by the driving paths ``(B, D)``: absolute (eq. 11) without ``start_path``,
+        relative to the start frame's path (eq. 12) with it (:func:`transfer_latent`). A source of batch 1
+        is broadcast over the driving batch."""
+        latent = transfer_latent(source.code, driving_path, start_path, source.path, source.edit_path)
+        return self.decode(latent, [f.expand(latent.shape[0], *f.shape[1:]) for f in source.features])
 
     def encode_code(self, image: torch.Tensor) -> torch.Tensor:
         """Only the code; no feature pyramid is kept (what a driving frame needs)."""
@@ -165,6 +217,6 @@ class LIAGenerator(nn.Module):
         ``return_magnitudes`` also returns the driving frames' magnitudes ``A`` (for a penalty on them).
         """
         code, features = self.encode(source)
-        magnitudes = self.magnitudes(self.encode_code(driving))
-        image = self.decode(code + self.path(magnitudes), features)
+        magnitudes, path = self.motion(driving)
+        image = self.decode(transfer_latent(code, path), features)
         return (image, magnitudes) if return_magnitudes else image

@@ -14,7 +14,7 @@ import torch
 
 from ..registry import models
 from .direction_names import check_direction_names
-from .lia import LIA
+from .lia import LIA, v1_factory
 
 __all__ = ["LIAX", "LIAX_DIRECTION_NAMES"]
 
@@ -37,9 +37,12 @@ LIAX_DIRECTION_NAMES = {
 }
 
 
-@models.register("lmtk.LIAX.v1")
+@models.register("lmtk.LIAX.v2")
 class LIAX(LIA):
     """LIA-X: :class:`LIA` with a one-layer motion head and LIA-X's direction names by default.
+
+    ``lmtk.LIAX.v2`` builds it; ``lmtk.LIAX.v1`` takes the synthesis network under its former key,
+    ``generator`` (see :func:`~lmtk.models.lia.v1_factory`).
 
     Args:
         sparsity_weight: weight of the L1 penalty on the driving frames' motion magnitudes during
@@ -65,3 +68,6 @@ class LIAX(LIA):
             return super()._reconstruct(source, driving)
         fake, magnitudes = self.generator(source, driving, return_magnitudes=True)
         return fake, {"loss_sparsity": self.sparsity_weight * magnitudes.abs().mean()}
+
+
+models.register("lmtk.LIAX.v1", func=v1_factory(LIAX))

@@ -52,8 +52,8 @@ def test_config_builds_its_model(path):
     cfg.merge_from_dict(TINY)
     if cfg.model.motion_basis.get("num_directions", 0) > 32:
         cfg.merge_from_dict({"model.motion_basis.num_directions": 32})  # at most latent_dim
-    if cfg.model.generator.type == "lmtk.LIAXGenerator.v1":
-        cfg.merge_from_dict({"model.generator.norm_groups": 8})  # its 32 groups: more than tiny channels
+    if cfg.model.synthesis.type == "lmtk.LIAXGenerator.v1":
+        cfg.merge_from_dict({"model.synthesis.norm_groups": 8})  # its 32 groups: more than tiny channels
     model = build(cfg.model.to_dict(), "models")
     x = torch.rand(2, 3, 32, 32) * 2 - 1
     with torch.no_grad():

@@ -1,7 +1,8 @@
 """Every registered network component builds at a tiny size and runs forward and backward.
 
-The test is driven by the registry: a newly registered encoder, motion basis, generator, warper,
-discriminator or model fails here until it gets an entry in ``TINY``.
+The test is driven by the registry: a newly registered encoder, motion basis, synthesis network, warper,
+discriminator, loss set or model fails here until it gets an entry in ``TINY``; each component is
+checked against its contract (lmtk.models.interfaces).
 """
 
 import math
@@ -9,6 +10,7 @@ import math
 import pytest
 import torch
 
+from lmtk.models.interfaces import CONTRACTS, check_interface, contract_members
 from lmtk.models.motion_bases import DirectPath, GramSchmidtBasis
 from lmtk.registry import build, list_components
 
@@ -17,7 +19,7 @@ LATENT = 32
 CHANNELS = dict(channel_base=256, max_channels=32)
 NETWORK = dict(size=SIZE, latent_dim=LATENT, **CHANNELS)
 
-KINDS = ("encoders", "motion_bases", "generators", "warpers", "discriminators", "models")
+KINDS = ("encoders", "motion_bases", "synthesis_networks", "warpers", "discriminators", "loss_sets", "models")
 
 TINY = {
     "lmtk.LIAEncoder.v1": NETWORK,
@@ -28,15 +30,16 @@ TINY = {
     "lmtk.LIAXGenerator.v1": dict(norm_groups=8, num_flow_blocks=2, num_refine_blocks=2, **NETWORK),
     "lmtk.FlowWarper.v1": dict(align_corners=False),
     "lmtk.StyleGAN2Discriminator.v1": dict(size=SIZE, **CHANNELS),
-    "lmtk.LIA.v1": dict(
+    "lmtk.LIALoss.v1": dict(perceptual_weight=0.0, r1_weight=1.0),
+    "lmtk.LIA.v2": dict(
         encoder=dict(type="lmtk.LIAEncoder.v1", **NETWORK),
-        generator=dict(type="lmtk.FlowGenerator.v1", **NETWORK),
+        synthesis=dict(type="lmtk.FlowGenerator.v1", **NETWORK),
         motion_basis=dict(type="lmtk.GramSchmidtBasis.v1", latent_dim=LATENT, num_directions=4),
         motion_mlp_layers=2,
     ),
-    "lmtk.LIAX.v1": dict(
+    "lmtk.LIAX.v2": dict(
         encoder=dict(type="lmtk.LIAEncoder.v1", widen_first=True, **NETWORK),
-        generator=dict(
+        synthesis=dict(
             type="lmtk.LIAXGenerator.v1", norm_groups=8, num_flow_blocks=2, num_refine_blocks=2, **NETWORK
         ),
         motion_basis=dict(type="lmtk.GramSchmidtBasis.v1", latent_dim=LATENT, num_directions=4),
@@ -45,6 +48,11 @@ TINY = {
     # the example plugin, when it is installed in the environment
     "lmtk_householder.HouseholderBasis.v1": dict(latent_dim=LATENT, num_directions=4),
 }
+
+# v1 of a model names its synthesis network `generator` (v2: `synthesis`)
+for _name in ("lmtk.LIA", "lmtk.LIAX"):
+    _v2 = dict(TINY[f"{_name}.v2"])
+    TINY[f"{_name}.v1"] = {"generator": _v2.pop("synthesis"), **_v2}
 
 # parameters that legitimately receive no gradient in these forward passes
 UNUSED = ("noise_strength",)  # StyledConv's noise scale: LIA injects no noise
@@ -88,12 +96,12 @@ def _run_motion_basis(basis):
     return [path], [magnitudes]
 
 
-def _run_generator(generator):
-    latent = torch.randn(2, generator.latent_dim, requires_grad=True)
-    features = _features(generator.feature_channels)
-    image, levels = generator(latent, features, return_levels=True)
-    assert image.shape == (2, 3, generator.size, generator.size)
-    assert len(levels) == len(generator.feature_channels)
+def _run_synthesis_network(synthesis):
+    latent = torch.randn(2, synthesis.latent_dim, requires_grad=True)
+    features = _features(synthesis.feature_channels)
+    image, levels = synthesis(latent, features, return_levels=True)
+    assert image.shape == (2, 3, synthesis.size, synthesis.size)
+    assert len(levels) == len(synthesis.feature_channels)
     return [image], [latent, *features]
 
 
@@ -113,6 +121,20 @@ def _run_discriminator(discriminator):
     return [logits], [images]
 
 
+def _run_loss_set(loss_set):
+    fake, real = _images(2), _images(3)[:2].detach().requires_grad_(True)
+    fake_logits = torch.randn(2, 1, requires_grad=True)
+    real_logits = (real.mean(dim=(1, 2, 3)) * torch.ones(2)).unsqueeze(1)
+    losses = {
+        **loss_set.generator_losses(fake, real.detach(), fake_logits),
+        **loss_set.discriminator_losses(real_logits, fake_logits),
+        **loss_set.r1_loss(real_logits, real),
+    }
+    assert losses and all(key.startswith("loss") and value.dim() == 0 for key, value in losses.items())
+    assert isinstance(loss_set.is_r1_step(0), bool)
+    return list(losses.values()), [fake, fake_logits]
+
+
 def _run_model(model):
     source, driving = _images(1), _images(2)
     out = model.transfer(source, driving)
@@ -123,9 +145,10 @@ def _run_model(model):
 RUNNERS = {
     "encoders": _run_encoder,
     "motion_bases": _run_motion_basis,
-    "generators": _run_generator,
+    "synthesis_networks": _run_synthesis_network,
     "warpers": _run_warper,
     "discriminators": _run_discriminator,
+    "loss_sets": _run_loss_set,
     "models": _run_model,
 }
 
@@ -166,6 +189,19 @@ def test_builds_and_runs_forward_backward(name):
             continue
         assert param.grad is not None, f"{name}: no gradient for {param_name}"
         assert torch.isfinite(param.grad).all(), f"{name}: non-finite gradient for {param_name}"
+
+
+@pytest.mark.parametrize("name", sorted(n for n, kind in REGISTERED.items() if kind in CONTRACTS))
+def test_satisfies_the_contract_of_its_kind(name):
+    kind = REGISTERED[name]
+    module = build(dict(type=name, **TINY[name]), kind)
+    check_interface(module, CONTRACTS[kind])
+    for member in contract_members(CONTRACTS[kind]):
+        assert hasattr(module, member), f"{name} has no {member}"
+
+
+def test_every_component_kind_has_a_contract():
+    assert set(KINDS) - {"models"} == set(CONTRACTS)
 
 
 # ----------------------------------------------------------------------------- motion bases

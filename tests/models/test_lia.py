@@ -349,3 +349,48 @@ def test_the_generator_parts_check_code_widths_and_batches(model):
     with pytest.raises(ValueError, match="latent batch 3 does not match the features' batch 1"):
         net.decode(code.expand(3, -1), features)
     assert net.decode(code.expand(3, -1), [f.expand(3, -1, -1, -1) for f in features]).shape[0] == 3
+
+
+# ----------------------------------------------------------------------------- v1 and v2 configs
+# _config() is a v1 config: v1 names the synthesis network `generator`, v2 `synthesis`
+_V2 = {
+    "type": "lmtk.LIA.v2",
+    "synthesis": _config()["generator"],
+    **{k: v for k, v in _config().items() if k not in ("type", "generator")},
+}
+
+
+def test_v1_and_v2_build_the_same_model():
+    """v1 names the synthesis network `generator`; same modules, same state dict, same outputs."""
+    v1 = _config()
+    torch.manual_seed(0)
+    old = build(v1).eval()
+    torch.manual_seed(0)
+    new = build(_V2).eval()
+    assert type(old) is type(new)
+    old_state, new_state = old.state_dict(), new.state_dict()
+    assert list(old_state) == list(new_state)
+    assert all(torch.equal(old_state[k], new_state[k]) for k in old_state)
+    assert any(k.startswith("generator.synthesis.") for k in new_state)
+    source, driving = _images(1, 7), _images(2, 8)
+    with torch.inference_mode():
+        assert torch.equal(old.transfer(source, driving), new.transfer(source, driving))
+
+
+@pytest.mark.parametrize("name", ["lmtk.LIA", "lmtk.LIAX"])
+def test_a_key_of_the_other_version_is_one_error_naming_the_key_to_use(name):
+    parts = {k: v for k, v in _V2.items() if k != "type"}
+    with pytest.raises(
+        TypeError, match=rf"'{name}.v2': it takes 'synthesis' where another version of it takes 'generator'"
+    ):
+        build({"type": f"{name}.v2", **parts, "generator": parts["synthesis"]})
+    with pytest.raises(
+        TypeError, match=rf"'{name}.v1': it takes 'generator' where another version of it takes 'synthesis'"
+    ):
+        build({"type": f"{name}.v1", **parts})
+
+
+def test_v1_keeps_the_number_checks_of_v2():
+    v1 = _config()
+    with pytest.raises(TypeError, match="motion_mlp_layers must be an int"):
+        build({**v1, "motion_mlp_layers": "2"})

@@ -16,6 +16,7 @@ import torch
 from conformance_rules import seeded_state
 
 import lmtk
+from lmtk.models.lia_generator import transfer_latent
 
 # the README's bars: codes, magnitudes and directions 1e-5; images 2e-4 in float32 (its noise floor)
 CODE_BAR = 1e-5
@@ -111,12 +112,14 @@ def _check_codes_magnitudes_directions_and_latents(model, official, encoded) -> 
         code, own = encoded["code"], encoded["source"]
         edited = own + model.edit_offsets(edit_of(official, "edit"))
         animated = own + model.edit_offsets(edit_of(official, "animate"))
-        motion = net.path(encoded["driving"]) - net.path(encoded["first"])
+        driving, first = net.path(encoded["driving"]), net.path(encoded["first"])
         errors.update(
             magnitudes_edit=rel_err(edited, official["magnitudes_edit"]),
             magnitudes_source_animate=rel_err(animated, official["magnitudes_source_animate"]),
-            latent_edit=rel_err(code + net.path(edited), official["latent_edit"]),
-            latent_animate=rel_err(code + motion + net.path(animated), official["latent_animate"]),
+            latent_edit=rel_err(transfer_latent(code, net.path(edited)), official["latent_edit"]),
+            latent_animate=rel_err(
+                transfer_latent(code, driving, first, net.path(animated)), official["latent_animate"]
+            ),
         )
     print("relative errors:", {k: f"{v:.2e}" for k, v in errors.items()})
     assert all(e < CODE_BAR for e in errors.values()), errors
@@ -144,11 +147,12 @@ def _check_one_reference_image_and_its_levels(model, official, encoded) -> None:
 def latents(model, official, encoded) -> dict[str, torch.Tensor]:
     """What the decoder gets for each published output: as is, edited, and edited then animated."""
     net, code, own = model.net, encoded["code"], encoded["source"]
-    motion = net.path(encoded["driving"]) - net.path(encoded["first"])
+    driving, first = net.path(encoded["driving"]), net.path(encoded["first"])
+    animated = net.path(own + model.edit_offsets(edit_of(official, "animate")))
     return {
         "out_reference": code,
-        "out_edit": code + net.path(own + model.edit_offsets(edit_of(official, "edit"))),
-        "out_animate": code + motion + net.path(own + model.edit_offsets(edit_of(official, "animate"))),
+        "out_edit": transfer_latent(code, net.path(own + model.edit_offsets(edit_of(official, "edit")))),
+        "out_animate": transfer_latent(code, driving, first, animated),  # eq. 12 after the edit
     }
 
 

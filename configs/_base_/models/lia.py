@@ -1,11 +1,11 @@
 # LIA as in the paper: 256 px, latent 512, M = 20 directions, L1 + 10 x VGG19 pyramid + adversarial.
 model = dict(
-    type="lmtk.LIA.v1",
+    type="lmtk.LIA.v2",
     size=256,
     latent_dim=512,
     channel_multiplier=1,
     encoder=dict(type="lmtk.LIAEncoder.v1"),
-    generator=dict(type="lmtk.FlowGenerator.v1", warper=dict(type="lmtk.FlowWarper.v1", align_corners=False)),
+    synthesis=dict(type="lmtk.FlowGenerator.v1", warper=dict(type="lmtk.FlowWarper.v1", align_corners=False)),
     motion_basis=dict(type="lmtk.GramSchmidtBasis.v1", num_directions=20),
     motion_mlp_layers=5,
     discriminator=dict(type="lmtk.StyleGAN2Discriminator.v1"),

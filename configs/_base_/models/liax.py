@@ -4,13 +4,13 @@
 # loss are lmtk's LIA set, inherited (docs/liax.md).
 _base_ = ["./lia.py"]
 model = dict(
-    type="lmtk.LIAX.v1",
+    type="lmtk.LIAX.v2",
     size=512,
     latent_dim=1024,
     channel_base=65536,
     max_channels=1024,
     encoder=dict(widen_first=True),
-    generator=dict(type="lmtk.LIAXGenerator.v1", warper=dict(align_corners=True)),
+    synthesis=dict(type="lmtk.LIAXGenerator.v1", warper=dict(align_corners=True)),
     motion_basis=dict(num_directions=40),
     motion_mlp_layers=1,
     # None: LIA-X's 14 published direction names (lmtk.models.liax.LIAX_DIRECTION_NAMES: yaw1, pitch, eyes...)

@@ -17,8 +17,9 @@ from torch import nn
 from ...functional.fir import fir_kernel, fir_upsample2d
 from ...functional.precision import cast_keeping_broadcast, full_precision
 from ...layers import ConvLayer, ModulatedConv2d, StyledConv
-from ...registry import build, generators
+from ...registry import build, synthesis_networks
 from ..channels import channel_schedule, check_size
+from ..interfaces import Warper, check_interface
 
 __all__ = ["FlowGenerator", "FlowHead", "FlowSynthesis", "RGBHead", "SynthesisStage", "set_precise_heads"]
 
@@ -156,6 +157,7 @@ class FlowSynthesis(nn.Module):
         self.latent_dim = latent_dim
         self.feature_channels = {r: c for r, c in sorted(self.channels.items()) if r >= 8}
         self.warper = build(warper if warper is not None else dict(self.default_warper), "warpers")
+        check_interface(self.warper, Warper)
         c4 = self.channels[4]
         self.const_input = nn.Parameter(torch.randn(1, c4, 4, 4))
         self.conv1 = StyledConv(c4, c4, 3, latent_dim, fir_taps=fir_taps, noise=self.inject_noise)
@@ -195,7 +197,7 @@ class FlowSynthesis(nn.Module):
         return warped + x * (1 - blend), warped, logits, flow, mask
 
 
-@generators.register("lmtk.FlowGenerator.v1")
+@synthesis_networks.register("lmtk.FlowGenerator.v1")
 class FlowGenerator(FlowSynthesis):
     """Latent ``(B, D)`` + features (coarse to fine) -> image ``(B, 3, S, S)``, roughly in [-1, 1].
 

@@ -23,7 +23,7 @@ from torch import nn
 
 from ...functional.fir import fir_kernel, fir_upsample2d
 from ...layers import ConvLayer, StyledConv
-from ...registry import generators
+from ...registry import synthesis_networks
 from .flow_generator import FlowHead, FlowSynthesis, RGBHead
 
 __all__ = ["FlowResBlock", "LIAXGenerator", "LIAXStage", "RefineBlock", "RefineUpsample"]
@@ -116,7 +116,7 @@ class LIAXStage(nn.Module):
         self.to_rgb = RGBHead(out_channels, fir_taps, rgb_init_gain)
 
 
-@generators.register("lmtk.LIAXGenerator.v1")
+@synthesis_networks.register("lmtk.LIAXGenerator.v1")
 class LIAXGenerator(FlowSynthesis):
     """Latent ``(B, D)`` + features (coarse to fine) -> image ``(B, 3, S, S)`` (LIA-X's decoder).
 
