@@ -88,10 +88,10 @@ def _live_tensor_bytes() -> int:
     storages = {}
     for obj in gc.get_objects():
         if issubclass(type(obj), torch.Tensor):  # type(): isinstance would wake lazy modules
-            storage = obj.untyped_storage()
             try:
+                storage = obj.untyped_storage()
                 storages[storage.data_ptr()] = storage.nbytes()
-            except RuntimeError:  # a fake or functional tensor that other tests' tracing left: no memory
+            except RuntimeError:  # fake, functional or opaque (mkldnn) tensors other tests left: no storage
                 continue
     return sum(storages.values())
 
