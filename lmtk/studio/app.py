@@ -11,6 +11,7 @@ import functools
 import itertools
 import json
 import logging
+from pathlib import Path
 
 import gradio as gr
 
@@ -25,6 +26,28 @@ LIVE_INTERVAL = 0.1  # seconds between webcam frames sent to the server
 THEME = gr.themes.Default(
     font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"]
 )
+
+
+def _source_image(**kwargs) -> gr.Image:
+    """An image upload whose file, if it is no image, becomes a page message naming it (gradio's own
+    message names the component that failed, with a traceback's worth of detail). The instance's
+    preprocess is wrapped: a subclass of a gradio component would make gradio write a stub file."""
+    component = gr.Image(type="filepath", sources=["upload"], **kwargs)
+    preprocess = component.preprocess
+
+    def checked(payload):
+        try:
+            return preprocess(payload)
+        except Exception as error:  # noqa: BLE001 - whatever Pillow raises for a file that is no image
+            name = getattr(payload, "orig_name", None) or Path(getattr(payload, "path", "") or "").name
+            raise gr.Error(
+                f"the source is not an image that can be read: {name} ({type(error).__name__}); "
+                "upload a picture (PNG, JPEG, ...)",
+                print_exception=False,
+            ) from error
+
+    component.preprocess = checked
+    return component
 
 
 def _page_errors(fn):
@@ -170,9 +193,7 @@ def build_app(studio: Studio) -> gr.Blocks:
         with gr.Tabs(elem_id="tabs"):
             with gr.Tab("Animate", id="animate", elem_id="tab-animate"):
                 with gr.Row():
-                    a_source = gr.Image(
-                        type="filepath", sources=["upload"], label="Source image", elem_id="animate-source"
-                    )
+                    a_source = _source_image(label="Source image", elem_id="animate-source")
                     a_driving = gr.Video(sources=["upload"], label="Driving video", elem_id="animate-driving")
                     a_output = gr.Video(label="Animation", interactive=False, elem_id="animate-output")
                 with gr.Row():
@@ -204,9 +225,7 @@ def build_app(studio: Studio) -> gr.Blocks:
 
             with gr.Tab("Edit image", id="edit", elem_id="tab-edit"):
                 with gr.Row():
-                    e_source = gr.Image(
-                        type="filepath", sources=["upload"], label="Source image", elem_id="edit-source"
-                    )
+                    e_source = _source_image(label="Source image", elem_id="edit-source")
                     e_preview = gr.Image(
                         type="numpy", format="png", label="Edited", interactive=False, elem_id="edit-preview"
                     )
@@ -297,9 +316,7 @@ def build_app(studio: Studio) -> gr.Blocks:
                     "the start pose. Press the camera's record button to start."
                 )
                 with gr.Row():
-                    l_source = gr.Image(
-                        type="filepath", sources=["upload"], label="Source image", elem_id="live-source"
-                    )
+                    l_source = _source_image(label="Source image", elem_id="live-source")
                     l_camera = gr.Image(
                         sources=["webcam"],
                         streaming=True,

@@ -15,6 +15,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Callable, Sequence
@@ -77,10 +78,15 @@ class StudioServer:
         checkpoint: the checkpoint to serve.
         extra: more options of ``tools/studio.py``.
         timeout: seconds to wait for the page to answer.
+        env: more environment variables for the server (``TMPDIR``: where its temporary folder goes).
     """
 
     def __init__(
-        self, checkpoint: str | os.PathLike, extra: Sequence[str] = (), timeout: float = 180.0
+        self,
+        checkpoint: str | os.PathLike,
+        extra: Sequence[str] = (),
+        timeout: float = 180.0,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
@@ -88,10 +94,11 @@ class StudioServer:
         command += ["--host", "127.0.0.1", "--port", str(self.port), *extra]
         env = {
             **os.environ,
+            **(env or {}),
             "PYTHONPATH": os.pathsep.join(filter(None, [str(REPOSITORY), os.environ.get("PYTHONPATH")])),
         }
-        self.log = io.BytesIO()
-        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+        self.log = tempfile.TemporaryFile()  # a file, not a pipe: a full pipe would stop the server
+        self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -105,11 +112,9 @@ class StudioServer:
         raise RuntimeError(f"the studio did not answer on {self.url} in {timeout:g} s: {self.output()}")
 
     def output(self) -> str:
-        """What the server printed so far (complete once it has ended)."""
-        if self.process.poll() is not None and self.process.stdout and not self.process.stdout.closed:
-            self.log.write(self.process.stdout.read())
-            self.process.stdout.close()
-        return self.log.getvalue().decode(errors="replace")
+        """What the server printed so far."""
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")
 
     def close(self) -> int:
         """Stop the server as Ctrl-C would (SIGINT, then SIGKILL after 30 s); its exit status."""
@@ -120,7 +125,6 @@ class StudioServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        self.output()
         return self.process.returncode
 
     def __enter__(self) -> StudioServer:
@@ -205,8 +209,11 @@ class StudioBrowser:
         self.wait(lambda: self.driver.find_element("id", f"tab-{name}").is_displayed(), f"the {name} tab")
 
     def upload(self, elem_id: str, path: str | os.PathLike) -> None:
-        """Give a file to an upload component (as a drop would)."""
-        self.element(f"#{elem_id} input[type=file]").send_keys(str(Path(path).resolve()))
+        """Give a file to an upload component (as a drop would); one it shows already is cleared first."""
+        selector = f"#{elem_id} input[type=file]"
+        if not self.driver.find_elements("css selector", selector):
+            self.element(f"#{elem_id} button[aria-label='Clear']").click()
+        self.element(selector).send_keys(str(Path(path).resolve()))
 
     def set_slider(self, elem_id: str, value: float) -> None:
         """Move a slider to ``value`` (as a drag would: its input and change events)."""

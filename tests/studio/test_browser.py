@@ -1,0 +1,120 @@
+"""The studio in a real browser: Debian's headless Chromium (Selenium, the packaged chromedriver) on the page
+of ``tools/studio.py`` with a tiny model. The same steps make the screenshots of docs/studio.md
+(``tools/studio_screenshots.py``).
+
+Skipped when Chromium is not installed, except in CI (``CI=true``), where ``.ci/run`` installs it.
+"""
+
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+from tiny_models import TINY_LIA, tiny_lia
+
+import lmtk
+from lmtk.apis import VideoWriter
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def _require(found: bool, what: str) -> None:
+    if not found:
+        if IN_CI:
+            pytest.fail(
+                f"{what} is missing in CI: .ci/run installs it (apt-get install chromium chromium-driver)"
+            )
+        pytest.skip(
+            f"{what} is not installed (apt-get install chromium chromium-driver; pip install -e .[studio])"
+        )
+
+
+try:
+    import gradio  # noqa: F401
+    import selenium  # noqa: F401
+
+    from lmtk.studio.browser import StudioBrowser, StudioServer, chromium_paths, write_y4m
+except ImportError:
+    StudioBrowser = None
+
+
+def _noise(seed: int, size: int) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (size, size, 3), dtype=np.uint8)
+
+
+def camera_frames(count: int = 30, size: int = 64) -> list[np.ndarray]:
+    """A bright square moving across a dark frame: motion for the fake camera."""
+    frames = []
+    for t in range(count):
+        frame = np.full((size, size, 3), 40, np.uint8)
+        left = (3 * t) % (size - 20)
+        frame[18:42, left : left + 20] = (230, 200, 170)
+        frames.append(frame)
+    return frames
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    _require(StudioBrowser is not None, "gradio or selenium")
+    _require(chromium_paths() is not None, "chromium or chromedriver")
+    folder = tmp_path_factory.mktemp("browser")
+    lmtk.save_model(tiny_lia(), folder / "tiny.safetensors", config=TINY_LIA)
+    Image.fromarray(_noise(0, 48)).save(folder / "source.png")
+    with VideoWriter(folder / "driving.mp4", fps=10) as writer:
+        for seed in range(1, 9):
+            writer.write(_noise(seed, 64))
+    with VideoWriter(folder / "long.mp4", fps=2) as writer:  # 6 s: over the server's 5 s limit
+        for seed in range(12):
+            writer.write(_noise(seed, 32))
+    write_y4m(folder / "camera.y4m", camera_frames())
+    return folder
+
+
+@pytest.fixture(scope="module")
+def server(files):
+    with StudioServer(files / "tiny.safetensors", extra=["--max-seconds", "5"]) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def browser(server, files):
+    with StudioBrowser(server.url, camera=files / "camera.y4m") as running:
+        yield running
+
+
+def test_edit_image_preview_follows_the_slider(browser, files):
+    previews = browser.edit_slider(files / "source.png", direction=1, value=0.9)
+    assert previews["first"].shape == (32, 32, 3)
+    assert np.abs(previews["moved"].astype(int) - previews["first"]).max() > 2  # the preview changed
+    np.testing.assert_allclose(previews["back"], previews["first"], atol=1)  # and came back
+
+
+def test_animation_runs_to_the_end_and_plays(browser, files):
+    video = browser.animate(files / "source.png", files / "driving.mp4")
+    assert video["error"] is None, video
+    assert abs(video["duration"] - 0.8) < 0.15 and (video["width"], video["height"]) == (32, 32)
+    assert video["time"] > 0  # it played
+    assert video["download"] and video["download"].endswith(".mp4")
+
+
+def test_user_error_is_a_page_message(browser, files, server):
+    browser.tab("animate")
+    browser.upload("animate-driving", files / "long.mp4")
+    browser.click("animate-run")
+    messages = browser.wait(browser.messages, "a message")
+    assert any("longer than this studio's limit of 5 s" in m for m in messages), messages
+    assert server.process.poll() is None
+
+
+def test_live_tab_animates_the_camera(browser, files):
+    live = browser.live(files / "source.png", frames=6)
+    frames = live["images"]
+    assert all(frame.shape == (32, 32, 3) for frame in frames)
+    assert max(np.abs(frame.astype(int) - frames[0]).max() for frame in frames[1:]) > 2  # it moves
+    assert "frames/s" in live["stats"] and "latency" in live["stats"]
+
+
+def test_nothing_is_fetched_from_outside(browser):
+    for tab in ("animate", "edit", "edit-video", "live", "model"):
+        browser.tab(tab)
+    assert browser.external_requests() == []
