@@ -1,37 +1,52 @@
 """The studio's web page (gradio): the Animate, Edit image, Edit video, Live and Model tabs.
 
-The page works offline: gradio's analytics are off, nothing is shared, and the theme uses the fonts
-gradio serves itself (or the system's), never a font service. The scriptable endpoints are
-``/animate`` and ``/edit_image`` (also ``/edit_video``); see docs/studio.md.
+The page works offline: gradio's analytics are off, nothing is shared, and the theme uses the system's
+fonts, never a font service. The scriptable endpoints are ``/animate`` and ``/edit_image`` (also
+``/edit_video``); see docs/studio.md. gradio is imported when the page is built, so that lmtk (and its
+doctest collection) imports without it.
 """
-
-from __future__ import annotations
 
 import functools
 import itertools
 import json
 import logging
 from pathlib import Path
-
-import gradio as gr
+from typing import TYPE_CHECKING
 
 from .actions import MODES, Studio, StudioError
 
-__all__ = ["build_app", "THEME"]
+if TYPE_CHECKING:
+    import gradio as gr
+
+__all__ = ["build_app", "style"]
 
 LOG = logging.getLogger("lmtk.studio")
 SLIDER_RANGE = 1.0  # tools/vis_directions.py's default alphas span [-1, 1] too
 LIVE_INTERVAL = 0.1  # seconds between webcam frames sent to the server
-# system fonts only: a gradio theme would otherwise name web fonts
-THEME = gr.themes.Default(
-    font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"]
-)
+IMAGE_HEIGHT = 320
+# a small model's images fill their box, pixels kept sharp
+CSS = """
+#edit-preview img, #live-output img { width: 100%; height: 100%; object-fit: contain; image-rendering: pixelated; }
+"""
 
 
-def _source_image(**kwargs) -> gr.Image:
+def style() -> dict:
+    """``launch()``'s look: gradio's default theme with system fonts only (a theme would otherwise name
+    web fonts), and :data:`CSS`."""
+    import gradio as gr
+
+    theme = gr.themes.Default(
+        font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"]
+    )
+    return {"theme": theme, "css": CSS}
+
+
+def _source_image(**kwargs) -> "gr.Image":
     """An image upload whose file, if it is no image, becomes a page message naming it (gradio's own
     message names the component that failed, with a traceback's worth of detail). The instance's
     preprocess is wrapped: a subclass of a gradio component would make gradio write a stub file."""
+    import gradio as gr
+
     component = gr.Image(type="filepath", sources=["upload"], **kwargs)
     preprocess = component.preprocess
 
@@ -54,6 +69,8 @@ def _page_errors(fn):
     """Expected failures become a message in the page (gradio's error toast, or the client's AppError);
     anything else too, with the traceback in the server log: the server keeps serving either way."""
 
+    import gradio as gr
+
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
@@ -70,6 +87,8 @@ def _page_errors(fn):
 
 
 def _notes(notes: list[str]) -> None:
+    import gradio as gr
+
     for note in notes:
         gr.Info(note)
 
@@ -93,8 +112,9 @@ def _edits_markdown(studio: Studio, offsets) -> str:
     return "Edits: " + ", ".join(f"{labels[i]} {v:+.2f}" for i, v in sorted(edits.items()))
 
 
-def build_app(studio: Studio) -> gr.Blocks:
+def build_app(studio: Studio) -> "gr.Blocks":
     """The page of ``studio``; start it with ``.launch()`` (see :func:`lmtk.studio.server.serve`)."""
+    import gradio as gr  # here, not at the top: lmtk imports (and its doctests collect) without gradio
 
     versions = itertools.count(1)
 
@@ -151,7 +171,7 @@ def build_app(studio: Studio) -> gr.Blocks:
         return str(path)
 
     @_page_errors
-    def live(source, frame, smooth, request: gr.Request):
+    def live(source, frame, smooth, request: gr.Request):  # the annotation is how gradio passes it
         if frame is None:
             return None, "waiting for the camera"
         if source is None:
@@ -223,51 +243,60 @@ def build_app(studio: Studio) -> gr.Blocks:
                     api_name="animate",
                 )
 
-            with gr.Tab("Edit image", id="edit", elem_id="tab-edit"):
-                with gr.Row():
-                    e_source = _source_image(label="Source image", elem_id="edit-source")
-                    e_preview = gr.Image(
-                        type="numpy", format="png", label="Edited", interactive=False, elem_id="edit-preview"
-                    )
-                # the offsets as the endpoint takes them; the sliders write here, the preview reads it
-                e_offsets = gr.JSON({}, label="Offsets", elem_id="edit-offsets")
-                with gr.Row():
-                    e_reset = gr.Button("Reset", elem_id="edit-reset")
-                    e_save = gr.Button("Save image", elem_id="edit-save")
-                e_file = gr.File(label="Saved image", interactive=False, elem_id="edit-file")
+            with gr.Tab("Edit image", id="edit", elem_id="tab-edit"), gr.Row():
+                with gr.Column(scale=2):
+                    with gr.Row():
+                        e_source = _source_image(
+                            label="Source image", elem_id="edit-source", height=IMAGE_HEIGHT
+                        )
+                        e_preview = gr.Image(
+                            type="numpy",
+                            format="png",
+                            label="Edited",
+                            interactive=False,
+                            elem_id="edit-preview",
+                            height=IMAGE_HEIGHT,
+                        )
+                    with gr.Row():
+                        e_reset = gr.Button("Reset", elem_id="edit-reset")
+                        e_save = gr.Button("Save image", elem_id="edit-save")
+                    e_file = gr.File(label="Saved image", interactive=False, elem_id="edit-file", height=80)
+                    # the offsets as the endpoint takes them; the sliders write here, the preview reads it
+                    e_offsets = gr.JSON({}, label="Offsets", elem_id="edit-offsets")
+                with gr.Column(scale=1, elem_id="edit-directions"):
 
-                @gr.render(inputs=[version], triggers=[version.change, page.load])
-                def sliders(_version):
-                    labels = studio.labels()
-                    bars = [
-                        gr.Slider(
-                            -SLIDER_RANGE,
-                            SLIDER_RANGE,
-                            value=0.0,
-                            step=0.01,
-                            label=label,
-                            elem_id=f"direction-{index}",
-                            key=f"direction-{index}-{label}",
+                    @gr.render(inputs=[version], triggers=[version.change, page.load])
+                    def sliders(_version):
+                        labels = studio.labels()
+                        bars = [
+                            gr.Slider(
+                                -SLIDER_RANGE,
+                                SLIDER_RANGE,
+                                value=0.0,
+                                step=0.01,
+                                label=label,
+                                elem_id=f"direction-{index}",
+                                key=f"direction-{index}-{label}",
+                            )
+                            for index, label in enumerate(labels)
+                        ]
+                        names = gr.Textbox(
+                            ", ".join(labels),
+                            label="Direction names (comma-separated; saved beside the checkpoint)",
+                            elem_id="edit-names",
                         )
-                        for index, label in enumerate(labels)
-                    ]
-                    names = gr.Textbox(
-                        ", ".join(labels),
-                        label="Direction names (comma-separated; saved beside the checkpoint)",
-                        elem_id="edit-names",
-                    )
-                    save = gr.Button("Save names", elem_id="edit-save-names")
-                    for bar in bars:
-                        bar.change(
-                            lambda *values: {label: v for label, v in zip(labels, values) if v},
-                            bars,
-                            e_offsets,
-                            trigger_mode="always_last",
-                            show_progress="hidden",
-                            api_visibility="private",
-                        )
-                    e_reset.click(lambda: [0.0] * len(bars), None, bars, api_visibility="private")
-                    save.click(save_labels, names, [version, m_info], api_visibility="private")
+                        save = gr.Button("Save names", elem_id="edit-save-names")
+                        for bar in bars:
+                            bar.change(
+                                lambda *values: {label: v for label, v in zip(labels, values) if v},
+                                bars,
+                                e_offsets,
+                                trigger_mode="always_last",
+                                show_progress="hidden",
+                                api_visibility="private",
+                            )
+                        e_reset.click(lambda: [0.0] * len(bars), None, bars, api_visibility="private")
+                        save.click(save_labels, names, [version, m_info], api_visibility="private")
 
                 e_offsets.change(
                     edit_image,
@@ -324,7 +353,9 @@ def build_app(studio: Studio) -> gr.Blocks:
                         label="Webcam",
                         elem_id="live-camera",
                     )
-                    l_output = gr.Image(label="Animated", interactive=False, elem_id="live-output")
+                    l_output = gr.Image(
+                        label="Animated", interactive=False, elem_id="live-output", height=IMAGE_HEIGHT
+                    )
                 with gr.Row():
                     l_smooth = gr.Checkbox(True, label="Smooth the motion (One-Euro filter)")
                     l_stats = gr.Textbox(

@@ -142,14 +142,17 @@ class StudioBrowser:
         camera: a ``.y4m`` file the fake camera plays (the Live tab), or None.
         size: the window size in pixels.
         timeout: seconds to wait for anything the page computes.
+        screenshots: a folder: each tab's steps below save a picture of the page there
+            (``studio_<tab>.png``, for docs/studio.md); None saves none.
     """
 
     def __init__(
         self,
         url: str,
         camera: str | os.PathLike | None = None,
-        size: tuple[int, int] = (1200, 820),
-        timeout: float = 40.0,
+        size: tuple[int, int] = (1100, 900),
+        timeout: float = 60.0,
+        screenshots: str | os.PathLike | None = None,
     ) -> None:
         from selenium import webdriver
         from selenium.webdriver.chrome.service import Service
@@ -178,6 +181,7 @@ class StudioBrowser:
         options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
         self.url = url
         self.timeout = timeout
+        self.screenshots = Path(screenshots) if screenshots else None
         self.driver = webdriver.Chrome(service=Service(paths[1]), options=options)
         self._requests: list[str] = []
         self.driver.get(url)
@@ -293,9 +297,30 @@ class StudioBrowser:
         )
 
     def screenshot(self, path: str | os.PathLike) -> Path:
+        """The whole page (the window stretched to its height for the shot) as a PNG of 256 colours."""
+        from PIL import Image
+
         path = Path(path)
-        self.driver.save_screenshot(str(path))
+        width, height = self.driver.get_window_size().values()
+        page = self.driver.execute_script("return document.documentElement.scrollHeight")
+        self.driver.set_window_size(width, max(height, page + 20))
+        try:
+            time.sleep(0.3)
+            self.driver.save_screenshot(str(path))
+        finally:
+            self.driver.set_window_size(width, height)
+        with Image.open(path) as shot:
+            shot.convert("RGB").quantize(256).save(path, optimize=True)
         return path
+
+    def _shot(self, tab: str) -> None:
+        if self.screenshots is not None:
+            self.screenshots.mkdir(parents=True, exist_ok=True)
+            self.driver.execute_script(  # close the messages of earlier steps
+                "document.querySelectorAll('[data-testid=toast-close]').forEach(b => b.click())"
+            )
+            time.sleep(0.5)  # let the page finish drawing (a video's first frame)
+            self.screenshot(self.screenshots / f"studio_{tab.replace('-', '_')}.png")
 
     def close(self) -> None:
         self.driver.quit()
@@ -314,6 +339,7 @@ class StudioBrowser:
         first_url, first = self.image("edit-preview")
         self.set_slider(f"direction-{direction}", value)
         moved_url, moved = self.image("edit-preview", other_than=first_url)
+        self._shot("edit")
         self.set_slider(f"direction-{direction}", 0.0)
         _, back = self.image("edit-preview", other_than=moved_url)
         return {"first": first, "moved": moved, "back": back}
@@ -327,7 +353,38 @@ class StudioBrowser:
             lambda: self.driver.find_elements("css selector", "#animate-driving video"), "the driving video"
         )
         self.click("animate-run")
-        return self.video("animate-output")
+        video = self.video("animate-output")
+        self._shot("animate")
+        return video
+
+    def edit_video(
+        self, source: str | os.PathLike, driving: str | os.PathLike, direction: int = 0, value: float = 0.8
+    ) -> dict:
+        """Edit video: a source and a slider moved in the Edit image tab, then a driving video animated
+        with that edit; the offered video (see :meth:`video`) and the edits the tab lists."""
+        self.tab("edit")
+        self.upload("edit-source", source)
+        first_url, _ = self.image("edit-preview")
+        self.set_slider(f"direction-{direction}", value)
+        self.image("edit-preview", other_than=first_url)
+        self.tab("edit-video")
+        self.upload("edit-video-driving", driving)
+        self.wait(
+            lambda: self.driver.find_elements("css selector", "#edit-video-driving video"),
+            "the driving video",
+        )
+        self.click("edit-video-run")
+        video = self.video("edit-video-output")
+        video["edits"] = self.text("edit-video-edits")
+        self._shot("edit-video")
+        return video
+
+    def model(self) -> str:
+        """Model: the text of the model's details."""
+        self.tab("model")
+        text = self.wait(lambda: self.text("model-info"), "the model's details")
+        self._shot("model")
+        return text
 
     def live(self, source: str | os.PathLike, frames: int = 5) -> dict:
         """Live: upload a source, start the camera and wait for ``frames`` animated frames; their images
@@ -343,6 +400,7 @@ class StudioBrowser:
         stats = self.wait(
             lambda: "frames/s" in self.text("live-stats") and self.text("live-stats"), "live stats"
         )
+        self._shot("live")
         return {"images": images, "stats": stats}
 
     def _start_camera(self) -> None:

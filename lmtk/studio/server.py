@@ -33,17 +33,23 @@ def serve(
         studio = Studio(
             checkpoint, workdir, device=device, max_seconds=max_seconds, models_dir=models_dir, trust=trust
         )
-        from .app import THEME, build_app
+        from .app import build_app, style
 
         page = build_app(studio)
         page.queue(default_concurrency_limit=1)
-        page.launch(
-            server_name=host,
-            server_port=port,
-            share=False,
-            ssr_mode=False,
-            theme=THEME,
-            show_error=True,
-            footer_links=["api"],
-            allowed_paths=[workdir],
-        )
+        try:
+            page.launch(
+                server_name=host,
+                server_port=port,
+                share=False,
+                ssr_mode=False,
+                **style(),
+                show_error=True,
+                footer_links=["api"],
+                allowed_paths=[workdir],
+            )
+        except OSError as error:  # gradio's message names its own settings, not the tool's options
+            raise OSError(
+                f"cannot listen on {host}:{port} (in use, or not an address of this machine): "
+                "choose another --port or --host"
+            ) from error

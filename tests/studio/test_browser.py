@@ -1,6 +1,7 @@
 """The studio in a real browser: Debian's headless Chromium (Selenium, the packaged chromedriver) on the page
-of ``tools/studio.py`` with a tiny model. The same steps make the screenshots of docs/studio.md
-(``tools/studio_screenshots.py``).
+of ``tools/studio.py`` with a tiny model, fed the demo clips (``LMTK_TEST_DATA``) or, without them,
+synthetic pictures. With ``LMTK_STUDIO_SCREENSHOTS=FOLDER`` the steps also save a picture of each tab
+there: ``tools/studio_screenshots.py`` makes docs/studio.md's screenshots so.
 
 Skipped when Chromium is not installed, except in CI (``CI=true``), where ``.ci/run`` installs it.
 """
@@ -13,7 +14,9 @@ from PIL import Image
 from tiny_models import TINY_LIA, tiny_lia
 
 import lmtk
-from lmtk.apis import VideoWriter
+from lmtk.apis import VideoWriter, video_frame_rate
+from lmtk.apis.media import has_audio
+from lmtk.datasets.video_reader import open_video
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
@@ -42,8 +45,11 @@ def _noise(seed: int, size: int) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, (size, size, 3), dtype=np.uint8)
 
 
-def camera_frames(count: int = 30, size: int = 64) -> list[np.ndarray]:
-    """A bright square moving across a dark frame: motion for the fake camera."""
+def camera_frames(count: int = 30, size: int = 64, clip=None) -> list[np.ndarray]:
+    """The first frames of a demo clip, or a bright square moving across a dark frame: motion for the
+    fake camera."""
+    if clip is not None:
+        return list(open_video(clip).get_frames(range(count)))
     frames = []
     for t in range(count):
         frame = np.full((size, size, 3), 40, np.uint8)
@@ -59,14 +65,23 @@ def files(tmp_path_factory):
     _require(chromium_paths() is not None, "chromium or chromedriver")
     folder = tmp_path_factory.mktemp("browser")
     lmtk.save_model(tiny_lia(), folder / "tiny.safetensors", config=TINY_LIA)
-    Image.fromarray(_noise(0, 48)).save(folder / "source.png")
-    with VideoWriter(folder / "driving.mp4", fps=10) as writer:
-        for seed in range(1, 9):
-            writer.write(_noise(seed, 64))
+    data = os.environ.get("LMTK_TEST_DATA")
+    clip = os.path.join(data, "vox", "driving1.mp4") if data else None
+    clip = clip if clip and os.path.isfile(clip) else None
+    if clip:  # a real face, and the first 8 frames of a real clip with its sound
+        Image.open(os.path.join(data, "vox", "macron.png")).save(folder / "source.png")
+        with VideoWriter(folder / "driving.mp4", fps=video_frame_rate(clip), audio_from=clip) as writer:
+            for frame in open_video(clip).get_frames(range(8)):
+                writer.write(frame)
+    else:
+        Image.fromarray(_noise(0, 48)).save(folder / "source.png")
+        with VideoWriter(folder / "driving.mp4", fps=10) as writer:
+            for seed in range(1, 9):
+                writer.write(_noise(seed, 64))
     with VideoWriter(folder / "long.mp4", fps=2) as writer:  # 6 s: over the server's 5 s limit
         for seed in range(12):
             writer.write(_noise(seed, 32))
-    write_y4m(folder / "camera.y4m", camera_frames())
+    write_y4m(folder / "camera.y4m", camera_frames(clip=clip))
     return folder
 
 
@@ -78,7 +93,8 @@ def server(files):
 
 @pytest.fixture(scope="module")
 def browser(server, files):
-    with StudioBrowser(server.url, camera=files / "camera.y4m") as running:
+    screenshots = os.environ.get("LMTK_STUDIO_SCREENSHOTS")
+    with StudioBrowser(server.url, camera=files / "camera.y4m", screenshots=screenshots) as running:
         yield running
 
 
@@ -92,9 +108,28 @@ def test_edit_image_preview_follows_the_slider(browser, files):
 def test_animation_runs_to_the_end_and_plays(browser, files):
     video = browser.animate(files / "source.png", files / "driving.mp4")
     assert video["error"] is None, video
-    assert abs(video["duration"] - 0.8) < 0.15 and (video["width"], video["height"]) == (32, 32)
+    rate = float(video_frame_rate(files / "driving.mp4"))
+    assert abs(video["duration"] - 8 / rate) < 0.15 and (video["width"], video["height"]) == (32, 32)
     assert video["time"] > 0  # it played
     assert video["download"] and video["download"].endswith(".mp4")
+    assert has_audio(files / "driving.mp4") == _has_audio(video["download"])  # the sound is kept
+
+
+def _has_audio(url: str) -> bool:
+    import tempfile
+    import urllib.request
+
+    with tempfile.TemporaryDirectory() as folder, urllib.request.urlopen(url) as response:
+        path = os.path.join(folder, "video.mp4")
+        with open(path, "wb") as out:
+            out.write(response.read())
+        return has_audio(path)
+
+
+def test_edit_video_animates_the_edited_source(browser, files):
+    video = browser.edit_video(files / "source.png", files / "driving.mp4", direction=2, value=0.7)
+    assert video["error"] is None and video["time"] > 0, video
+    assert "d2 +0.70" in video["edits"]
 
 
 def test_user_error_is_a_page_message(browser, files, server):
@@ -112,6 +147,11 @@ def test_live_tab_animates_the_camera(browser, files):
     assert all(frame.shape == (32, 32, 3) for frame in frames)
     assert max(np.abs(frame.astype(int) - frames[0]).max() for frame in frames[1:]) > 2  # it moves
     assert "frames/s" in live["stats"] and "latency" in live["stats"]
+
+
+def test_model_tab_describes_the_model(browser):
+    text = browser.model()
+    assert "tiny.safetensors" in text and "32 x 32 px" in text and "float32" in text
 
 
 def test_nothing_is_fetched_from_outside(browser):
