@@ -284,6 +284,7 @@ def build_app(studio: Studio) -> "gr.Blocks":
                             ", ".join(labels),
                             label="Direction names (comma-separated; saved beside the checkpoint)",
                             elem_id="edit-names",
+                            interactive=True,
                         )
                         save = gr.Button("Save names", elem_id="edit-save-names")
                         for bar in bars:

@@ -379,6 +379,37 @@ class StudioBrowser:
         self._shot("edit-video")
         return video
 
+    def slider_labels(self) -> list[str]:
+        """The labels of the Edit image tab's sliders, in direction order."""
+        self.tab("edit")
+        bars = self.wait(lambda: self.driver.find_elements("css selector", "[id^=direction-]"), "the sliders")
+        return [
+            bar.text.split("\n")[0] for bar in sorted(bars, key=lambda b: int(b.get_attribute("id")[10:]))
+        ]
+
+    def rename_directions(self, names: Sequence[str]) -> list[str]:
+        """Edit image: type new direction names and save them; the sliders' labels once drawn again."""
+        self.slider_labels()
+        field = self.element("#edit-names textarea")
+        field.clear()
+        field.send_keys(", ".join(names))
+        self.click("edit-save-names")
+        wanted = [name or f"d{i}" for i, name in enumerate(names)]
+        return self.wait(lambda: (labels := self.slider_labels()) == wanted and labels, "the renamed sliders")
+
+    def switch_model(self, checkpoint: str | os.PathLike) -> str:
+        """Model: load another checkpoint; the model's details once they name it."""
+        from selenium.webdriver.common.keys import Keys
+
+        self.tab("model")
+        field = self.element("#model-choice input")
+        field.clear()
+        field.send_keys(str(checkpoint), Keys.ENTER)
+        self.click("model-load")
+        return self.wait(
+            lambda: Path(checkpoint).name in (t := self.text("model-info")) and t, "the new model"
+        )
+
     def model(self) -> str:
         """Model: the text of the model's details."""
         self.tab("model")

@@ -149,6 +149,20 @@ def test_live_tab_animates_the_camera(browser, files):
     assert "frames/s" in live["stats"] and "latency" in live["stats"]
 
 
+def test_directions_are_renamed_and_models_switched(browser, files):
+    # rename d0 and d1 (the other tests move d1 and d2 by index, and list d2 by its label)
+    assert browser.rename_directions(["look", "smile", "", "d3", ""])[:2] == ["look", "smile"]
+    assert (files / "tiny.direction_names.json").read_text().count(":") == 2  # saved beside the checkpoint
+    other = files / "models" / "three.safetensors"
+    other.parent.mkdir(exist_ok=True)
+    config = {**TINY_LIA, "motion_basis": {**TINY_LIA["motion_basis"], "num_directions": 3}}
+    lmtk.save_model(lmtk.registry.build(config), other, config=config)
+    assert "three.safetensors" in browser.switch_model(other)
+    assert browser.slider_labels() == ["d0", "d1", "d2"]  # drawn again for its directions
+    assert "tiny.safetensors" in browser.switch_model(files / "tiny.safetensors")  # back, names and all
+    assert browser.slider_labels() == ["look", "smile", "d2", "d3", "d4"]
+
+
 def test_model_tab_describes_the_model(browser):
     text = browser.model()
     assert "tiny.safetensors" in text and "32 x 32 px" in text and "float32" in text
