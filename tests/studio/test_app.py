@@ -46,8 +46,8 @@ def server(files):
 
 
 @pytest.fixture(scope="module")
-def client(server):
-    return gradio_client.Client(server.url, verbose=False, download_files=True)
+def client(server, files):
+    return gradio_client.Client(server.url, verbose=False, download_files=str(files / "downloads"))
 
 
 def _edit(client, files, offsets) -> np.ndarray:
@@ -119,7 +119,7 @@ def test_the_temporary_folder_is_removed(files, tmp_path):
     folder = tmp_path / "tmp"
     folder.mkdir()
     with StudioServer(files / "tiny.safetensors", env={"TMPDIR": str(folder)}) as server:
-        client = gradio_client.Client(server.url, verbose=False)
+        client = gradio_client.Client(server.url, verbose=False, download_files=str(tmp_path / "downloads"))
         client.predict(gradio_client.handle_file(str(files / "source.png")), {}, api_name="/edit_image")
         work = [p.name for p in folder.iterdir()]
         assert any(name.startswith("lmtk-studio-") for name in work), work

@@ -172,3 +172,9 @@ def test_nothing_is_fetched_from_outside(browser):
     for tab in ("animate", "edit", "edit-video", "live", "model"):
         browser.tab(tab)
     assert browser.external_requests() == []
+
+
+def test_the_server_logged_no_failure(browser, server):
+    # after whatever the other tests did in the page: expected mistakes are page messages, not tracebacks
+    assert server.process.poll() is None
+    assert "Traceback" not in server.output(), server.output()[-3000:]
