@@ -11,6 +11,7 @@ import collections
 import hashlib
 import json
 import os
+import re
 import threading
 import time
 import uuid
@@ -156,6 +157,7 @@ class Studio:
         self._sources: collections.OrderedDict[tuple, EncodedSource] = collections.OrderedDict()
         self._live: collections.OrderedDict[str, tuple[tuple, LiveStream]] = collections.OrderedDict()
         self._lock = threading.Lock()
+        self.generation = -1  # counts the models loaded: cached sources and streams belong to one
         self.load(checkpoint)
 
     # ------------------------------------------------------------------------------ model
@@ -171,7 +173,7 @@ class Studio:
         with self._lock:
             self.animator, self.checkpoint = animator, Path(checkpoint)
             self.names = names  # {name: index}
-            self.generation = getattr(self, "generation", -1) + 1
+            self.generation += 1
             self._sources.clear()
             self._live.clear()
 
@@ -191,17 +193,20 @@ class Studio:
         beside the checkpoint (:func:`labels_path`), in ``tools/analyze_directions.py``'s format."""
         if len(labels) != self.num_directions:
             raise StudioError(f"expected {self.num_directions} labels, got {len(labels)}")
-        names = {
-            label.strip(): index
-            for index, label in enumerate(labels)
-            if label.strip() and label.strip() != f"d{index}"
-        }
+        given = [(label.strip(), i) for i, label in enumerate(labels) if label.strip() not in ("", f"d{i}")]
+        for name, index in given:
+            if re.fullmatch(
+                r"d\d+", name
+            ):  # d<index> labels an unnamed direction: d3 on another is ambiguous
+                raise StudioError(
+                    f"direction {index} cannot be called {name!r}, the label of direction {name[1:]}"
+                )
+            if [n for n, _ in given].count(name) > 1:
+                raise StudioError(f"direction name {name!r} is given twice: each direction needs its own")
         try:
-            names = check_direction_names(names, self.num_directions)
+            names = check_direction_names(dict(given), self.num_directions)
         except ValueError as error:
             raise StudioError(str(error)) from error
-        if len(names) != len([label for i, label in enumerate(labels) if label.strip() not in ("", f"d{i}")]):
-            raise StudioError("each direction needs a label of its own: two directions have the same name")
         path = labels_path(self.checkpoint)
         partial = path.with_name(f".{path.name}.{uuid.uuid4().hex}.partial")
         try:
@@ -234,7 +239,7 @@ class Studio:
             "directions (M)": self.num_directions,
             "direction names": self.names,
             "size": f"{self.animator.size} x {self.animator.size} px",
-            "parameters": sum(p.numel() for p in model.parameters()),
+            "parameters": f"{sum(p.numel() for p in model.parameters()):,}",
             "device": str(weights.device),
             "dtype": str(weights.dtype).removeprefix("torch."),
             "config": config,
@@ -412,8 +417,7 @@ class Studio:
         changes."""
         if source is None:
             raise StudioError("upload a source image to drive")
-        image = _load_image(source)
-        key = (self.generation, hashlib.sha1(image.tobytes()).hexdigest(), bool(smooth))
+        key = (self.generation, str(source), bool(smooth))  # an upload's path names its content
         with self._lock:
             entry = self._live.get(session)
         if entry is None or entry[0] != key:

@@ -83,8 +83,12 @@ def test_labels_are_saved_beside_the_checkpoint_and_read_back(studio, checkpoint
     again = Studio(checkpoint, tmp_path / "again")
     assert again.labels() == ["d0", "smile", "d2", "nod", "d4"]
     assert again.edits({"smile": 0.5, "3": -0.25}) == {1: 0.5, 3: -0.25}
-    with pytest.raises(StudioError, match="given twice|same name"):
+    with pytest.raises(StudioError, match="'a' is given twice"):
         studio.save_labels(["a", "a", "", "", ""])
+    with pytest.raises(StudioError, match="direction 0 cannot be called 'd3'"):
+        studio.save_labels(["d3", "", "", "", ""])
+    with pytest.raises(StudioError, match="non-numeric"):
+        studio.save_labels(["", "7", "", "", ""])
     path.unlink()
 
 
