@@ -17,6 +17,7 @@ import lmtk
 from lmtk.apis import VideoWriter, video_frame_rate
 from lmtk.apis.media import has_audio
 from lmtk.datasets.video_reader import open_video
+from lmtk.studio.browser import StudioBrowser, StudioServer, chromium_paths, write_y4m
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
@@ -36,9 +37,9 @@ try:
     import gradio  # noqa: F401
     import selenium  # noqa: F401
 
-    from lmtk.studio.browser import StudioBrowser, StudioServer, chromium_paths, write_y4m
+    PACKAGES = True
 except ImportError:
-    StudioBrowser = None
+    PACKAGES = False
 
 
 def _noise(seed: int, size: int) -> np.ndarray:
@@ -61,7 +62,7 @@ def camera_frames(count: int = 30, size: int = 64, clip=None) -> list[np.ndarray
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
-    _require(StudioBrowser is not None, "gradio or selenium")
+    _require(PACKAGES, "gradio or selenium")
     _require(chromium_paths() is not None, "chromium or chromedriver")
     folder = tmp_path_factory.mktemp("browser")
     lmtk.save_model(tiny_lia(), folder / "tiny.safetensors", config=TINY_LIA)
