@@ -60,6 +60,19 @@ def _edit(client, files, offsets) -> np.ndarray:
 def test_endpoints_are_named(client):
     endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
     assert {"/animate", "/edit_image"} <= set(endpoints)
+    names = {key: [p["parameter_name"] for p in endpoints[key]["parameters"]] for key in endpoints}
+    assert names["/edit_image"] == ["source", "offsets"]  # what docs/studio.md promises scripts
+    assert names["/animate"] == [
+        "source",
+        "driving",
+        "mode",
+        "start_frame",
+        "auto_start",
+        "crop_source",
+        "crop_driving",
+        "paste_back",
+        "side_by_side",
+    ]
 
 
 def test_edit_image_slider_moved_and_back(client, files):
@@ -72,16 +85,11 @@ def test_edit_image_slider_moved_and_back(client, files):
 
 
 def test_animate_returns_the_video(client, files):
-    result = client.predict(
-        gradio_client.handle_file(str(files / "source.png")),
-        gradio_client.handle_file(str(files / "driving.mp4")),
-        "relative",
-        0,
-        True,  # the start frame chosen automatically
-        False,
-        False,
-        False,
-        True,  # side by side
+    result = client.predict(  # by parameter name, as docs/studio.md shows
+        source=gradio_client.handle_file(str(files / "source.png")),
+        driving=gradio_client.handle_file(str(files / "driving.mp4")),
+        auto_start=True,  # the start frame chosen automatically
+        side_by_side=True,
         api_name="/animate",
     )
     path = result["video"] if isinstance(result, dict) else result
