@@ -135,6 +135,7 @@ def test_edit_video_animates_the_edited_source(browser, files):
 
 def test_user_error_is_a_page_message(browser, files, server):
     browser.tab("animate")
+    browser.upload("animate-source", files / "source.png")  # the test may run alone (pytest-xdist)
     browser.upload("animate-driving", files / "long.mp4")
     browser.click("animate-run")
     messages = browser.wait(browser.messages, "a message")
