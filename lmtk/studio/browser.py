@@ -184,7 +184,12 @@ class StudioBrowser:
         self.screenshots = Path(screenshots) if screenshots else None
         self.driver = webdriver.Chrome(service=Service(paths[1]), options=options)
         self._requests: list[str] = []
-        self.driver.get(url)
+        self.reload()
+
+    def reload(self) -> None:
+        """Open the page afresh: no uploads, every slider at 0 (each step below starts so, so that steps
+        do not depend on one another)."""
+        self.driver.get(self.url)
         self.wait(lambda: self.driver.find_elements("id", "tabs"), "the page to load")
 
     # ------------------------------------------------------------------------------ basics
@@ -334,6 +339,7 @@ class StudioBrowser:
     # ------------------------------------------------------------------------------ the tabs
     def edit_slider(self, source: str | os.PathLike, direction: int = 0, value: float = 0.8) -> dict:
         """Edit image: upload ``source``, move one slider to ``value`` and back to 0; the three previews."""
+        self.reload()
         self.tab("edit")
         self.upload("edit-source", source)
         first_url, first = self.image("edit-preview")
@@ -346,6 +352,7 @@ class StudioBrowser:
 
     def animate(self, source: str | os.PathLike, driving: str | os.PathLike) -> dict:
         """Animate: upload a source and a driving video, run to the end; the offered video (see :meth:`video`)."""
+        self.reload()
         self.tab("animate")
         self.upload("animate-source", source)
         self.upload("animate-driving", driving)
@@ -362,6 +369,7 @@ class StudioBrowser:
     ) -> dict:
         """Edit video: a source and a slider moved in the Edit image tab, then a driving video animated
         with that edit; the offered video (see :meth:`video`) and the edits the tab lists."""
+        self.reload()
         self.tab("edit")
         self.upload("edit-source", source)
         first_url, _ = self.image("edit-preview")
@@ -412,6 +420,7 @@ class StudioBrowser:
 
     def model(self) -> str:
         """Model: the text of the model's details."""
+        self.reload()
         self.tab("model")
         text = self.wait(lambda: self.text("model-info"), "the model's details")
         self._shot("model")
@@ -420,6 +429,7 @@ class StudioBrowser:
     def live(self, source: str | os.PathLike, frames: int = 5) -> dict:
         """Live: upload a source, start the camera and wait for ``frames`` animated frames; their images
         and the frames/s and latency line."""
+        self.reload()
         self.tab("live")
         self.upload("live-source", source)
         self.wait(lambda: self.driver.find_elements("css selector", "#live-source img"), "the live source")

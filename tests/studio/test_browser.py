@@ -106,6 +106,20 @@ def test_edit_image_preview_follows_the_slider(browser, files):
     np.testing.assert_allclose(previews["back"], previews["first"], atol=1)  # and came back
 
 
+def test_reset_puts_every_slider_back(browser, files):
+    previews = browser.edit_slider(files / "source.png", direction=3, value=0.6)  # ends with d3 at 0
+    browser.set_slider("direction-0", -0.5)
+    browser.set_slider("direction-3", 0.6)
+    first = previews["first"].astype(int)
+    browser.wait(lambda: np.abs(browser.image("edit-preview")[1] - first).max() > 2, "the preview to move")
+    browser.click("edit-reset")
+    browser.wait(
+        lambda: np.abs(browser.image("edit-preview")[1] - first).max() <= 1, "the preview to come back"
+    )
+    values = [browser.element(f"#direction-{i} input[type=number]").get_attribute("value") for i in range(5)]
+    assert [float(v) for v in values] == [0.0] * 5
+
+
 def test_animation_runs_to_the_end_and_plays(browser, files):
     video = browser.animate(files / "source.png", files / "driving.mp4")
     assert video["error"] is None, video
