@@ -174,12 +174,16 @@ def build_app(studio: Studio) -> "gr.Blocks":
     def live(source, frame, smooth, request: gr.Request):  # the annotation is how gradio passes it
         if frame is None:
             return None, "waiting for the camera"
-        if source is None:
-            raise StudioError("upload a source image to drive")
+        if source is None:  # a line in the page, not a message per frame
+            return None, "upload a source image to drive"
         result, stats = studio.live(
             request.session_hash or "", source, frame, smooth=smooth, fps=1.0 / LIVE_INTERVAL
         )
         return result, stats.text()
+
+    def restart_live(request: gr.Request):
+        studio.end_live(request.session_hash or "")
+        return "the next frame is the new start pose"
 
     @_page_errors
     def save_labels(text):
@@ -362,6 +366,8 @@ def build_app(studio: Studio) -> "gr.Blocks":
                     l_stats = gr.Textbox(
                         "", label="Frames/s and latency", interactive=False, elem_id="live-stats"
                     )
+                    l_restart = gr.Button("New start pose (the next frame)", elem_id="live-restart")
+                l_restart.click(restart_live, None, l_stats, api_visibility="private")
                 l_camera.stream(
                     live,
                     [l_source, l_camera, l_smooth],

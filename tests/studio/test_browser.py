@@ -7,6 +7,7 @@ Skipped when Chromium is not installed, except in CI (``CI=true``), where ``.ci/
 """
 
 import os
+import re
 
 import numpy as np
 import pytest
@@ -163,6 +164,16 @@ def test_live_tab_animates_the_camera(browser, files):
     assert all(frame.shape == (32, 32, 3) for frame in frames)
     assert max(np.abs(frame.astype(int) - frames[0]).max() for frame in frames[1:]) > 2  # it moves
     assert "frames/s" in live["stats"] and "latency" in live["stats"]
+    # a new start pose starts a new stream: its frame count starts again
+    count = int(re.search(r"\((\d+) frames\)", browser.text("live-stats")).group(1))
+    browser.click("live-restart")
+    browser.wait(
+        lambda: (
+            (found := re.search(r"\((\d+) frames\)", browser.text("live-stats")))
+            and int(found.group(1)) < count
+        ),
+        "a new stream",
+    )
 
 
 def test_directions_are_renamed_and_models_switched(browser, files):
