@@ -13,7 +13,7 @@ from mmengine.optim import DefaultOptimWrapperConstructor, OptimWrapperDict
 from mmengine.registry import OPTIM_WRAPPER_CONSTRUCTORS, OPTIM_WRAPPERS, OPTIMIZERS
 from torch import nn
 
-__all__ = ["LIAOptimWrapperConstructor"]
+__all__ = ["LIAOptimWrapperConstructor", "NetworkOptimWrappers"]
 
 
 @OPTIM_WRAPPER_CONSTRUCTORS.register_module()
@@ -70,7 +70,20 @@ class LIAOptimWrapperConstructor:
             paramwise = cfg.pop("paramwise_cfg", self.paramwise_cfg) if isinstance(cfg, dict) else None
             constructor = DefaultOptimWrapperConstructor(self.scaled(cfg), copy.deepcopy(paramwise))
             wrappers[name] = constructor(getattr(module, name))
-        return OptimWrapperDict(**wrappers)
+        return NetworkOptimWrappers(**wrappers)
+
+
+class NetworkOptimWrappers(OptimWrapperDict):
+    """mmengine's ``OptimWrapperDict`` of one wrapper per network, whose ``initialize_count_status``
+    reaches every wrapper (mmengine's leaves it to the model). The runner calls it before training: with
+    ``accumulative_counts`` the count then starts at a resumed run's iteration, and the iterations at the
+    end of the run that do not fill an accumulated batch still step, with their own mean.
+    """
+
+    def initialize_count_status(self, model: nn.Module, cur_iter: int, max_iters: int) -> None:
+        model = getattr(model, "module", model)
+        for name, wrapper in self.optim_wrappers.items():
+            wrapper.initialize_count_status(getattr(model, name), cur_iter, max_iters)
 
 
 def _check_same_accumulation(optim_wrapper_cfg: dict) -> None:

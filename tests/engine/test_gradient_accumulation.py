@@ -13,11 +13,14 @@ import copy
 
 import pytest
 import torch
+from mmengine.config import Config
+from mmengine.hooks import Hook
 from mmengine.optim import build_optim_wrapper
-from training_helpers import REPO
+from training_helpers import REPO, tiny_options
 
 import lmtk.engine  # noqa: F401 - registers the optimizer constructor
 from lmtk.config_file import read_config
+from lmtk.engine import LMTKRunner
 from lmtk.registry import build
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -121,3 +124,33 @@ def test_the_networks_must_accumulate_alike():
         r"optim_wrapper.discriminator.accumulative_counts=1: the networks step together",
     ):
         build_optim_wrapper(model, optim_cfg)
+
+
+class RecordSteps(Hook):
+    """Whether the generator's weights changed in each iteration, and the iteration's log keys."""
+
+    def __init__(self) -> None:
+        self.changed, self.logged = [], []
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None):
+        self.before = [p.detach().clone() for p in runner.model.generator.parameters()]
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        after = list(runner.model.generator.parameters())
+        self.changed.append(any(not torch.equal(a, b) for a, b in zip(self.before, after, strict=True)))
+        self.logged.append("grad_norm_g" in outputs)
+
+
+def test_a_config_accumulative_counts_steps_every_second_iteration(video_root, tmp_path):
+    cfg = Config.fromfile(str(REPO / "configs/lia/lia_vox_m20.py"))
+    cfg.merge_from_dict(tiny_options(video_root, tmp_path, max_iters=5))
+    for network in ("generator", "discriminator"):
+        cfg.optim_wrapper[network]["accumulative_counts"] = 2
+    cfg.experiment_name = "accumulating"
+    runner = LMTKRunner.from_cfg(cfg)
+    record = RecordSteps()
+    runner.register_hook(record)
+    runner.train()
+    # the fifth iteration is the last of the run: mmengine steps with what it has (one batch, not halved)
+    assert record.changed == record.logged == [False, True, False, True, True]
+    assert int(runner.model.train_steps) == 3
