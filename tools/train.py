@@ -14,7 +14,6 @@ Multi-GPU: ``bash tools/dist_train.sh CONFIG NUM_GPUS [args]`` (torchrun + ``--l
 from __future__ import annotations
 
 import argparse
-import contextlib
 import errno
 import os
 import os.path as osp
@@ -108,11 +107,13 @@ def build_config(args: argparse.Namespace):
     from lmtk.apis.fast_paths import FastPaths
     from lmtk.cli import check_inert_fast_paths, fast_path_overrides
     from lmtk.config_file import read_config
+    from lmtk.engine.schedules import resolve_max_iters
 
     cfg = read_config(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     _check_max_iters(cfg)
+    resolve_max_iters(cfg)  # a schedule's end="max_iters" follows train_cfg.max_iters as given here
     cfg.launcher = args.launcher
     if args.work_dir:
         cfg.work_dir = args.work_dir
@@ -213,7 +214,9 @@ def _check_work_dir(work_dir: str) -> None:
 
 def _refuse_to_overwrite(work_dir: str, overwrite: bool) -> None:
     """A fresh run into a work dir that holds a run would replace its checkpoints and ``last_checkpoint``
-    as it goes; it needs ``--overwrite`` (or ``--resume`` to continue instead)."""
+    as it goes; it needs ``--overwrite`` (or ``--resume`` to continue instead). Nothing is removed here:
+    the run's ``last_checkpoint`` goes once training starts (``AtomicCheckpointHook``), so a start that
+    fails leaves the earlier run as it was."""
     from lmtk.checkpoint import CheckpointError, checkpoint_path
 
     try:
@@ -225,8 +228,6 @@ def _refuse_to_overwrite(work_dir: str, overwrite: bool) -> None:
             f"{work_dir} already holds a run (its newest checkpoint: {latest.name}); continue it with --resume, "
             f"train into another --work-dir, or replace it with --overwrite"
         )
-    with contextlib.suppress(FileNotFoundError):  # --resume then means this run, not the replaced one
-        os.remove(osp.join(work_dir, "last_checkpoint"))
 
 
 def _is_user_error(error: Exception) -> bool:

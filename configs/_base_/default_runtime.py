@@ -7,7 +7,10 @@ default_hooks = dict(
     timer=dict(type="IterTimerHook"),
     logger=dict(type="LoggerHook", interval=50),
     param_scheduler=dict(type="ParamSchedulerHook"),
-    checkpoint=dict(type="CheckpointHook", interval=5000, by_epoch=False, max_keep_ckpts=3, save_last=True),
+    # written atomically; dropped checkpoints are removed only once the new one is in place
+    checkpoint=dict(
+        type="AtomicCheckpointHook", interval=5000, by_epoch=False, max_keep_ckpts=3, save_last=True
+    ),
     sampler_seed=dict(type="DistSamplerSeedHook"),
 )
 custom_hooks = [

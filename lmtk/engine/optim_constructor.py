@@ -13,7 +13,7 @@ from mmengine.optim import DefaultOptimWrapperConstructor, OptimWrapperDict
 from mmengine.registry import OPTIM_WRAPPER_CONSTRUCTORS, OPTIM_WRAPPERS, OPTIMIZERS
 from torch import nn
 
-__all__ = ["LIAOptimWrapperConstructor"]
+__all__ = ["LIAOptimWrapperConstructor", "NetworkOptimWrappers"]
 
 
 @OPTIM_WRAPPER_CONSTRUCTORS.register_module()
@@ -24,7 +24,8 @@ class LIAOptimWrapperConstructor:
     regularisation every ``k`` steps, StyleGAN2 multiplies the learning rate by ``k / (k + 1)`` and
     raises each beta to that power, and the published LIA trains with ``k = 4`` for G and ``16`` for D.
     A ``paramwise_cfg`` beside the entries applies to every network; one inside an entry replaces it
-    for that network.
+    for that network. mmengine's ``accumulative_counts`` (gradient accumulation) must be the same in
+    every entry: the networks step together, once per accumulated batch.
 
     Example config::
 
@@ -56,6 +57,7 @@ class LIAOptimWrapperConstructor:
 
     def __call__(self, module: nn.Module) -> OptimWrapperDict:
         module = getattr(module, "module", module)
+        _check_same_accumulation(self.optim_wrapper_cfg)
         wrappers = {}
         for name, cfg in self.optim_wrapper_cfg.items():
             if not hasattr(module, name) or getattr(module, name) is None:
@@ -68,7 +70,33 @@ class LIAOptimWrapperConstructor:
             paramwise = cfg.pop("paramwise_cfg", self.paramwise_cfg) if isinstance(cfg, dict) else None
             constructor = DefaultOptimWrapperConstructor(self.scaled(cfg), copy.deepcopy(paramwise))
             wrappers[name] = constructor(getattr(module, name))
-        return OptimWrapperDict(**wrappers)
+        return NetworkOptimWrappers(**wrappers)
+
+
+class NetworkOptimWrappers(OptimWrapperDict):
+    """mmengine's ``OptimWrapperDict`` of one wrapper per network, whose ``initialize_count_status``
+    reaches every wrapper (mmengine's leaves it to the model). The runner calls it before training: with
+    ``accumulative_counts`` the count then starts at a resumed run's iteration, and the iterations at the
+    end of the run that do not fill an accumulated batch still step, with their own mean.
+    """
+
+    def initialize_count_status(self, model: nn.Module, cur_iter: int, max_iters: int) -> None:
+        model = getattr(model, "module", model)
+        for name, wrapper in self.optim_wrappers.items():
+            wrapper.initialize_count_status(getattr(model, name), cur_iter, max_iters)
+
+
+def _check_same_accumulation(optim_wrapper_cfg: dict) -> None:
+    counts = {
+        name: cfg.get("accumulative_counts", 1) if isinstance(cfg, dict) else 1
+        for name, cfg in optim_wrapper_cfg.items()
+    }
+    if len(set(counts.values())) > 1:
+        given = " but ".join(f"optim_wrapper.{name}.accumulative_counts={k}" for name, k in counts.items())
+        raise ValueError(
+            f"{given}: the networks step together, once per accumulated batch; give every network the "
+            "same accumulative_counts"
+        )
 
 
 def _registered(registry, name: str, what: str, where: str):

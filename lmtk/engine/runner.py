@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import difflib
 import functools
-import inspect
 import logging
 import os
 import os.path as osp
@@ -15,8 +13,7 @@ from pathlib import Path
 
 import torch
 from mmengine.dist import get_world_size, is_main_process
-from mmengine.hooks import CheckpointHook
-from mmengine.logging import MMLogger, print_log
+from mmengine.logging import MMLogger
 from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 from mmengine.runner.checkpoint import _load_checkpoint, _load_checkpoint_to_model
@@ -32,23 +29,11 @@ from ..checkpoint import (
 from ..cli import missing_folders
 from ..config_file import read_stored_config
 from ..registry import build, kind_of
-from .hooks.deferred_runtime_info_hook import flush_deferred_logs
+from .hooks.training_start_hook import TrainingStartHook
+from .schedules import ScheduleLengthHook
 from .work_dir_lock import work_dir_lock
 
 __all__ = ["BATCH_SIZE_SCOPES", "LMTKRunner", "split_batch"]
-
-
-def _resolve_max_iters(cfg, max_iters: int):
-    """``cfg`` with every ``end`` / ``T_max`` given as ``"max_iters"`` replaced by ``max_iters``."""
-    if isinstance(cfg, list | tuple):
-        return [_resolve_max_iters(item, max_iters) for item in cfg]
-    if isinstance(cfg, dict):
-        resolved = {key: _resolve_max_iters(value, max_iters) for key, value in cfg.items()}
-        for key in ("end", "T_max"):
-            if resolved.get(key) == "max_iters":
-                resolved[key] = max_iters
-        return resolved
-    return cfg
 
 
 BATCH_SIZE_SCOPES = ("per_process", "total")
@@ -83,68 +68,8 @@ def split_batch(dataloader: dict, world_size: int) -> tuple[dict, str]:
     return dataloader, f"batch: total {per_process * world_size} = {processes} x {per_process}"
 
 
-_LENGTH_KEYS = ("end", "T_max", "total_iters")  # a scheduler's length, set when it is built
-
-
-def _follows_max_iters(cfg) -> bool:
-    return isinstance(cfg, dict) and any(cfg.get(key) == "max_iters" for key in ("end", "T_max"))
-
-
-def _scheduler_configs(cfg, name: str | None) -> list:
-    """The scheduler configs that mmengine builds for the optimizer ``name`` (None: the only one)."""
-    if name is not None and isinstance(cfg, dict) and "type" not in cfg:
-        cfg = cfg[name]
-    return list(cfg) if isinstance(cfg, list | tuple) else [cfg]
-
-
-class _DeferredRemoval:
-    """A CheckpointHook's file backend whose removals wait until the next checkpoint is in place.
-
-    The hook deletes the oldest checkpoint before it writes the new one: with ``max_keep_ckpts=1`` a
-    failed write would leave none, and ``last_checkpoint`` would name the deleted file.
-    """
-
-    def __init__(self, backend) -> None:
-        self.backend = backend
-        self.pending: list[str] = []
-
-    def remove(self, path) -> None:
-        self.pending.append(str(path))
-
-    rmtree = remove
-
-    def flush(self, keep: str) -> None:
-        """Remove the checkpoints put off so far, except ``keep`` (a name reused for each checkpoint)."""
-        while self.pending:
-            path = self.pending.pop(0)
-            if osp.abspath(path) == osp.abspath(keep):
-                continue
-            if self.backend.isfile(path):
-                self.backend.remove(path)
-            elif self.backend.isdir(path):
-                self.backend.rmtree(path)
-
-    def __getattr__(self, name):
-        if name == "backend":  # not set yet (a copy being made)
-            raise AttributeError(name)
-        return getattr(self.backend, name)
-
-
 def _is_lmtk(cfg) -> bool:
     return isinstance(cfg, dict) and isinstance(cfg.get("type"), str) and kind_of(cfg["type"]) is not None
-
-
-def _check_checkpoint_options(hooks) -> None:
-    """CheckpointHook hands options it does not know to ``save_checkpoint``, so a misspelt one (``intervals``)
-    failed at the first save, after the training up to it."""
-    accepted = set(inspect.signature(Runner.save_checkpoint).parameters)
-    options = [*inspect.signature(CheckpointHook.__init__).parameters][1:-1]  # without self and **kwargs
-    for hook in hooks:
-        if isinstance(hook, CheckpointHook):
-            for key in sorted(set(getattr(hook, "args", {})) - accepted):
-                close = difflib.get_close_matches(key, options, n=1)
-                meant = f"; did you mean {close[0]!r}?" if close else f"; it takes {', '.join(options)}"
-                raise ValueError(f"default_hooks.checkpoint has no option {key!r}{meant}")
 
 
 def _stop_loader_workers(loop) -> None:
@@ -159,24 +84,6 @@ def _stop_loader_workers(loop) -> None:
         iterator._shutdown_workers()
     if getattr(loader, "_iterator", None) is iterator and iterator is not None:
         loader._iterator = None  # a later iter(loader) starts new workers instead of reusing these
-
-
-@contextlib.contextmanager
-def _networks_unwrapped(model: torch.nn.Module):
-    """The model's networks without their distributed wrappers while it is saved.
-
-    Distributed training wraps each network in its own DDP (``MMSeparateDistributedDataParallel``), and
-    mmengine saves ``model.state_dict()``, whose keys would read ``generator.module.*``; a checkpoint
-    must hold the keys of a single-process run, which resuming and ``lmtk.load_model`` read.
-    """
-    model = model.module if is_model_wrapper(model) else model
-    wrapped = {name: child for name, child in model.named_children() if is_model_wrapper(child)}
-    for name, child in wrapped.items():
-        model._modules[name] = child.module
-    try:
-        yield
-    finally:
-        model._modules.update(wrapped)
 
 
 class _HeldBackConsole:
@@ -214,14 +121,14 @@ class _HeldBackConsole:
 class LMTKRunner(Runner):
     """A Runner whose model and dataset configs may name lmtk components (``lmtk.LIA.v1``).
 
-    Everything else (hooks, optimizers, schedulers, loops) is mmengine's. Checkpoints are written to a
-    temporary file and renamed, and the checkpoints that ``max_keep_ckpts`` drops are removed only after
-    that, so the latest checkpoint is never a partial or a deleted file. A parameter scheduler's ``end``
-    or ``T_max`` may be ``"max_iters"``, the training length, so a schedule that ends with training (a
-    cosine decay to zero) follows ``--cfg-options train_cfg.max_iters=...``, also when the run is resumed
-    with another length. Training stops before its first iteration when the dataset's image size is not
-    the model's. A dataloader's ``batch_size_scope="total"`` splits its ``batch_size`` over the processes
-    (:func:`split_batch`). ``training_started`` tells errors of the set-up (dataset, checkpoint) from later ones.
+    Everything else (hooks, optimizers, schedulers, loops) is mmengine's; lmtk's behaviour around
+    training lives in hooks: :class:`~lmtk.engine.hooks.AtomicCheckpointHook` (the configs' checkpoint
+    hook), and two that the runner registers itself: :class:`~lmtk.engine.hooks.TrainingStartHook` (the
+    checks before the first iteration; it sets ``training_started``, which tells errors of the set-up
+    from later ones) and :class:`~lmtk.engine.schedules.ScheduleLengthHook` (schedule lengths on resume).
+    A dataloader's ``batch_size_scope="total"`` splits its ``batch_size`` over the processes
+    (:func:`split_batch`). A start that fails before training leaves nothing behind in the work dir, and
+    :meth:`train` holds the work dir so that a second run started into it stops at once.
 
     A config's ``fast_paths = dict(dtype="bfloat16", channels_last=True, fused_fir="all", compile="default")``
     (:class:`~lmtk.apis.fast_paths.FastPaths`) is switched on for training: the model-side paths when the
@@ -237,7 +144,6 @@ class LMTKRunner(Runner):
     trust_checkpoint = False
 
     def __init__(self, *args, **kwargs) -> None:
-        self._length_from_max_iters: list[tuple[object, dict]] = []
         # what this start writes before training (removed again if it fails): folders, config copy
         work_dir = kwargs.get("work_dir", args[1] if len(args) > 1 else None)
         self._made_folders = missing_folders(work_dir) if work_dir is not None else []
@@ -249,6 +155,15 @@ class LMTKRunner(Runner):
         except BaseException:
             self._undo_start()
             raise
+        self.register_hook(TrainingStartHook())
+        self.register_hook(ScheduleLengthHook())
+
+    def mark_training_started(self) -> None:
+        """Called by :class:`TrainingStartHook` once the start has succeeded: later errors are training's,
+        and the console shows the lines held back so far."""
+        self.training_started = True
+        if self._console is not None:
+            self._console.end(show=True)
 
     def build_logger(self, *args, **kwargs):
         logger = super().build_logger(*args, **kwargs)
@@ -305,31 +220,6 @@ class LMTKRunner(Runner):
         """The config's ``fast_paths`` (all off without one)."""
         return FastPaths.from_config(self.cfg.get("fast_paths"))
 
-    def build_param_scheduler(self, scheduler):
-        max_iters = getattr(self.train_loop, "max_iters", None)
-        if max_iters is None:
-            return super().build_param_scheduler(scheduler)
-        built = super().build_param_scheduler(_resolve_max_iters(scheduler, max_iters))
-        for name, schedulers in built.items() if isinstance(built, dict) else [(None, built)]:
-            for cfg, made in zip(_scheduler_configs(scheduler, name), schedulers, strict=True):
-                if _follows_max_iters(cfg):  # its length as built now, which a resumed state must not undo
-                    length = {k: made.__dict__[k] for k in _LENGTH_KEYS if k in made.__dict__}
-                    self._length_from_max_iters.append((made, length))
-        return built
-
-    def build_train_loop(self, loop):
-        loop = super().build_train_loop(loop)
-        model = getattr(self.model, "module", self.model)
-        model_size = getattr(model, "size", None)
-        data_size = getattr(loop.dataloader.dataset, "size", None)
-        if isinstance(model_size, int) and data_size is not None and tuple(data_size) != (model_size,) * 2:
-            shown = data_size[0] if data_size[0] == data_size[1] else tuple(data_size)
-            raise ValueError(
-                f"train_dataloader.dataset.size={shown} but model.size={model_size}: the model takes "
-                f"{model_size}x{model_size} images; give both the same size"
-            )
-        return loop
-
     def build_model(self, model):
         paths = self.fast_paths  # checked before the (slow) model build
         if paths.dtype == "float16" and not torch.cuda.is_available():
@@ -380,34 +270,9 @@ class LMTKRunner(Runner):
             super().resume(*args, **kwargs)
         finally:
             self._resuming = False
-        for scheduler, length in self._length_from_max_iters:
-            scheduler.__dict__.update(length)
-
-    def call_hook(self, fn_name: str, **kwargs) -> None:
-        if fn_name == "after_load_checkpoint":
-            self._checkpoint_read = True
-        if fn_name == "before_train":  # resumed by now: the last moment to refuse cheaply
-            _check_checkpoint_options(self.hooks)
-            max_iters = getattr(self.train_loop, "max_iters", None)
-            if max_iters is not None and self.iter >= max_iters:
-                print_log(
-                    f"nothing to train: the run is at iteration {self.iter} and train_cfg.max_iters is "
-                    f"{max_iters}; raise it (--cfg-options train_cfg.max_iters=N) to train on",
-                    logger="current",
-                    level=logging.WARNING,
-                )
-            self.training_started = True
-            if self._console is not None:
-                self._console.end(show=True)
-        super().call_hook(fn_name, **kwargs)
-        if fn_name == "before_train":  # where CheckpointHook makes its file backend
-            for hook in self.hooks:
-                backend = getattr(hook, "file_backend", None)
-                if isinstance(hook, CheckpointHook) and not isinstance(backend, _DeferredRemoval | None):
-                    hook.file_backend = _DeferredRemoval(backend)
 
     def load_checkpoint(self, filename, *args, **kwargs):
-        self._checkpoint_read = False  # set by the after_load_checkpoint hook: reading went well
+        self._checkpoint_read = False  # set once the file is read: a later error is not the file's
         resuming = getattr(self, "_resuming", False)
         if resuming:
             # resuming loaded non-strictly: weights of another shape were skipped with a warning, and
@@ -450,30 +315,10 @@ class LMTKRunner(Runner):
                 meta["config"] = read_stored_config(meta["config"], str(filename), trust=trust).pretty_text
             except ValueError as error:
                 raise CheckpointError(str(error)) from None
+        self._checkpoint_read = True
         self.call_hook("after_load_checkpoint", checkpoint=checkpoint)
         model = self.model.module if is_model_wrapper(self.model) else self.model
         checkpoint = _load_checkpoint_to_model(model, checkpoint, strict, revise_keys=list(revise_keys))
         self._has_loaded = True
         self.logger.info(f"Load checkpoint from {filename}")
         return checkpoint
-
-    def save_checkpoint(self, out_dir: str, filename: str, *args, **kwargs) -> None:
-        flush_deferred_logs(self)  # the checkpoint keeps the message hub: every logged value belongs in it
-        final = osp.join(out_dir, filename)
-        temporary = osp.join(osp.dirname(final), f".{osp.basename(final)}.partial")
-        # only the main process writes: another one would touch its unfinished file
-        main = is_main_process()
-        if main:
-            os.makedirs(osp.dirname(final), exist_ok=True)
-        try:
-            with _networks_unwrapped(self.model):
-                super().save_checkpoint(out_dir, osp.relpath(temporary, out_dir), *args, **kwargs)
-        except BaseException:
-            if main and osp.exists(temporary):
-                os.remove(temporary)
-            raise
-        if main:
-            os.replace(temporary, final)
-            for hook in self.hooks:
-                if isinstance(getattr(hook, "file_backend", None), _DeferredRemoval):
-                    hook.file_backend.flush(keep=final)

@@ -296,7 +296,11 @@ class LIA(BaseModel):
     def train_step(self, data: Mapping, optim_wrapper: OptimWrapperDict) -> dict[str, torch.Tensor]:
         """One generator update (D frozen), then one discriminator update on the same reconstruction.
 
-        With ``adversarial_weight=0`` the discriminator is neither run nor trained.
+        With ``adversarial_weight=0`` the discriminator is neither run nor trained. With mmengine's
+        ``accumulative_counts=k`` (the same for both networks) each call accumulates the gradients of one
+        batch, and both networks step once per ``k`` batches, as one step of a ``k`` times larger batch:
+        D stays as it was for all ``k`` generator losses, and lazy R1 counts these steps. The gradient
+        norms are logged at the steps.
         """
         self._require_training_parts()
         data = self.data_preprocessor(data, True)
@@ -312,11 +316,12 @@ class LIA(BaseModel):
             fake_logits = frozen_discriminator(fake) if adversarial else None
             g_losses = {**self.loss.generator_losses(fake, driving, fake_logits), **extra}
         g_loss, log_vars = self.parse_losses(g_losses)
-        log_vars["grad_norm_g"] = _update(g_optim, g_loss, self.generator)
+        stepped = _update(g_optim, g_loss, self.generator, log_vars, "grad_norm_g")
         frozen_discriminator.requires_grad_(True)
         if adversarial:
             log_vars.update(self._discriminator_step(driving, fake.detach(), optim_wrapper["discriminator"]))
-        self.train_steps += 1
+        if stepped:
+            self.train_steps += 1
         return log_vars
 
     def _discriminator_step(self, real: torch.Tensor, fake: torch.Tensor, d_optim: OptimWrapper) -> dict:
@@ -329,7 +334,7 @@ class LIA(BaseModel):
         d_loss, log_vars = self.parse_losses(d_losses)
         log_vars.pop("loss")
         log_vars["loss_d"] = d_loss.detach()
-        log_vars["grad_norm_d"] = _update(d_optim, d_loss, self.discriminator)
+        _update(d_optim, d_loss, self.discriminator, log_vars, "grad_norm_d")
         return log_vars
 
 
@@ -365,9 +370,14 @@ def _indexable(value) -> bool:
     return isinstance(value, torch.Tensor | list | tuple)
 
 
-def _update(optim: OptimWrapper, loss: torch.Tensor, module: nn.Module) -> torch.Tensor:
-    """Backward, measure the (unscaled) gradient norm, step and zero the gradients."""
-    optim.backward(loss)
+def _update(
+    optim: OptimWrapper, loss: torch.Tensor, module: nn.Module, log_vars: dict, norm_name: str
+) -> bool:
+    """``optim.update_params(loss)`` that logs the (unscaled) gradient norm under ``norm_name`` before it
+    steps; whether it stepped (with ``accumulative_counts=k``, once every ``k`` calls)."""
+    optim.backward(optim.scale_loss(loss))  # the loss over k, so k batches sum to their mean
+    if not optim.should_update():
+        return False
     scaler = getattr(optim, "loss_scaler", None)
     if scaler is not None and scaler.is_enabled():
         scaler.unscale_(optim.optimizer)
@@ -379,4 +389,5 @@ def _update(optim: OptimWrapper, loss: torch.Tensor, module: nn.Module) -> torch
     )
     optim.step()
     optim.zero_grad()
-    return norm.detach()
+    log_vars[norm_name] = norm.detach()
+    return True

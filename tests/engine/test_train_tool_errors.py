@@ -198,6 +198,10 @@ def test_a_work_dir_holding_a_run_needs_resume_or_overwrite(train_tool, capsys, 
     more = options(video_root, tmp_path, **{"train_cfg.max_iters": 3})
     assert train_tool.main([CONFIG, "--resume", str(tmp_path), *more]) == 0
     assert (tmp_path / "last_checkpoint").read_text().strip().endswith("iter_3.pth")
+    # an --overwrite start that fails (no data) leaves the run as it was: --resume still continues it
+    line = run(train_tool, capsys, "--overwrite", *options(tmp_path / "nowhere", tmp_path))
+    assert "nowhere" in line
+    assert (tmp_path / "last_checkpoint").read_text().strip().endswith("iter_3.pth")
     assert train_tool.main([CONFIG, "--overwrite", *options(video_root, tmp_path)]) == 0
     assert (tmp_path / "last_checkpoint").read_text().strip().endswith("iter_2.pth")
     assert (tmp_path / "iter_2.pth").read_bytes() != first  # trained again

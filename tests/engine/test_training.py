@@ -13,7 +13,7 @@ from training_helpers import REPO, Interrupted, tiny_options
 
 import lmtk.engine  # noqa: F401 - registers hooks and the optimizer constructor
 from lmtk.apis.fast_paths import FastPaths
-from lmtk.engine import LMTKRunner
+from lmtk.engine import AtomicCheckpointHook, LMTKRunner, resolve_max_iters
 
 
 @HOOKS.register_module(force=True)
@@ -31,6 +31,7 @@ def make_runner(video_root, work_dir, name, max_iters=4, resume=False, extra_hoo
     cfg.custom_hooks = list(cfg.custom_hooks) + list(extra_hooks)
     cfg.experiment_name = name
     cfg.resume = resume
+    resolve_max_iters(cfg)  # as tools/train.py builds the config
     return LMTKRunner.from_cfg(cfg)
 
 
@@ -186,11 +187,13 @@ def test_only_the_main_process_renames_the_checkpoint(video_root, tmp_path):
 
     runner = make_runner(video_root, tmp_path, "ranks", max_iters=1)
     runner.train()
+    (hook,) = [h for h in runner.hooks if isinstance(h, AtomicCheckpointHook)]
     partial = tmp_path / ".iter_9.pth.partial"
     partial.write_bytes(b"half a checkpoint")  # the main process is still writing it
     with mock.patch("mmengine.dist.utils.get_rank", return_value=1):
-        runner.save_checkpoint(str(tmp_path), "iter_9.pth")
+        hook._save_checkpoint_with_step(runner, 9, dict(epoch=0, iter=9))
     assert partial.read_bytes() == b"half a checkpoint" and not (tmp_path / "iter_9.pth").exists()
+    assert (tmp_path / "last_checkpoint").read_text().strip().endswith("iter_1.pth")
 
 
 @pytest.mark.slow
@@ -280,11 +283,8 @@ class RecordGeneratorRate(Hook):
 
 def test_scheduler_end_follows_max_iters(video_root, tmp_path):
     """A cosine schedule given ``end="max_iters"`` decays to zero over an overridden run length."""
-    runner = make_runner(video_root, tmp_path, "cosine", max_iters=4)
-    runner.cfg.param_scheduler = [
-        dict(type="CosineAnnealingLR", by_epoch=False, begin=0, end="max_iters", T_max="max_iters")
-    ]
-    runner.param_schedulers = runner.cfg.param_scheduler
+    schedule = [dict(type="CosineAnnealingLR", by_epoch=False, begin=0, end="max_iters", T_max="max_iters")]
+    runner = make_runner(video_root, tmp_path, "cosine", max_iters=4, options={"param_scheduler": schedule})
     rates = []
     runner.register_hook(RecordGeneratorRate(rates))
     runner.train()
@@ -329,7 +329,9 @@ def test_resuming_a_finished_run_says_there_is_nothing_to_train(video_root, tmp_
     make_runner(video_root, tmp_path, "short", max_iters=2).train()
     runner = make_runner(video_root, tmp_path, "again", max_iters=2, resume=True)
     logged = []
-    monkeypatch.setattr("lmtk.engine.runner.print_log", lambda message, **kwargs: logged.append(message))
+    monkeypatch.setattr(
+        "lmtk.engine.hooks.training_start_hook.print_log", lambda message, **kwargs: logged.append(message)
+    )
     runner.train()
     assert runner.iter == 2
     assert logged == [

@@ -1,7 +1,15 @@
 """Training hooks (registered in mmengine's HOOKS)."""
 
-from .deferred_runtime_info_hook import DeferredRuntimeInfoHook, flush_deferred_logs
+from .checkpoint_hook import AtomicCheckpointHook
+from .deferred_runtime_info_hook import DeferredRuntimeInfoHook
 from .rng_state_hook import RNGStateHook
 from .sample_grid_hook import SampleGridHook
+from .training_start_hook import TrainingStartHook
 
-__all__ = ["DeferredRuntimeInfoHook", "RNGStateHook", "SampleGridHook", "flush_deferred_logs"]
+__all__ = [
+    "AtomicCheckpointHook",
+    "DeferredRuntimeInfoHook",
+    "RNGStateHook",
+    "SampleGridHook",
+    "TrainingStartHook",
+]

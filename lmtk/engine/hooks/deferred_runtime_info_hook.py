@@ -5,8 +5,9 @@ from __future__ import annotations
 import torch
 from mmengine.hooks import LoggerHook, RuntimeInfoHook
 from mmengine.registry import HOOKS
+from mmengine.utils import apply_to
 
-__all__ = ["DeferredRuntimeInfoHook", "flush_deferred_logs"]
+__all__ = ["DeferredRuntimeInfoHook"]
 
 
 @HOOKS.register_module()
@@ -18,9 +19,8 @@ class DeferredRuntimeInfoHook(RuntimeInfoHook):
     GPU each is a host synchronisation, so the host waits for the step to finish before it can queue
     the next one and the GPU idles while it does. Here the values of a logging interval are copied in
     one transfer: one synchronisation per interval. The message hub receives the same values in the same
-    order, before the logger reads them, before a checkpoint saves the message hub
-    (``LMTKRunner.save_checkpoint`` calls :func:`flush_deferred_logs`), before validation and at the end
-    of training. The step's ``outputs`` reach the other hooks unchanged.
+    order, before the logger reads them, before a checkpoint saves the message hub, before validation and
+    at the end of training. The step's ``outputs`` reach the other hooks unchanged.
 
     Args:
         interval: flush every this many iterations; None (default) follows the ``LoggerHook``'s
@@ -61,6 +61,13 @@ class DeferredRuntimeInfoHook(RuntimeInfoHook):
         self.flush(runner)
         super().after_train(runner)
 
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        if self._pending:  # the checkpoint keeps the message hub: every logged value belongs in it
+            self.flush(runner)
+            checkpoint["message_hub"] = apply_to(
+                runner.message_hub.state_dict(), lambda x: hasattr(x, "cpu"), lambda x: x.cpu()
+            )
+
     def flush(self, runner) -> None:
         """Hand every pending value to the message hub (one device-to-host copy)."""
         if not self._pending:
@@ -77,10 +84,3 @@ class DeferredRuntimeInfoHook(RuntimeInfoHook):
                 if torch.is_tensor(value) and value.is_floating_point():
                     value = next(host)
                 runner.message_hub.update_scalar(f"train/{key}", value)
-
-
-def flush_deferred_logs(runner) -> None:
-    """Flush the runner's :class:`DeferredRuntimeInfoHook`, if it has one."""
-    for hook in runner.hooks:
-        if isinstance(hook, DeferredRuntimeInfoHook):
-            hook.flush(runner)
