@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import functools
+import itertools
 import logging
 import os
 import os.path as osp
@@ -32,6 +33,8 @@ from ..registry import build, kind_of
 from .hooks.training_start_hook import TrainingStartHook
 from .schedules import ScheduleLengthHook
 from .work_dir_lock import work_dir_lock
+
+_RUNNERS_IN_THIS_PROCESS = itertools.count()
 
 __all__ = ["BATCH_SIZE_SCOPES", "LMTKRunner", "split_batch"]
 
@@ -165,17 +168,21 @@ class LMTKRunner(Runner):
         if self._console is not None:
             self._console.end(show=True)
 
+    @functools.cached_property
+    def _instance_name(self) -> str:
+        # mmengine hands out the logger and visualizer of an earlier runner of this process that had the
+        # same name, with its log folder: a second run (or one after a failed start, whose folder is gone)
+        # would write there. The experiment name is only unique to the second, so a counter is added.
+        return f"{self._experiment_name}#{next(_RUNNERS_IN_THIS_PROCESS)}"
+
     def build_logger(self, *args, **kwargs):
-        logger = super().build_logger(*args, **kwargs)
+        logger = super().build_logger(*args, **{"name": self._instance_name, **kwargs})
         self._console = _HeldBackConsole(logger)
         return logger
 
     def build_visualizer(self, visualizer=None):
         if isinstance(visualizer, dict):
-            # mmengine hands out the visualizer of an earlier runner of this process that had the same
-            # name, with its log folder: a second run (or one after a failed start, whose folder is gone)
-            # would write there. A name of this run's own gives it its own.
-            visualizer = {**visualizer, "name": self._experiment_name}
+            visualizer = {**visualizer, "name": self._instance_name}
         return super().build_visualizer(visualizer)
 
     def setup_env(self, env_cfg) -> None:
