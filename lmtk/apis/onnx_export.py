@@ -40,8 +40,8 @@ import torch
 from torch import nn
 
 from ..version import __version__
-from .benchmark import relative_error, synthetic_images
 from .loading import load_model
+from .numerics import relative_error, synthetic_images
 from .onnx_backend import (
     MANIFEST,
     MANIFEST_FORMAT,

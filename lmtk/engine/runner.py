@@ -21,7 +21,6 @@ from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 from mmengine.runner.checkpoint import _load_checkpoint, _load_checkpoint_to_model
 
-from ..apis.fast_paths import FastPaths, apply_fast_paths, mixed_precision_optim_wrappers
 from ..checkpoint import (
     WRAPPER_PREFIXES,
     CheckpointError,
@@ -31,6 +30,7 @@ from ..checkpoint import (
 )
 from ..cli import missing_folders
 from ..config_file import read_stored_config
+from ..fast_paths import FastPaths, apply_fast_paths, mixed_precision_optim_wrappers
 from ..registry import build, kind_of
 from .hooks.deferred_runtime_info_hook import flush_deferred_logs
 from .work_dir_lock import work_dir_lock
@@ -223,8 +223,8 @@ class LMTKRunner(Runner):
     the model's. A dataloader's ``batch_size_scope="total"`` splits its ``batch_size`` over the processes
     (:func:`split_batch`). ``training_started`` tells errors of the set-up (dataset, checkpoint) from later ones.
 
-    A config's ``fast_paths = dict(dtype="bfloat16", channels_last=True, fused_fir="all", compile="default")``
-    (:class:`~lmtk.apis.fast_paths.FastPaths`) is switched on for training: the model-side paths when the
+    A config's ``fast_paths = dict(dtype="bfloat16", channels_last=True, blur="folded", compile="default")``
+    (:class:`~lmtk.fast_paths.FastPaths`) is switched on for training: the model-side paths when the
     model is built, the dtype through the optim wrappers (bf16: :class:`AutocastOptimWrapper`, fp16:
     ``AmpOptimWrapper``). None of them changes a parameter or the checkpoint format.
 
