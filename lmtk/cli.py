@@ -255,12 +255,12 @@ def add_fast_path_arguments(
 
 # the fast-path options of earlier versions: (their nargs, what replaced them)
 REMOVED_FAST_PATH_OPTIONS = {
-    "--fused-fir": ("?", "--blur folded (the up/down split was dropped: docs/performance.md)"),
-    "--no-fused-fir": (0, "--blur depthwise (the default)"),
-    "--fused-upsample": ("?", "--blur folded (the phase form of the folded upsampling was dropped)"),
-    "--separable-fir": (0, "--blur separable"),
-    "--no-separable-fir": (0, "--blur depthwise (the default)"),
-    "--low-precision-heads": (0, "nothing: the flow/RGB heads and the warp sampling always run in float32"),
+    "--fused-fir": ("?", "use --blur folded (the up/down split was dropped: docs/performance.md)"),
+    "--no-fused-fir": (0, "use --blur depthwise (the default)"),
+    "--fused-upsample": ("?", "use --blur folded (the phase form of the folded upsampling was dropped)"),
+    "--separable-fir": (0, "use --blur separable"),
+    "--no-separable-fir": (0, "use --blur depthwise (the default)"),
+    "--low-precision-heads": (0, "the flow/RGB heads and the warp sampling always run in float32"),
 }
 
 
@@ -272,7 +272,7 @@ class _RemovedOption(argparse.Action):
         self.replacement = replacement
 
     def __call__(self, parser, namespace, values, option_string=None) -> None:
-        parser.error(f"{option_string} was removed; use {self.replacement}")
+        parser.error(f"{option_string} was removed: {self.replacement}")
 
 
 # what an option that would change nothing says, for the fields of FastPaths.inert_settings

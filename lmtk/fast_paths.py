@@ -58,10 +58,10 @@ COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-
 _CUDAGRAPH_MODES = ("reduce-overhead", "max-autotune")
 # keys of earlier versions, each with what replaced it (a config that still has one fails with this)
 REMOVED_KEYS = {
-    "fused_fir": 'blur="folded" (the blur folded everywhere; the up/down split lost to it, docs/performance.md)',
-    "fused_upsample": 'blur="folded" (the "phase" form of the folded upsampling lost to the transposed one)',
-    "separable_fir": 'blur="separable"',
-    "precise_heads": "nothing: the flow/RGB heads and the warp's sampling always stay in float32 "
+    "fused_fir": 'use blur="folded" (folded everywhere; the up/down split lost to it, docs/performance.md)',
+    "fused_upsample": 'use blur="folded" (the "phase" form of the folded upsampling lost to the transposed one)',
+    "separable_fir": 'use blur="separable"',
+    "precise_heads": "the flow/RGB heads and the warp's sampling always stay in float32 "
     "(in bf16 they missed the 1e-2 error target for a few percent of speed, docs/performance.md)",
 }
 
@@ -111,7 +111,7 @@ class FastPaths:
         values = dict(cfg or {})
         for key in values:
             if key in REMOVED_KEYS:
-                raise ValueError(f"fast_paths key {key!r} was removed; use {REMOVED_KEYS[key]}")
+                raise ValueError(f"fast_paths key {key!r} was removed: {REMOVED_KEYS[key]}")
         unknown = sorted(set(values) - set(cls.__dataclass_fields__))
         if unknown:
             raise ValueError(f"unknown fast_paths keys {unknown}; known: {sorted(cls.__dataclass_fields__)}")

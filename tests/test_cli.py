@@ -102,15 +102,15 @@ def test_fast_path_switches_turn_a_config_setting_off_or_leave_it():
 @pytest.mark.parametrize(
     "options, replacement",
     [
-        (["--fused-fir"], "--blur folded"),
-        (["--fused-fir", "up"], "--blur folded (the up/down split was dropped"),
-        (["--no-fused-fir"], "--blur depthwise"),
-        (["--fused-upsample", "phase"], "--blur folded (the phase form"),
-        (["--separable-fir"], "--blur separable"),
-        (["--no-separable-fir"], "--blur depthwise"),
+        (["--fused-fir"], "use --blur folded"),
+        (["--fused-fir", "up"], "use --blur folded (the up/down split was dropped"),
+        (["--no-fused-fir"], "use --blur depthwise"),
+        (["--fused-upsample", "phase"], "use --blur folded (the phase form"),
+        (["--separable-fir"], "use --blur separable"),
+        (["--no-separable-fir"], "use --blur depthwise"),
         (
             ["--low-precision-heads"],
-            "nothing: the flow/RGB heads and the warp sampling always run in float32",
+            "the flow/RGB heads and the warp sampling always run in float32",
         ),
     ],
 )
@@ -123,7 +123,7 @@ def test_options_of_earlier_versions_say_what_replaced_them(options, replacement
         parser.parse_args(["--dtype", "bfloat16", *options])
     assert exit_info.value.code == 2
     error = capsys.readouterr().err
-    assert error.startswith(f"error: {options[0]} was removed; use {replacement}")
+    assert error.startswith(f"error: {options[0]} was removed: {replacement}")
     assert len(error.strip().splitlines()) == 1
 
 

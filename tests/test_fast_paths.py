@@ -269,17 +269,17 @@ def test_fast_paths_options():
 @pytest.mark.parametrize(
     "key, replacement",
     [
-        ("fused_fir", 'blur="folded"'),
-        ("fused_upsample", 'blur="folded"'),
-        ("separable_fir", 'blur="separable"'),
-        ("precise_heads", "nothing: the flow/RGB heads and the warp's sampling always stay in float32"),
+        ("fused_fir", 'use blur="folded"'),
+        ("fused_upsample", 'use blur="folded"'),
+        ("separable_fir", 'use blur="separable"'),
+        ("precise_heads", "the flow/RGB heads and the warp's sampling always stay in float32"),
     ],
 )
 def test_a_config_key_of_an_earlier_version_says_what_replaced_it(key, replacement):
     with pytest.raises(ValueError) as error:
         FastPaths.from_config({"channels_last": True, key: True})
     message = str(error.value)
-    assert message.startswith(f"fast_paths key {key!r} was removed; use {replacement}")
+    assert message.startswith(f"fast_paths key {key!r} was removed: {replacement}")
     assert "\n" not in message
 
 

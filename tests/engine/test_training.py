@@ -442,7 +442,7 @@ def test_train_tool_reads_fast_path_options(tmp_path, capsys):
     assert (
         result.stderr.strip()
         .splitlines()[-1]
-        .startswith("error: fast_paths key 'fused_fir' was removed; use blur=\"folded\"")
+        .startswith("error: fast_paths key 'fused_fir' was removed: use blur=\"folded\"")
     )
     if not torch.cuda.is_available():
         result = subprocess.run(
