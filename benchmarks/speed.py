@@ -651,7 +651,7 @@ def run_benchmarks(
     with tempfile.TemporaryDirectory(prefix="lmtk-benchmark-onnx-") as temporary:
         folder = Path(export_dir) if export_dir is not None else Path(temporary) / "export"
         if "animate" in tasks and any(b != "pytorch" for b in backends) and not folder.exists():
-            from .onnx_export import export_onnx
+            from lmtk.apis.onnx_export import export_onnx
 
             export_onnx(model, folder, int8="onnxruntime-int8" in backends)
         for name in backends if "animate" in tasks else ():
