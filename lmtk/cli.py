@@ -210,14 +210,14 @@ def add_trust_checkpoint_argument(parser: argparse.ArgumentParser) -> None:
 def add_fast_path_arguments(
     parser: argparse.ArgumentParser, dtype: bool = True, freeze: bool = True
 ) -> argparse._ArgumentGroup:
-    """The fast-path switches of :class:`lmtk.apis.fast_paths.FastPaths` as options (default: not given,
+    """The fast-path switches of :class:`lmtk.fast_paths.FastPaths` as options (default: not given,
     so a config's ``fast_paths`` entry stays in force; ``--no-channels-last`` and the like switch one off);
-    read them back with :func:`fast_path_overrides`.
+    read them back with :func:`fast_path_overrides`. The options of earlier versions fail with what
+    replaced them.
 
     ``dtype=False`` leaves out ``--dtype`` (for a tool that has its own), ``freeze=False`` leaves out
     ``--freeze`` (inference only)."""
-    from .apis.fast_paths import COMPILE_MODES, DTYPES, FUSED_FIR_PARTS
-    from .layers.fused_fir import UPSAMPLE_MODES
+    from .fast_paths import BLUR_IMPLS, COMPILE_MODES, DTYPES
 
     group = parser.add_argument_group("fast paths (docs/performance.md)")
     if dtype:
@@ -229,23 +229,9 @@ def add_fast_path_arguments(
         help="channels_last memory format",
     )  # fmt: skip
     group.add_argument(
-        "--fused-fir", nargs="?", const="all", choices=FUSED_FIR_PARTS, default=None,
-        help="fold the FIR blur into the convolutions: all (default), up (generator) or down (encoder, D); "
-        "--no-fused-fir: off",
-    )  # fmt: skip
-    group.add_argument(
-        "--no-fused-fir", dest="fused_fir", action="store_const", const=False, help=argparse.SUPPRESS
-    )
-    group.add_argument(
-        "--fused-upsample", choices=UPSAMPLE_MODES, default=None, help="how a folded upsampling runs"
-    )
-    group.add_argument(
-        "--separable-fir", action=argparse.BooleanOptionalAction, default=None,
-        help="run the blurs that are not folded as shifted multiply-adds (for --compile, which fuses them)",
-    )  # fmt: skip
-    group.add_argument(
-        "--low-precision-heads", action="store_true",
-        help="under bf16/fp16, run the flow/RGB heads and the warp sampling in that dtype too (faster, less exact)",
+        "--blur", choices=BLUR_IMPLS, default=None,
+        help="how the resampling layers' FIR blur runs: depthwise (the reference, default; fastest on a CPU), "
+        "folded into the convolutions (fastest eager on a GPU) or separable (fastest with --compile on a GPU)",
     )  # fmt: skip
     group.add_argument(
         "--compile", nargs="?", const="default", choices=COMPILE_MODES, default=None,
@@ -260,20 +246,41 @@ def add_fast_path_arguments(
             "--freeze", action=argparse.BooleanOptionalAction, default=None,
             help="with --compile: weights as constants (inference; prepacked convolutions on a CPU)",
         )  # fmt: skip
+    for option, (nargs, replacement) in REMOVED_FAST_PATH_OPTIONS.items():
+        group.add_argument(
+            option, nargs=nargs, action=_RemovedOption, help=argparse.SUPPRESS, replacement=replacement
+        )
     return group
 
 
-# what an option that would change nothing says, for the fields of FastPaths.inert_settings
-_INERT_OPTION_ERRORS = {
-    "freeze": "--freeze only acts on compiled graphs: add --compile",
-    "fused_upsample": "--fused-upsample only acts on folded upsampling: add --fused-fir all or --fused-fir up",
-    "precise_heads": "--low-precision-heads only acts under --dtype bfloat16 or float16",
-    "separable_fir": "--separable-fir only acts on blurs that are not folded: use --fused-fir up, down or none",
+# the fast-path options of earlier versions: (their nargs, what replaced them)
+REMOVED_FAST_PATH_OPTIONS = {
+    "--fused-fir": ("?", "use --blur folded (the up/down split was dropped: docs/performance.md)"),
+    "--no-fused-fir": (0, "use --blur depthwise (the default)"),
+    "--fused-upsample": ("?", "use --blur folded (the phase form of the folded upsampling was dropped)"),
+    "--separable-fir": (0, "use --blur separable"),
+    "--no-separable-fir": (0, "use --blur depthwise (the default)"),
+    "--low-precision-heads": (0, "the flow/RGB heads and the warp sampling always run in float32"),
 }
 
 
+class _RemovedOption(argparse.Action):
+    """An option of an earlier version: a one-line error saying what replaced it."""
+
+    def __init__(self, option_strings, dest, replacement: str, **kwargs) -> None:
+        super().__init__(option_strings, argparse.SUPPRESS, default=argparse.SUPPRESS, **kwargs)
+        self.replacement = replacement
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        parser.error(f"{option_string} was removed: {self.replacement}")
+
+
+# what an option that would change nothing says, for the fields of FastPaths.inert_settings
+_INERT_OPTION_ERRORS = {"freeze": "--freeze only acts on compiled graphs: add --compile"}
+
+
 def check_inert_fast_paths(paths, given: dict, training: bool = False) -> list[str]:
-    """Settings of ``paths`` (a :class:`~lmtk.apis.fast_paths.FastPaths`) that would change nothing.
+    """Settings of ``paths`` (a :class:`~lmtk.fast_paths.FastPaths`) that would change nothing.
 
     One given on the command line (a field in ``given``, from :func:`fast_path_overrides`) raises a
     ``ValueError`` that names the option and its fix; one a config set comes back as a note.
@@ -293,7 +300,7 @@ def check_inert_fast_paths(paths, given: dict, training: bool = False) -> list[s
 def refuse_inert_fast_path_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """For a tool whose fast paths come from its command line alone: an option that would change
     nothing is a ``parser.error`` naming the fix."""
-    from .apis.fast_paths import FastPaths
+    from .fast_paths import FastPaths
 
     given = fast_path_overrides(args)
     try:
@@ -303,10 +310,8 @@ def refuse_inert_fast_path_options(parser: argparse.ArgumentParser, args: argpar
 
 
 def fast_path_option(field: str, value: object = True) -> str:
-    """The command-line option that gives a ``FastPaths`` field ``value`` (``precise_heads`` is
-    ``--low-precision-heads``, a switch set to False ``--no-...``)."""
-    if field == "precise_heads":
-        return "--low-precision-heads"
+    """The command-line option that gives a ``FastPaths`` field ``value`` (a switch set to False is
+    ``--no-...``)."""
     return ("--no-" if value is False else "--") + field.replace("_", "-")
 
 
@@ -315,12 +320,9 @@ def fast_path_overrides(args: argparse.Namespace) -> dict:
     values = {
         "dtype": getattr(args, "dtype", None),
         "channels_last": args.channels_last,
-        "fused_fir": args.fused_fir,
-        "fused_upsample": args.fused_upsample,
-        "separable_fir": args.separable_fir,
+        "blur": args.blur,
         "compile": args.compile,
         "freeze": getattr(args, "freeze", None),
-        "precise_heads": False if args.low_precision_heads else None,
     }
     return {key: value for key, value in values.items() if value is not None}
 

@@ -66,39 +66,65 @@ def test_list_empty_kind_says_none(capsys):
 
 
 def test_inert_fast_path_options_fail_and_config_ones_are_noted():
-    from lmtk.apis.fast_paths import FastPaths
     from lmtk.cli import check_inert_fast_paths
+    from lmtk.fast_paths import FastPaths
 
-    paths = FastPaths(fused_upsample="phase", precise_heads=False)
-    with pytest.raises(ValueError, match="--fused-upsample only acts on folded upsampling"):
-        check_inert_fast_paths(paths, {"fused_upsample": "phase"})
+    paths = FastPaths(freeze=True)
+    with pytest.raises(ValueError, match="--freeze only acts on compiled graphs: add --compile"):
+        check_inert_fast_paths(paths, {"freeze": True})
     notes = check_inert_fast_paths(paths, {"dtype": "float32"})
-    assert len(notes) == 2 and all("changes nothing" in note for note in notes)
-    assert "precise_heads=False" in notes[1]
+    assert len(notes) == 1 and "freeze=True" in notes[0] and "changes nothing" in notes[0]
     with pytest.raises(ValueError, match="--freeze is for inference only"):
         check_inert_fast_paths(FastPaths(compile="default", freeze=True), {"freeze": True}, training=True)
     assert check_inert_fast_paths(FastPaths(compile="default", freeze=True), {"freeze": True}) == []
 
 
 def test_fast_path_switches_turn_a_config_setting_off_or_leave_it():
-    from lmtk.apis.fast_paths import FastPaths
     from lmtk.cli import add_fast_path_arguments, fast_path_option, fast_path_overrides
+    from lmtk.fast_paths import FastPaths
 
     parser = argparse.ArgumentParser()
     add_fast_path_arguments(parser)
     assert fast_path_overrides(parser.parse_args([])) == {}  # the config's fast_paths stay in force
-    args = ["--no-channels-last", "--no-fused-fir", "--separable-fir", "--no-compile", "--no-freeze"]
+    args = ["--no-channels-last", "--blur", "separable", "--no-compile", "--no-freeze"]
     given = fast_path_overrides(parser.parse_args(args))
-    assert given == {
-        "channels_last": False,
-        "fused_fir": False,
-        "separable_fir": True,
-        "compile": False,
-        "freeze": False,
-    }
-    assert [fast_path_option(field, value) for field, value in given.items()] == args
-    config = dict(channels_last=True, fused_fir="up", compile="default", freeze=True)
-    assert FastPaths.from_config(config, **given) == FastPaths(separable_fir=True)
+    assert given == {"channels_last": False, "blur": "separable", "compile": False, "freeze": False}
+    assert [fast_path_option(field, value) for field, value in given.items()] == [
+        "--no-channels-last",
+        "--blur",
+        "--no-compile",
+        "--no-freeze",
+    ]
+    config = dict(channels_last=True, blur="folded", compile="default", freeze=True)
+    assert FastPaths.from_config(config, **given) == FastPaths(blur="separable")
+
+
+@pytest.mark.parametrize(
+    "options, replacement",
+    [
+        (["--fused-fir"], "use --blur folded"),
+        (["--fused-fir", "up"], "use --blur folded (the up/down split was dropped"),
+        (["--no-fused-fir"], "use --blur depthwise"),
+        (["--fused-upsample", "phase"], "use --blur folded (the phase form"),
+        (["--separable-fir"], "use --blur separable"),
+        (["--no-separable-fir"], "use --blur depthwise"),
+        (
+            ["--low-precision-heads"],
+            "the flow/RGB heads and the warp sampling always run in float32",
+        ),
+    ],
+)
+def test_options_of_earlier_versions_say_what_replaced_them(options, replacement, capsys):
+    from lmtk.cli import ArgumentParser, add_fast_path_arguments
+
+    parser = ArgumentParser()
+    add_fast_path_arguments(parser)
+    with pytest.raises(SystemExit) as exit_info:
+        parser.parse_args(["--dtype", "bfloat16", *options])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"error: {options[0]} was removed: {replacement}")
+    assert len(error.strip().splitlines()) == 1
 
 
 def test_finite_float_refuses_nan_and_infinity():

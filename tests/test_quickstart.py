@@ -16,7 +16,7 @@ import torch
 
 import lmtk
 from lmtk.apis import Animator
-from lmtk.apis.benchmark import relative_error
+from lmtk.apis.numerics import relative_error
 from lmtk.datasets.video_reader import find_videos, open_video
 from lmtk.evaluation.reconstruction import reconstruct_video
 

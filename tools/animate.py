@@ -5,10 +5,10 @@ Example::
     python tools/animate.py --checkpoint vox.pt --source portrait.png --driving talk.mp4 --output out.mp4
     python tools/animate.py --checkpoint vox.pt --source portrait.png --driving talk.mp4 \\
         --output out.mp4 --find-start-frame --side-by-side --device cuda --batch-size 64
-    # faster on a GPU: bf16, channels_last, the blur as fused multiply-adds, torch.compile with frozen
-    # weights (docs/performance.md)
+    # faster on a GPU: bf16, channels_last, the blur as separable multiply-adds, torch.compile with
+    # frozen weights (docs/performance.md)
     python tools/animate.py ... --device cuda --batch-size 64 --dtype bfloat16 --channels-last \\
-        --separable-fir --compile --freeze
+        --blur separable --compile --freeze
     # onnxruntime on an export folder (tools/export_onnx.py), the motion smoothed (docs/deploy.md)
     python tools/animate.py --checkpoint vox_onnx --backend onnxruntime --smooth ...
     # LIA-X (lia-x.pt): turn the head and open the eyes, then animate (edit-then-animate)
@@ -35,7 +35,6 @@ import numpy as np  # noqa: E402
 
 from lmtk.apis import Animator, VideoWriter, video_frame_rate  # noqa: E402
 from lmtk.apis.animator import DTYPES, MODES  # noqa: E402
-from lmtk.apis.fast_paths import FastPaths, apply_fast_paths  # noqa: E402
 from lmtk.apis.media import CRF_RANGE, FIT_MODES, center_square, load_image  # noqa: E402
 from lmtk.cli import (  # noqa: E402
     ArgumentParser,
@@ -56,6 +55,7 @@ from lmtk.cli import (  # noqa: E402
     sigterm_as_interrupt,
     smoothing_filter,
 )
+from lmtk.fast_paths import FastPaths, apply_fast_paths  # noqa: E402
 from lmtk.models.direction_names import parse_edit  # noqa: E402
 from lmtk.preprocessing import (  # noqa: E402
     Box,

@@ -7,7 +7,7 @@ Example::
         --batch-size 1 --frames 4 --iters 1
     # the fast paths on a GPU, and a training step at batch 32
     python tools/benchmark.py configs/lia/lia_vox_m20.py --device cuda --task all --dtype bfloat16 \\
-        --channels-last --fused-fir --batch-size 64 --train-batch-size 32 --reference --json out.json
+        --channels-last --blur folded --batch-size 64 --train-batch-size 32 --reference --json out.json
     # the PyTorch and onnxruntime (float32, int8) Animators against the demo loop, with per-frame latency
     python tools/benchmark.py vox.pt --task animate --reference --threads 2 --batch-size 1 \\
         --backend pytorch onnxruntime onnxruntime-int8 --latency-frames 32
@@ -16,9 +16,10 @@ Example::
         --cfg-options train_dataloader.dataset.data_root=data/vox
 
 Inputs are synthetic images of the model size (the cost is that of real ones). A config may carry
-``fast_paths = dict(dtype=..., channels_last=..., fused_fir=..., fused_upsample=..., compile=...)``; the
-command line overrides it. Without VGG19 weights on this machine, training uses random VGG19 weights (the
-cost is the same). See docs/performance.md.
+``fast_paths = dict(dtype=..., channels_last=..., blur=..., compile=..., freeze=...)``; the command line
+overrides it. Without VGG19 weights on this machine, training uses random VGG19 weights (the cost is the
+same). The measuring code lives in ``benchmarks/`` (not installed: run this from a checkout). See
+docs/performance.md.
 """
 
 from __future__ import annotations
@@ -29,12 +30,14 @@ import os.path as osp
 import sys
 from pathlib import Path
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from a checkout without install
+# the checkout's root: benchmarks/ (never installed) and, without an install, lmtk
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import torch  # noqa: E402
 from mmengine.config import DictAction  # noqa: E402
 
-from lmtk.apis.benchmark import (  # noqa: E402
+from benchmarks.data_loading import benchmark_data_loading  # noqa: E402
+from benchmarks.speed import (  # noqa: E402
     BACKEND_RUNS,
     environment,
     format_table,
@@ -42,8 +45,6 @@ from lmtk.apis.benchmark import (  # noqa: E402
     load_benchmark_model,
     run_benchmarks,
 )
-from lmtk.apis.data_benchmark import benchmark_data_loading  # noqa: E402
-from lmtk.apis.fast_paths import FastPaths  # noqa: E402
 from lmtk.checkpoint import CheckpointError  # noqa: E402
 from lmtk.cli import (  # noqa: E402
     ArgumentParser,
@@ -59,6 +60,7 @@ from lmtk.cli import (  # noqa: E402
     print_error,
 )
 from lmtk.datasets import NoReadableVideoError  # noqa: E402
+from lmtk.fast_paths import FastPaths  # noqa: E402
 from lmtk.registry import RegistryError  # noqa: E402
 
 TASKS = {"animate": ("animate",), "train": ("train",), "all": ("animate", "train"), "data": ("data",)}

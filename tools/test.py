@@ -3,7 +3,7 @@
     python tools/test.py CONFIG CHECKPOINT [--protocol recon|transfer] [--data-root DIR] [--split test]
         [--max-videos N] [--max-frames N] [--metrics l1 lpips akd mkr aed fid] [--keypoints auto|dlib68|synthetic]
         [--work-dir DIR] [--save-videos] [--device cpu|cuda] [--batch-size 16]
-        [--dtype bfloat16] [--channels-last] [--fused-fir] [--compile [--freeze]]
+        [--dtype bfloat16] [--channels-last] [--blur IMPL] [--compile [--freeze]]
 
 CONFIG is the training config: it names the data root (``test_dataloader`` or ``train_dataloader``
 dataset's ``data_root``) and, for an lmtk checkpoint that stores no config, the architecture. CHECKPOINT is
@@ -23,7 +23,7 @@ Example::
         --metrics l1 lpips akd aed --device cuda
     # the fast paths of docs/performance.md: bf16 changes the metrics in the third digit or so
     python tools/test.py configs/lia/lia_vox_m20.py vox.pt --device cuda --batch-size 64 \\
-        --dtype bfloat16 --channels-last --fused-fir --compile
+        --dtype bfloat16 --channels-last --blur folded --compile
     # and how much the animation shakes, raw and with motion smoothing (docs/deploy.md)
     python tools/test.py configs/lia/lia_vox_m20.py vox.pt --data-root data/vox --jitter --smooth
 """
@@ -306,10 +306,10 @@ def build_metrics(args: argparse.Namespace, videos: list[Path]) -> tuple[list, d
 
 # -------------------------------------------------------------------------------------------- run
 def run(args: argparse.Namespace):
-    from lmtk.apis.fast_paths import FastPaths, apply_fast_paths
     from lmtk.config_file import read_config
     from lmtk.datasets.video_reader import find_videos
     from lmtk.evaluation.protocols import evaluate_reconstruction, evaluate_transfer
+    from lmtk.fast_paths import FastPaths, apply_fast_paths
 
     cfg = read_config(args.config)
     folder = _video_folder(args, cfg)

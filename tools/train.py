@@ -1,7 +1,7 @@
 """Train an lmtk model from a config.
 
     python tools/train.py configs/lia/lia_vox_m20.py [--work-dir DIR] [--resume [CKPT|DIR] | --overwrite] [--amp]
-        [--dtype bfloat16] [--channels-last] [--fused-fir] [--compile] [--cfg-options key=value ...]
+        [--dtype bfloat16] [--channels-last] [--blur IMPL] [--compile] [--cfg-options key=value ...]
         [--launcher none|pytorch]
 
 A work dir holds one run: a fresh run into one that holds a run needs ``--overwrite`` (docs/training.md).
@@ -104,10 +104,10 @@ def _config_notes(cfg) -> list[str]:
 
 
 def build_config(args: argparse.Namespace):
-    from lmtk.apis.fast_paths import FastPaths
     from lmtk.cli import check_inert_fast_paths, fast_path_overrides
     from lmtk.config_file import read_config
     from lmtk.engine.schedules import resolve_max_iters
+    from lmtk.fast_paths import FastPaths
 
     cfg = read_config(args.config)
     if args.cfg_options:

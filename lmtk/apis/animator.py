@@ -40,10 +40,10 @@ from torch import nn
 from tqdm import tqdm
 
 from ..datasets.video_reader import open_video
+from ..fast_paths import DTYPES, compiled_modules
 from ..models.lia import check_image_values
 from ..models.lia_generator import transfer_latent
 from .device import check_device
-from .fast_paths import DTYPES, compiled_modules
 from .loading import load_model
 from .media import FIT_MODES, fit_image, load_image, to_rgb_uint8
 from .smoothing import OneEuroFilter
@@ -227,7 +227,7 @@ class Animator:
             relative mode's start frame) with copies of its last frame and dropping their results. A
             compiled model then sees one shape: a new shape costs a recompilation, and with CUDA graphs
             a new graph. None (default): pad when the model's encoder or generator is compiled (see
-            :func:`lmtk.apis.fast_paths.compile_model`), whenever it was compiled.
+            :func:`lmtk.fast_paths.compile_model`), whenever it was compiled.
         trust: read a checkpoint that needs more than weights to unpickle (which can run code): only for
             a file you trust (see ``load_model``).
         backend: ``"pytorch"``, or ``"onnxruntime"`` to run the exported graphs (docs/deploy.md) instead

@@ -41,8 +41,8 @@ from torch import nn
 
 from ..models.lia_generator import transfer_latent
 from ..version import __version__
-from .benchmark import relative_error, synthetic_images
 from .loading import load_model
+from .numerics import relative_error, synthetic_images
 from .onnx_backend import (
     MANIFEST,
     MANIFEST_FORMAT,

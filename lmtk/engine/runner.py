@@ -19,7 +19,6 @@ from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 from mmengine.runner.checkpoint import _load_checkpoint, _load_checkpoint_to_model
 
-from ..apis.fast_paths import FastPaths, apply_fast_paths, mixed_precision_optim_wrappers
 from ..checkpoint import (
     WRAPPER_PREFIXES,
     CheckpointError,
@@ -29,6 +28,7 @@ from ..checkpoint import (
 )
 from ..cli import missing_folders
 from ..config_file import read_stored_config
+from ..fast_paths import FastPaths, apply_fast_paths, mixed_precision_optim_wrappers
 from ..registry import build, kind_of
 from .hooks.training_start_hook import TrainingStartHook
 from .schedules import ScheduleLengthHook
@@ -133,8 +133,8 @@ class LMTKRunner(Runner):
     (:func:`split_batch`). A start that fails before training leaves nothing behind in the work dir, and
     :meth:`train` holds the work dir so that a second run started into it stops at once.
 
-    A config's ``fast_paths = dict(dtype="bfloat16", channels_last=True, fused_fir="all", compile="default")``
-    (:class:`~lmtk.apis.fast_paths.FastPaths`) is switched on for training: the model-side paths when the
+    A config's ``fast_paths = dict(dtype="bfloat16", channels_last=True, blur="folded", compile="default")``
+    (:class:`~lmtk.fast_paths.FastPaths`) is switched on for training: the model-side paths when the
     model is built, the dtype through the optim wrappers (bf16: :class:`AutocastOptimWrapper`, fp16:
     ``AmpOptimWrapper``). None of them changes a parameter or the checkpoint format.
 

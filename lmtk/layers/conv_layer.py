@@ -8,10 +8,10 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from ..functional.fir import fir_filter2d, fir_kernel
+from ..functional.fir import fir_kernel
 from .activation import BiasLeakyReLU
 from .equalized import EqualConv2d
-from .fused_fir import fused_downsample_conv2d
+from .resample import conv2d_resample
 
 __all__ = ["ConvLayer", "ResBlock"]
 
@@ -29,14 +29,11 @@ class ConvLayer(nn.Module):
         activate: apply bias + leaky ReLU.
 
     Attributes:
-        fused_fir: when downsampling, fold the blur into the strided conv (see
-            :mod:`lmtk.layers.fused_fir`); False (default) runs them one after the other.
-        separable_fir: run an unfolded blur as shifted multiply-adds instead of a depthwise conv (see
-            :mod:`lmtk.layers.separable_fir`).
+        blur: how a downsampling blur runs: ``"depthwise"`` (default), ``"folded"`` or ``"separable"``
+            (set with :func:`lmtk.layers.resample.set_blur`).
     """
 
-    fused_fir: bool = False
-    separable_fir: bool = False
+    blur: str = "depthwise"
 
     def __init__(
         self,
@@ -51,8 +48,6 @@ class ConvLayer(nn.Module):
         super().__init__()
         self.downsample = downsample
         if downsample:
-            p = len(fir_taps) - 2 + kernel_size - 1
-            self.fir_padding = ((p + 1) // 2, p // 2)
             self.register_buffer("fir", fir_kernel(fir_taps), persistent=False)
         padding = 0 if downsample else kernel_size // 2
         self.conv = EqualConv2d(
@@ -66,13 +61,11 @@ class ConvLayer(nn.Module):
         self.act = BiasLeakyReLU(out_channels, bias=bias) if activate else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.downsample and self.fused_fir:
+        if self.downsample:
             conv = self.conv
             weight = conv.weight * conv.scale
-            x = fused_downsample_conv2d(x, weight, self.fir, self.fir_padding, conv.bias, cache=conv)
+            x = conv2d_resample(x, weight, self.fir, down=True, impl=self.blur, bias=conv.bias, cache=conv)
         else:
-            if self.downsample:
-                x = fir_filter2d(x, self.fir, self.fir_padding, self.separable_fir)
             x = self.conv(x)
         return self.act(x) if self.act is not None else x
 

@@ -17,7 +17,7 @@ from torch import nn
 
 from ..functional.fir import fir_filter2d, fir_kernel
 from .equalized import EqualLinear
-from .fused_fir import fused_upsample_conv2d
+from .resample import blur_padding, conv2d_resample
 
 __all__ = ["ModulatedConv2d", "grouped_modulated_conv2d"]
 
@@ -39,14 +39,11 @@ class ModulatedConv2d(nn.Module):
         - output: ``(B, out_channels, H', W')`` with ``H' = 2H`` when upsampling, else ``H``.
 
     Attributes:
-        fused_fir: when upsampling, fold the blur into the transposed conv (``"transpose"`` or
-            ``"phase"``, see :mod:`lmtk.layers.fused_fir`); False (default) runs them one after the other.
-        separable_fir: run an unfolded blur as shifted multiply-adds instead of a depthwise conv (see
-            :mod:`lmtk.layers.separable_fir`).
+        blur: how an upsampling blur runs: ``"depthwise"`` (default), ``"folded"`` or ``"separable"``
+            (set with :func:`lmtk.layers.resample.set_blur`).
     """
 
-    fused_fir: bool | str = False
-    separable_fir: bool = False
+    blur: str = "depthwise"
 
     def __init__(
         self,
@@ -66,8 +63,6 @@ class ModulatedConv2d(nn.Module):
         self.demodulate = demodulate
         self.upsample = upsample
         if upsample:
-            p = len(fir_taps) - 2 - (kernel_size - 1)
-            self.fir_padding = ((p + 1) // 2 + 1, p // 2 + 1)
             self.register_buffer("fir", fir_kernel(fir_taps, gain=4.0), persistent=False)
 
     def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
@@ -79,14 +74,8 @@ class ModulatedConv2d(nn.Module):
         s = self.affine(style)
         weight = self.weight * self.scale
         x = x * s[:, :, None, None].to(x.dtype)
-        if self.upsample and self.fused_fir:
-            mode = "transpose" if self.fused_fir is True else self.fused_fir
-            out = fused_upsample_conv2d(
-                x, weight.transpose(0, 1), self.fir, self.fir_padding, mode, cache=self
-            )
-        elif self.upsample:
-            out = F.conv_transpose2d(x, weight.transpose(0, 1).to(x.dtype), stride=2)
-            out = fir_filter2d(out, self.fir, self.fir_padding, self.separable_fir)
+        if self.upsample:
+            out = conv2d_resample(x, weight, self.fir, up=True, impl=self.blur, cache=self)
         else:
             out = F.conv2d(x, weight.to(x.dtype), padding=self.padding)
         if self.demodulate:
@@ -119,6 +108,6 @@ def grouped_modulated_conv2d(module: ModulatedConv2d, x: torch.Tensor, style: to
         weight = weight.transpose(1, 2).reshape(batch * in_c, out_c, k, k)
         out = F.conv_transpose2d(x, weight, stride=2, groups=batch)
         out = out.view(batch, out_c, *out.shape[-2:])
-        return fir_filter2d(out, module.fir, module.fir_padding)
+        return fir_filter2d(out, module.fir, blur_padding(k, module.fir.shape[-1], up=True))
     out = F.conv2d(x, weight.reshape(batch * out_c, in_c, k, k), padding=module.padding, groups=batch)
     return out.view(batch, out_c, *out.shape[-2:])

@@ -115,7 +115,7 @@ def test_padded_batches_run_at_one_shape_and_give_the_same_frames(model, clip):
 
 
 def test_batches_are_padded_while_the_model_is_compiled(model):
-    from lmtk.apis.fast_paths import FastPaths, apply_fast_paths, reference_mode
+    from lmtk.fast_paths import FastPaths, apply_fast_paths, reference_mode
 
     animator = Animator(model, batch_size=4)
     assert not animator._pads_batches()

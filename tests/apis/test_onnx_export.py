@@ -12,7 +12,7 @@ pytest.importorskip("onnxscript")
 from tiny_models import SIZE, TINY_LIA
 
 from lmtk.apis import onnx_export  # noqa: E402
-from lmtk.apis.benchmark import relative_error, synthetic_images  # noqa: E402
+from lmtk.apis.numerics import relative_error, synthetic_images  # noqa: E402
 from lmtk.apis.onnx_backend import GRAPHS, MANIFEST, OnnxNetwork, inference_session  # noqa: E402
 from lmtk.apis.onnx_export import TOLERANCE, export_onnx, weights_fingerprint  # noqa: E402
 from lmtk.registry import build  # noqa: E402

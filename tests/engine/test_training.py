@@ -12,8 +12,8 @@ from mmengine.registry import HOOKS
 from training_helpers import REPO, Interrupted, tiny_options
 
 import lmtk.engine  # noqa: F401 - registers hooks and the optimizer constructor
-from lmtk.apis.fast_paths import FastPaths
 from lmtk.engine import AtomicCheckpointHook, LMTKRunner, resolve_max_iters
+from lmtk.fast_paths import FastPaths
 
 
 @HOOKS.register_module(force=True)
@@ -366,18 +366,18 @@ def test_a_misspelt_checkpoint_option_is_refused_before_training(video_root, tmp
 def test_fast_paths_from_the_config_train_and_keep_the_checkpoint_format(video_root, tmp_path):
     plain = make_runner(video_root, tmp_path / "plain", "plain", max_iters=2)
     fast = make_runner(video_root, tmp_path / "fast", "fast", max_iters=2)
-    fast.cfg.fast_paths = dict(dtype="bfloat16", channels_last=True, fused_fir="all")
+    fast.cfg.fast_paths = dict(dtype="bfloat16", channels_last=True, blur="folded")
     fast = LMTKRunner.from_cfg(fast.cfg)
     recorder = RecordLosses()
     fast.register_hook(recorder)
     fast.train()
-    from lmtk.apis.fast_paths import AutocastOptimWrapper
+    from lmtk.fast_paths import AutocastOptimWrapper
 
     assert isinstance(fast.optim_wrapper["generator"], AutocastOptimWrapper)
     assert fast.optim_wrapper["discriminator"].cast_dtype == torch.bfloat16
     model = getattr(fast.model, "module", fast.model)
     assert model.net.encoder.stem.conv.weight.is_contiguous(memory_format=torch.channels_last)
-    assert any(getattr(m, "fused_fir", False) for m in model.modules())
+    assert model.net.encoder.blocks[0].conv2.blur == "folded"
     assert len(recorder.records) == 2
     assert all(torch.isfinite(torch.tensor(v)) for record in recorder.records for v in record.values())
     saved = torch.load(tmp_path / "fast" / "iter_2.pth", map_location="cpu", weights_only=False)["state_dict"]
@@ -393,23 +393,21 @@ def test_train_tool_reads_fast_path_options(tmp_path, capsys):
         sys.path.pop(0)
     config = str(REPO / "configs/lia/lia_vox_m20.py")
     args = train_tool.parse_args(
-        [config, "--dtype", "bfloat16", "--channels-last", "--fused-fir", "--compile"]
+        [config, "--dtype", "bfloat16", "--channels-last", "--blur", "folded", "--compile"]
     )
     cfg = train_tool.build_config(args)
-    assert cfg.fast_paths == dict(dtype="bfloat16", channels_last=True, fused_fir="all", compile="default")
+    assert cfg.fast_paths == dict(dtype="bfloat16", channels_last=True, blur="folded", compile="default")
     assert "fast_paths" not in train_tool.build_config(train_tool.parse_args([config]))
     fast = tmp_path / "fast.py"  # a config's fast paths, switched off on the command line
     fast.write_text(
-        f"_base_ = {config!r}\nfast_paths = dict(channels_last=True, fused_fir='up', compile='default')\n"
+        f"_base_ = {config!r}\nfast_paths = dict(channels_last=True, blur='separable', compile='default')\n"
     )
     cfg = train_tool.build_config(
-        train_tool.parse_args([str(fast), "--no-channels-last", "--no-fused-fir", "--no-compile"])
+        train_tool.parse_args([str(fast), "--no-channels-last", "--blur", "depthwise", "--no-compile"])
     )
     assert FastPaths.from_config(cfg.fast_paths) == FastPaths()
     with pytest.raises(ValueError, match="contradicts"):
         train_tool.build_config(train_tool.parse_args([config, "--amp", "--dtype", "bfloat16"]))
-    with pytest.raises(ValueError, match="--low-precision-heads only acts under --dtype bfloat16"):
-        train_tool.build_config(train_tool.parse_args([config, "--low-precision-heads"]))
     # --freeze (of the inference tools) is refused with why, in one line, not as an unknown option
     with pytest.raises(SystemExit) as exit_info:
         train_tool.parse_args([config, "--freeze"])
@@ -436,6 +434,18 @@ def test_train_tool_reads_fast_path_options(tmp_path, capsys):
     )
     assert result.returncode != 0
     assert "error: unknown fast_paths keys" in result.stderr and "Traceback" not in result.stderr
+    # a key of an earlier version: one line saying what replaced it
+    result = subprocess.run(
+        [sys.executable, str(REPO / "tools/train.py"), config, "--cfg-options", "fast_paths.fused_fir=all"],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert (
+        result.stderr.strip()
+        .splitlines()[-1]
+        .startswith("error: fast_paths key 'fused_fir' was removed: use blur=\"folded\"")
+    )
     if not torch.cuda.is_available():
         result = subprocess.run(
             [sys.executable, str(REPO / "tools/train.py"), config, "--amp", "--work-dir", str(tmp_path)],

@@ -332,15 +332,15 @@ def test_fast_path_options_give_the_same_video(shared_data, checkpoints, tmp_pat
         "--driving", str(shared_data / "vox" / "driving2.mp4"), "--batch-size", "32", "--no-audio", "--quiet",
     ]  # fmt: skip
     assert tool.main([*common, "--output", str(tmp_path / "plain.mp4")]) == 0, capsys.readouterr().err
-    fast = [*common, "--output", str(tmp_path / "fast.mp4"), "--channels-last", "--fused-fir"]
+    fast = [*common, "--output", str(tmp_path / "fast.mp4"), "--channels-last", "--blur", "folded"]
     assert tool.main(fast) == 0, capsys.readouterr().err
-    assert applied == [tool.FastPaths(channels_last=True, fused_fir="all")]
+    assert applied == [tool.FastPaths(channels_last=True, blur="folded")]
     plain, faster = _frames(tmp_path / "plain.mp4"), _frames(tmp_path / "fast.mp4")
     assert len(plain) == len(faster) == 221
     difference = sum(abs(a - b).mean() for a, b in zip(plain, faster)) / len(plain)
     assert difference < 0.5  # of 255: float32 rounding, then the same encoder
     with pytest.raises(SystemExit) as exit_info:
-        tool.main([*common, "--output", str(tmp_path / "x.mp4"), "--fused-fir", "sideways"])
+        tool.main([*common, "--output", str(tmp_path / "x.mp4"), "--blur", "sideways"])
     assert exit_info.value.code == 2 and "invalid choice: 'sideways'" in capsys.readouterr().err
 
 
@@ -397,10 +397,7 @@ def test_bad_devices_and_configs_are_one_line(shared_data, checkpoints, tmp_path
     "options, match, needed",
     [
         (["--freeze"], "--freeze only acts on compiled graphs", ["--compile"]),
-        (["--fused-upsample", "phase"], "--fused-upsample only acts on folded upsampling", ["--fused-fir"]),
-        (["--fused-fir", "down", "--fused-upsample", "phase"], "--fused-upsample only acts", ["--fused-fir", "up"]),
-        (["--low-precision-heads"], "only acts under --dtype bfloat16 or float16", ["--dtype", "bfloat16"]),
-        (["--fused-fir", "--separable-fir"], "--separable-fir only acts on blurs that are not folded", ["--fused-fir", "up"]),
+        (["--blur", "separable", "--freeze"], "--freeze only acts on compiled graphs", ["--compile"]),
     ],
 )  # fmt: skip
 def test_fast_path_options_that_do_nothing_are_refused(tool, capsys, options, match, needed):

@@ -347,7 +347,7 @@ def test_test_tool_fast_path_options(files, capsys):
     base += ["--metrics", "l1", "--max-frames", "4"]
     tool = load_tool("test")
     assert tool.main([*base, "--work-dir", str(files / "plain")]) == 0
-    assert tool.main([*base, "--work-dir", str(files / "fast"), "--channels-last", "--fused-fir"]) == 0
+    assert tool.main([*base, "--work-dir", str(files / "fast"), "--channels-last", "--blur", "folded"]) == 0
     assert tool.main([*base, "--work-dir", str(files / "bf16"), "--dtype", "bfloat16"]) == 0
     capsys.readouterr()
     plain, fast, bf16 = (_metrics_json(files / name)["metrics"]["l1"] for name in ("plain", "fast", "bf16"))

@@ -21,7 +21,7 @@ from ...registry import build, synthesis_networks
 from ..channels import channel_schedule, check_size
 from ..interfaces import Warper, check_interface
 
-__all__ = ["FlowGenerator", "FlowHead", "FlowSynthesis", "RGBHead", "SynthesisStage", "set_precise_heads"]
+__all__ = ["FlowGenerator", "FlowHead", "FlowSynthesis", "RGBHead", "SynthesisStage"]
 
 
 class FlowHead(nn.Module):
@@ -30,12 +30,7 @@ class FlowHead(nn.Module):
     ``init_gain`` scales the initial weights: 1 is the published initialisation (random warps of up to
     a quarter of the image at the start); 0 starts every level at zero flow and mask 0.5, from which a
     model trained from scratch learns to copy, then to move, much sooner.
-
-    Attributes:
-        precise: compute in at least float32 under autocast (default); see :func:`set_precise_heads`.
     """
-
-    precise: bool = True
 
     def __init__(
         self,
@@ -54,7 +49,7 @@ class FlowHead(nn.Module):
     def forward(self, x: torch.Tensor, style: torch.Tensor, coarser: torch.Tensor | None) -> torch.Tensor:
         # At least float32 under autocast: bf16 logits alone would move the sampling points by about
         # half a pixel at 256 px; three output channels make this cheap.
-        with full_precision(x, self.precise) as precision:
+        with full_precision(x) as precision:
             logits = self.conv(x.to(precision), style.to(precision)) + self.bias.view(1, 3, 1, 1)
             if coarser is not None:
                 logits = logits + fir_upsample2d(coarser.to(precision), self.fir)
@@ -67,12 +62,7 @@ class RGBHead(nn.Module):
     ``init_gain`` scales the initial weights: 1 is the published initialisation; 0 starts every level
     at a flat image, so a model trained from scratch need not first unlearn random colour noise that
     the coarse levels add to the fine one.
-
-    Attributes:
-        precise: compute in at least float32 under autocast (default); see :func:`set_precise_heads`.
     """
-
-    precise: bool = True
 
     def __init__(
         self, in_channels: int, fir_taps: Sequence[float] = (1, 3, 3, 1), init_gain: float = 1.0
@@ -86,7 +76,7 @@ class RGBHead(nn.Module):
 
     def forward(self, x: torch.Tensor, coarser: torch.Tensor | None) -> torch.Tensor:
         # The image accumulates over every level: kept in at least float32, like the flow logits
-        with full_precision(x, self.precise) as precision:
+        with full_precision(x) as precision:
             rgb = self.conv(x.to(precision)) + self.bias.view(1, 3, 1, 1)
             if coarser is not None:
                 rgb = rgb + fir_upsample2d(coarser.to(precision), self.fir)
@@ -110,20 +100,6 @@ class SynthesisStage(nn.Module):
         self.conv = StyledConv(out_channels, out_channels, 3, style_dim, fir_taps=fir_taps)
         self.to_flow = FlowHead(out_channels, style_dim, fir_taps, flow_init_gain)
         self.to_rgb = RGBHead(out_channels, fir_taps, rgb_init_gain)
-
-
-def set_precise_heads(module: nn.Module, precise: bool = True) -> int:
-    """Run the flow and RGB heads and the warps' sampling under ``module`` in at least float32 (True,
-    the default) or in the autocast dtype (False: a little faster, but in bf16 the sampling points
-    move by up to a pixel at 256 px). Returns the number of modules switched."""
-    from ..warpers.flow_warper import FlowWarper
-
-    count = 0
-    for layer in module.modules():
-        if isinstance(layer, FlowHead | RGBHead | FlowWarper):
-            layer.precise = precise
-            count += 1
-    return count
 
 
 class FlowSynthesis(nn.Module):

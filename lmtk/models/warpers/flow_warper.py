@@ -19,11 +19,8 @@ class FlowWarper(nn.Module):
         align_corners: ``False`` reproduces the published LIA exactly (its checkpoints need it);
             ``True`` makes a zero flow the identity and 2 / (W - 1) exactly one pixel.
 
-    Attributes:
-        precise: sample in at least float32 under autocast (see :func:`~lmtk.functional.warp.flow_warp`).
+    Under autocast the sampling runs in at least float32 (see :func:`~lmtk.functional.warp.flow_warp`).
     """
-
-    precise: bool = True
 
     def __init__(self, align_corners: bool = False) -> None:
         super().__init__()
@@ -43,7 +40,7 @@ class FlowWarper(nn.Module):
         self, features: torch.Tensor, flow: torch.Tensor, mask: torch.Tensor | None = None
     ) -> torch.Tensor:
         """features ``(B, C, H, W)``, flow ``(B, 2, H, W)``, mask ``(B, 1, H, W)`` -> ``(B, C, H, W)``."""
-        warped = flow_warp(features, flow, self.grid(flow), self.align_corners, self.precise)
+        warped = flow_warp(features, flow, self.grid(flow), self.align_corners)
         if features.stride(1) == 1 < features.shape[1]:
             # grid_sample always returns NCHW; hand channels_last on rather than convert every later op
             warped = warped.contiguous(memory_format=torch.channels_last)

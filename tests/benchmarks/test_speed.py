@@ -1,11 +1,11 @@
-"""lmtk.apis.benchmark in-process (the tool is tested end to end in tests/tools/test_benchmark_tool.py)."""
+"""benchmarks.speed in-process (the tool is tested end to end in tests/tools/test_benchmark_tool.py)."""
 
 import json
 from pathlib import Path
 
 import pytest
 
-from lmtk.apis.benchmark import load_benchmark_model
+from benchmarks.speed import load_benchmark_model
 from lmtk.config_file import read_config
 
 QUICKSTART = Path(__file__).resolve().parents[2] / "configs" / "lia" / "lia_synthetic_m20.py"

@@ -1,23 +1,25 @@
 """Fast paths: switches that make the same model run faster, none changing a parameter or a checkpoint.
 
 - autocast to bfloat16 / float16 (:class:`AutocastOptimWrapper` or mmengine's ``AmpOptimWrapper`` when
-  training); the flow/RGB heads and the warp's sampling stay in float32 unless ``precise_heads=False``;
+  training); the flow/RGB heads and the warp's sampling stay in float32;
 - ``channels_last`` end to end (weights and inputs; the warper hands channels_last on);
-- the FIR blur folded into the neighbouring convolution (:mod:`lmtk.layers.fused_fir`), or, where it is
-  not folded, written as shifted multiply-adds that a compiled graph fuses (:mod:`lmtk.layers.separable_fir`);
+- how the resampling layers' FIR blur runs (:func:`lmtk.layers.resample.set_blur`): ``"depthwise"``
+  (the reference), ``"folded"`` into the neighbouring convolution (the fastest eager form on a GPU) or
+  ``"separable"`` shifted multiply-adds (the fastest under ``compile`` on a GPU);
 - ``torch.compile`` of the encoder and the generator (and, for training, the discriminator and VGG),
   with CUDA graphs under ``mode="reduce-overhead"`` and inductor's freezing for inference.
 
-:func:`apply_fast_paths` switches them on in place and returns a ``restore()``; a config's
-``fast_paths = dict(...)`` entry is read by ``tools/train.py`` and ``tools/benchmark.py``
-(:meth:`FastPaths.from_config`); ``tools/animate.py`` takes them as command-line options only.
+:func:`apply_fast_paths` switches them on in place, from outside the model, and returns a ``restore()``;
+a config's ``fast_paths = dict(...)`` entry is read by ``tools/train.py`` (through the runner) and
+``tools/benchmark.py`` (:meth:`FastPaths.from_config`); ``tools/animate.py`` and ``tools/test.py`` take
+them as command-line options only.
 
 Example:
     >>> from lmtk.registry import build
     >>> model = build(dict(type="lmtk.LIA.v1", size=32, latent_dim=16, channel_base=128,
     ...     encoder=dict(type="lmtk.LIAEncoder.v1"), generator=dict(type="lmtk.FlowGenerator.v1"),
     ...     motion_basis=dict(type="lmtk.GramSchmidtBasis.v1", num_directions=4))).eval()
-    >>> restore = apply_fast_paths(model, FastPaths(channels_last=True, fused_fir="all"))
+    >>> restore = apply_fast_paths(model, FastPaths(channels_last=True, blur="folded"))
     >>> model.net.encoder.stem.conv.weight.is_contiguous(memory_format=torch.channels_last)
     True
     >>> restore()
@@ -35,14 +37,12 @@ from mmengine.optim import OptimWrapper
 from mmengine.registry import OPTIM_WRAPPERS
 from torch import nn
 
-from ..layers.fused_fir import UPSAMPLE_MODES, set_fused_fir
-from ..layers.separable_fir import set_separable_fir
-from ..models.generators.flow_generator import set_precise_heads
+from .layers.resample import BLUR_IMPLS, set_blur
 
 __all__ = [
+    "BLUR_IMPLS",
     "COMPILE_MODES",
     "DTYPES",
-    "FUSED_FIR_PARTS",
     "AutocastOptimWrapper",
     "FastPaths",
     "apply_fast_paths",
@@ -55,8 +55,15 @@ __all__ = [
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
-FUSED_FIR_PARTS = ("all", "up", "down")
 _CUDAGRAPH_MODES = ("reduce-overhead", "max-autotune")
+# keys of earlier versions, each with what replaced it (a config that still has one fails with this)
+REMOVED_KEYS = {
+    "fused_fir": 'use blur="folded" (folded everywhere; the up/down split lost to it, docs/performance.md)',
+    "fused_upsample": 'use blur="folded" (the "phase" form of the folded upsampling lost to the transposed one)',
+    "separable_fir": 'use blur="separable"',
+    "precise_heads": "the flow/RGB heads and the warp's sampling always stay in float32 "
+    "(in bf16 they missed the 1e-2 error target for a few percent of speed, docs/performance.md)",
+}
 
 
 @dataclass
@@ -66,46 +73,34 @@ class FastPaths:
     Attributes:
         dtype: ``"float32"``, ``"bfloat16"`` or ``"float16"`` (autocast).
         channels_last: weights and inputs in ``torch.channels_last``.
-        fused_fir: None (off), ``"all"``, ``"up"`` (generator upsampling only) or ``"down"`` (encoder and
-            discriminator downsampling only); True is ``"all"``, False None.
-        fused_upsample: how a folded upsampling runs: ``"transpose"`` or ``"phase"``.
-        separable_fir: run the blurs that are not folded as shifted multiply-adds, which ``compile``
-            fuses with their neighbours, instead of depthwise convolutions (slower eagerly).
+        blur: how the resampling layers' blur runs: ``"depthwise"`` (the reference), ``"folded"`` (the
+            fastest eager form on a GPU) or ``"separable"`` (the fastest compiled one on a GPU); see
+            :mod:`lmtk.layers.resample`.
         compile: None (eager) or a ``torch.compile`` mode (``"default"``, ``"reduce-overhead"``, ...);
             True is ``"default"``, False None.
         freeze: with ``compile``, let inductor treat the weights as constants in inference (folds the
             weight arithmetic, prepacks CPU convolutions); the compiled graphs then ignore later weight
             changes, so training never freezes.
-        precise_heads: under bf16/fp16, keep the flow and RGB heads and the warps' sampling in float32
-            (default). False runs them in the autocast dtype too: a few percent faster, but the
-            sampling points then move by up to a pixel at 256 px (see docs/performance.md).
 
     A config can carry these as ``fast_paths = dict(dtype="bfloat16", channels_last=True, ...)``.
     """
 
     dtype: str = "float32"
     channels_last: bool = False
-    fused_fir: str | None = None
-    fused_upsample: str = "transpose"
-    separable_fir: bool = False
+    blur: str = "depthwise"
     compile: str | None = None
     freeze: bool = False
-    precise_heads: bool = True
 
     def __post_init__(self) -> None:
         if self.dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {tuple(DTYPES)}, got {self.dtype!r}")
-        if isinstance(self.fused_fir, bool):
-            self.fused_fir = "all" if self.fused_fir else None
-        if self.fused_fir not in (None, *FUSED_FIR_PARTS):
-            raise ValueError(f"fused_fir must be None or one of {FUSED_FIR_PARTS}, got {self.fused_fir!r}")
-        if self.fused_upsample not in UPSAMPLE_MODES:
-            raise ValueError(f"fused_upsample must be one of {UPSAMPLE_MODES}, got {self.fused_upsample!r}")
+        if self.blur not in BLUR_IMPLS:
+            raise ValueError(f"blur must be one of {BLUR_IMPLS}, got {self.blur!r}")
         if isinstance(self.compile, bool):
             self.compile = "default" if self.compile else None
         if self.compile not in (None, *COMPILE_MODES):
             raise ValueError(f"compile must be None or one of {COMPILE_MODES}, got {self.compile!r}")
-        for name in ("channels_last", "separable_fir", "freeze", "precise_heads"):
+        for name in ("channels_last", "freeze"):
             value = getattr(self, name)
             if not isinstance(value, bool):  # a config's "no" or 0 would otherwise count as set or unset
                 raise ValueError(f"{name} must be True or False, got {value!r}")
@@ -114,6 +109,9 @@ class FastPaths:
     def from_config(cls, cfg: Mapping | None, **overrides) -> FastPaths:
         """From a config's ``fast_paths`` dict, with the overrides that are not None on top."""
         values = dict(cfg or {})
+        for key in values:
+            if key in REMOVED_KEYS:
+                raise ValueError(f"fast_paths key {key!r} was removed: {REMOVED_KEYS[key]}")
         unknown = sorted(set(values) - set(cls.__dataclass_fields__))
         if unknown:
             raise ValueError(f"unknown fast_paths keys {unknown}; known: {sorted(cls.__dataclass_fields__)}")
@@ -128,32 +126,20 @@ class FastPaths:
             >>> FastPaths(freeze=True).inert_settings()
             {'freeze': 'only acts on compiled graphs: add compile'}
         """
-        inert = {}
         if self.freeze and training:
-            inert["freeze"] = "is for inference only: training never freezes the weights"
-        elif self.freeze and not self.compile:
-            inert["freeze"] = "only acts on compiled graphs: add compile"
-        if self.fused_upsample != "transpose" and self.fused_fir not in ("all", "up"):
-            inert["fused_upsample"] = "only acts on folded upsampling: add fused_fir all or up"
-        if self.separable_fir and self.fused_fir == "all":
-            inert["separable_fir"] = "only acts on blurs that are not folded: use fused_fir up, down or none"
-        if not self.precise_heads and self.dtype == "float32":
-            inert["precise_heads"] = "only acts under a dtype of bfloat16 or float16"
-        return inert
+            return {"freeze": "is for inference only: training never freezes the weights"}
+        if self.freeze and not self.compile:
+            return {"freeze": "only acts on compiled graphs: add compile"}
+        return {}
 
     def describe(self) -> str:
         parts = [self.dtype]
         if self.channels_last:
             parts.append("channels_last")
-        if self.fused_fir:
-            suffix = "" if self.fused_upsample == "transpose" or self.fused_fir == "down" else "/phase"
-            parts.append(f"fused_fir={self.fused_fir}{suffix}")
-        if self.separable_fir:
-            parts.append("separable_fir")
+        if self.blur != "depthwise":
+            parts.append(f"blur={self.blur}")
         if self.compile:
             parts.append(f"compile={self.compile}" + (" (frozen)" if self.freeze else ""))
-        if not self.precise_heads and self.dtype != "float32":
-            parts.append(f"heads in {self.dtype}")
         return " + ".join(parts)
 
 
@@ -261,7 +247,7 @@ def _uncompile(model: nn.Module) -> list[nn.Module]:
 
 
 def apply_fast_paths(model: nn.Module, paths: FastPaths, training: bool = False) -> Callable[[], None]:
-    """Switch on ``paths``' model-side fast paths (memory format, folded blur, compile).
+    """Switch on ``paths``' model-side fast paths (memory format, blur, compile).
 
     The dtype is not a model property: it is applied by autocast where the model runs.
 
@@ -270,21 +256,14 @@ def apply_fast_paths(model: nn.Module, paths: FastPaths, training: bool = False)
     """
     if paths.channels_last:
         model.to(memory_format=torch.channels_last)
-    if not paths.precise_heads:
-        set_precise_heads(model, False)
-    if paths.fused_fir:
-        up = paths.fused_upsample if paths.fused_fir in ("all", "up") else False
-        set_fused_fir(model, upsample=up, downsample=paths.fused_fir in ("all", "down"))
-    if paths.separable_fir:
-        set_separable_fir(model, True)
+    if paths.blur != "depthwise":
+        set_blur(model, paths.blur)
     if paths.compile:
         compile_model(model, paths.compile, training=training, freeze=paths.freeze and not training)
 
     def restore() -> None:
         _uncompile(model)
-        set_fused_fir(model, False)
-        set_separable_fir(model, False)
-        set_precise_heads(model, True)
+        set_blur(model, "depthwise")
         model.to(memory_format=torch.contiguous_format)
 
     return restore
@@ -293,21 +272,17 @@ def apply_fast_paths(model: nn.Module, paths: FastPaths, training: bool = False)
 @contextlib.contextmanager
 def reference_mode(model: nn.Module) -> Iterator[nn.Module]:
     """Temporarily the plain model: eager, NCHW, depthwise blur; what was switched on comes back after."""
-    fused = {m: m.fused_fir for m in model.modules() if getattr(m, "fused_fir", False)}
-    separable = [m for m in model.modules() if getattr(m, "separable_fir", False)]
+    blurs = {m: m.blur for m in model.modules() if getattr(m, "blur", "depthwise") != "depthwise"}
     memory_format = _memory_format(model)
     compiled = {m: m.__dict__["forward"] for m in compiled_modules(model)}
     _uncompile(model)
-    set_fused_fir(model, False)
-    set_separable_fir(model, False)
+    set_blur(model, "depthwise")
     model.to(memory_format=torch.contiguous_format)
     try:
         yield model
     finally:
-        for module, value in fused.items():
-            module.fused_fir = value
-        for module in separable:
-            module.separable_fir = True
+        for module, impl in blurs.items():
+            module.blur = impl
         for module, forward in compiled.items():
             module.forward = forward
         model.to(memory_format=memory_format)

@@ -1,10 +1,10 @@
-"""lmtk.apis.data_benchmark: the training data loader timed as the runner builds it."""
+"""benchmarks.data_loading: the training data loader timed as the runner builds it."""
 
 import numpy as np
 import pytest
 import torch
 
-from lmtk.apis.data_benchmark import benchmark_data_loading
+from benchmarks.data_loading import benchmark_data_loading
 from lmtk.datasets.synthetic.writer import write_video
 
 SIZE = 32

@@ -13,8 +13,8 @@ whose peak grows with the length.
 
 Usage::
 
-    python tools/measure_animation_memory.py speed [--frames 16] [--batch-sizes 1 8] [--size 256]
-    python tools/measure_animation_memory.py memory [--lengths 200 2000] [--workdir /tmp/lmtk_memory]
+    python benchmarks/measure_animation_memory.py speed [--frames 16] [--batch-sizes 1 8] [--size 256]
+    python benchmarks/measure_animation_memory.py memory [--lengths 200 2000] [--workdir /tmp/lmtk_memory]
 
 The generated videos and outputs go to ``--workdir`` (a temporary folder by default), never the repo.
 """

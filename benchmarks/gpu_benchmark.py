@@ -1,10 +1,10 @@
 """One GPU session's measurements: animation, the reference demo loop, training, numerics, host syncs.
 
-Run through ``tools/gpu_benchmark.sh`` on a machine with a GPU (it installs what is missing from carried
+Run through ``benchmarks/gpu_benchmark.sh`` on a machine with a GPU (it installs what is missing from carried
 wheels); every step checks a time budget, and the report is rewritten after each step, so a run cut short
 still leaves everything measured so far. A CPU run at a tiny size checks the script itself::
 
-    python tools/gpu_benchmark.py --device cpu --tiny --out /tmp/gpu_benchmark
+    python benchmarks/gpu_benchmark.py --device cpu --tiny --out /tmp/gpu_benchmark
 
 On the GPU the model is the paper's (256 px, latent 512, M = 20, StyleGAN2 discriminator, L1 + VGG19
 pyramid + adversarial losses; random VGG19 weights, same cost). With the conformance fixture (the
@@ -30,7 +30,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from 
 import torch  # noqa: E402
 
 import lmtk  # noqa: E402
-from lmtk.apis.benchmark import (  # noqa: E402
+from benchmarks.speed import (  # noqa: E402
     benchmark_animation,
     benchmark_reference,
     benchmark_training,
@@ -39,12 +39,11 @@ from lmtk.apis.benchmark import (  # noqa: E402
     format_table,
     format_top_operations,
     host_sync_sites,
-    relative_error,
-    synthetic_images,
     transfer_under,
 )
-from lmtk.apis.fast_paths import FastPaths, apply_fast_paths  # noqa: E402
+from lmtk.apis.numerics import relative_error, synthetic_images  # noqa: E402
 from lmtk.cli import ArgumentParser, available_device, positive_int  # noqa: E402
+from lmtk.fast_paths import FastPaths, apply_fast_paths  # noqa: E402
 from lmtk.registry import build  # noqa: E402
 
 PAPER = dict(size=256, latent_dim=512, channel_base=16384, max_channels=512, num_directions=20)
@@ -147,25 +146,21 @@ def numerics(session: Session, model, source, driving, official, compiled: bool)
         if not compiled:
             variants = {
                 "fp32_channels_last": FastPaths(channels_last=True),
-                "fp32_fused_fir": FastPaths(fused_fir="all"),
-                "fp32_fused_fir_phase": FastPaths(fused_fir="all", fused_upsample="phase"),
-                "fp32_separable_fir": FastPaths(separable_fir=True),
+                "fp32_blur_folded": FastPaths(blur="folded"),
+                "fp32_blur_separable": FastPaths(blur="separable"),
                 "bf16": FastPaths(dtype="bfloat16"),
                 "bf16_channels_last": FastPaths(dtype="bfloat16", channels_last=True),
-                "bf16_channels_last_fused_fir": FastPaths(
-                    dtype="bfloat16", channels_last=True, fused_fir="all"
+                "bf16_channels_last_blur_folded": FastPaths(
+                    dtype="bfloat16", channels_last=True, blur="folded"
                 ),
-                "bf16_channels_last_fused_fir_phase": FastPaths(
-                    dtype="bfloat16", channels_last=True, fused_fir="all", fused_upsample="phase"
-                ),
-                "bf16_channels_last_separable_fir": FastPaths(
-                    dtype="bfloat16", channels_last=True, separable_fir=True
+                "bf16_channels_last_blur_separable": FastPaths(
+                    dtype="bfloat16", channels_last=True, blur="separable"
                 ),
             }
         else:
             variants = {
                 "fp32_compiled": FastPaths(compile="default"),
-                "fp32_compiled_separable_fir": FastPaths(compile="default", separable_fir=True),
+                "fp32_compiled_blur_separable": FastPaths(compile="default", blur="separable"),
             }
         for name, paths in variants.items():
             results[f"{name}_vs_fp32"] = relative_error(
@@ -200,9 +195,8 @@ def main(argv=None) -> None:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="animation: float32, the fastest eager variant, and compiled + frozen with the blur folded, "
-        "separable, or folded when upsampling and separable elsewhere; training: compiled only, with the "
-        "blur of the fastest compiled animation",
+        help="animation: float32, the fastest eager variant, and compiled + frozen with its blur and "
+        "with the separable one; training: compiled only, with the blur of the fastest compiled animation",
     )
     args = parser.parse_args(argv)
 
@@ -246,11 +240,8 @@ def main(argv=None) -> None:
     variants = [
         FastPaths(),
         FastPaths(dtype="bfloat16", channels_last=True),
-        FastPaths(dtype="bfloat16", channels_last=True, fused_fir="all"),
-        FastPaths(dtype="bfloat16", channels_last=True, fused_fir="up"),
-        FastPaths(dtype="bfloat16", channels_last=True, fused_fir="all", fused_upsample="phase"),
-        FastPaths(dtype="bfloat16", channels_last=True, fused_fir="up", fused_upsample="phase"),
-        FastPaths(dtype="bfloat16", channels_last=True, separable_fir=True),  # for compiled graphs
+        FastPaths(dtype="bfloat16", channels_last=True, blur="folded"),
+        FastPaths(dtype="bfloat16", channels_last=True, blur="separable"),  # for compiled graphs
     ]
     if args.quick:
         variants = variants[:1] + variants[2:3]
@@ -291,17 +282,11 @@ def main(argv=None) -> None:
 
     state = {k: v.clone() for k, v in model.state_dict().items()}
     train = dict(batch_size=args.train_batch, iters=args.train_iters, warmup=1, profile_top=args.profile)
-    fast_training = FastPaths(
-        dtype="bfloat16",
-        channels_last=True,
-        fused_fir=best_paths.fused_fir or "all",
-        fused_upsample=best_paths.fused_upsample,
-    )
+    fast_training = FastPaths(dtype="bfloat16", channels_last=True, blur="folded")  # the fastest eager blur
     train_variants = (
         (FastPaths(), 30),
         (FastPaths(dtype="bfloat16", channels_last=True), 30),
         (fast_training, 30),
-        (replace(fast_training, precise_heads=False), 30),
     )
     for paths, needs in () if args.quick else train_variants:  # eager training: measured in earlier runs
         session.step(
@@ -317,13 +302,12 @@ def main(argv=None) -> None:
 
     if not args.no_compile:
         # the blur folded (4x the encoder's convolution work) against the blur as multiply-adds that
-        # inductor fuses (lmtk.layers.separable_fir), everywhere or only where folding is cheap (upsampling)
+        # inductor fuses (lmtk.layers.resample)
         bf16 = FastPaths(dtype="bfloat16", channels_last=True, compile="default")
         compiled_variants = [
             replace(best_paths, compile="default"),
             replace(best_paths, compile="default", freeze=True),
-            replace(bf16, separable_fir=True, freeze=True),
-            replace(bf16, fused_fir="up", separable_fir=True, freeze=True),
+            replace(bf16, blur="separable", freeze=True),
         ]
         if args.quick:
             compiled_variants = compiled_variants[1:]  # freezing was the faster in every earlier run
@@ -343,11 +327,7 @@ def main(argv=None) -> None:
         compiled_runs = [r for r in session.report["results"] if r.get("compile") and r["unit"] == "frames/s"]
         fastest = max(compiled_runs, key=lambda r: r["throughput"], default=None)
         compiled_training = replace(
-            fast_training,
-            compile="default",
-            fused_fir=fastest["fused_fir"] if fastest else fast_training.fused_fir,
-            fused_upsample=fastest["fused_upsample"] if fastest else fast_training.fused_upsample,
-            separable_fir=fastest["separable_fir"] if fastest else False,
+            fast_training, compile="default", blur=fastest["blur"] if fastest else fast_training.blur
         )
     if args.data:
         session.step(
@@ -375,7 +355,7 @@ def data_loading(session: Session, root: Path, device: torch.device, batch_size:
     """Images/s of the vox config's training loader on ``root``, with the config's 8 workers and with
     one per core but one (at most 16). Every sample opens its clip (no reader cache), as on a dataset of thousands
     of clips, where the cache rarely hits."""
-    from lmtk.apis.data_benchmark import benchmark_data_loading
+    from benchmarks.data_loading import benchmark_data_loading
     from lmtk.config_file import read_config
 
     cfg = read_config(Path(__file__).resolve().parents[1] / "configs/lia/lia_vox_m20.py").train_dataloader

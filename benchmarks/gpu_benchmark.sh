@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Run tools/gpu_benchmark.py on a GPU machine that may lack lmtk's pure-Python dependencies.
+# Run benchmarks/gpu_benchmark.py on a GPU machine that may lack lmtk's pure-Python dependencies.
 #
-# Usage, from the repository root:  bash tools/gpu_benchmark.sh [--tests] [extra gpu_benchmark.py options]
+# Usage, from the repository root:  bash benchmarks/gpu_benchmark.sh [--tests] [extra gpu_benchmark.py options]
 #
 # --tests first runs the tests of the GPU-only paths (CUDA graphs, float16 training, cuDNN layouts; they
 # skip on a CPU), at most TESTS_TIMEOUT seconds (default 150), into $OUT/tests.txt.
@@ -50,7 +50,7 @@ fi
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.max.sm --format=csv 2>/dev/null
 if [ "$run_tests" = 1 ]; then
     PYTHONUNBUFFERED=1 timeout "${TESTS_TIMEOUT:-150}" python3 -m pytest -q -p no:cacheprovider \
-        tests/apis/test_fast_paths.py tests/models/test_components.py \
+        tests/test_fast_paths.py tests/models/test_components.py \
         -k "cuda or host_sync or (float16 and not bfloat16)" \
         2>&1 | tee "$OUT_DIR/tests.txt"
 fi
@@ -59,5 +59,5 @@ data=()
 if [ -d "$CARRY/data/train" ]; then
     data=(--data "$CARRY/data")
 fi
-PYTHONUNBUFFERED=1 python3 tools/gpu_benchmark.py --out "$OUT_DIR" --conformance "$CARRY" ${data[@]+"${data[@]}"} "$@" 2>&1 \
+PYTHONUNBUFFERED=1 python3 benchmarks/gpu_benchmark.py --out "$OUT_DIR" --conformance "$CARRY" ${data[@]+"${data[@]}"} "$@" 2>&1 \
     | tee "$OUT_DIR/log.txt"

@@ -3,11 +3,11 @@
 :func:`benchmark_data_loading` builds a config's ``train_dataloader`` the way the training runner does
 (its dataset, sampler, workers, pinned memory) and times how fast batches arrive on the device. Its
 ``images/s`` counts training samples (one source-driving pair each), the unit of
-:func:`~lmtk.apis.benchmark.benchmark_training`, so the two numbers compare directly: a loader slower
+:func:`~benchmarks.speed.benchmark_training`, so the two numbers compare directly: a loader slower
 than the step leaves the GPU waiting.
 
 Example:
-    >>> from lmtk.apis.data_benchmark import benchmark_data_loading
+    >>> from benchmarks.data_loading import benchmark_data_loading
     >>> record = benchmark_data_loading(cfg.train_dataloader, device="cuda", batches=20)  # doctest: +SKIP
     >>> record["throughput"], record["unit"]  # doctest: +SKIP
     (1843.2, 'images/s')
@@ -23,7 +23,7 @@ from collections.abc import Mapping
 import torch
 from mmengine.model import BaseDataPreprocessor
 
-from .benchmark import _reset_peak, _summary, peak_memory
+from .speed import _reset_peak, _summary, peak_memory
 
 __all__ = ["benchmark_data_loading"]
 
@@ -66,11 +66,11 @@ def benchmark_data_loading(
         seed: the loader's seed.
 
     Returns:
-        A record like :func:`~lmtk.apis.benchmark.benchmark_training`'s (``throughput`` in ``images/s``,
+        A record like :func:`~benchmarks.speed.benchmark_training`'s (``throughput`` in ``images/s``,
         ``ms_per_iter_median``: the wait for one batch), with the loader's settings. Peak memory is this
         process's; the workers are separate processes.
     """
-    from ..engine.runner import LMTKRunner
+    from lmtk.engine.runner import LMTKRunner
 
     if batches < 1:
         raise ValueError(f"batches must be >= 1, got {batches}")

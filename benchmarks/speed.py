@@ -1,17 +1,20 @@
 """Measuring LIA's speed: animation frames/s, training images/s and peak memory, under the fast paths.
 
+``tools/benchmark.py`` is the command line of this module (docs/performance.md). It lives outside the
+installed package: measuring is not part of the model or of making it fast.
+
 Every number is a ratio to something measured in the same process, so one run tells how much each
 switch buys on this machine:
 
 - **reference**: what the published demo does: batch 1, the source re-encoded for every driving frame
-  (``model.transfer(source, frame)`` per frame), float32, eager, NCHW, unfused blur;
+  (``model.transfer(source, frame)`` per frame), float32, eager, NCHW, depthwise blur;
 - **animation**: :class:`~lmtk.apis.Animator`'s path: the source encoded once, driving frames batched,
   only their motion code computed (the source's encoding is not timed: it is paid once per video);
 - **training**: one full ``LIA.train_step`` (generator and discriminator updates, every loss term of the
   config, VGG19 pyramid included) with a real mmengine ``OptimWrapperDict``.
 
-Each measurement runs under a :class:`~lmtk.apis.fast_paths.FastPaths` (see :mod:`lmtk.apis.fast_paths`:
-autocast, channels_last, the folded blur, ``torch.compile``), switched on before and off after.
+Each measurement runs under a :class:`~lmtk.fast_paths.FastPaths` (see :mod:`lmtk.fast_paths`:
+autocast, channels_last, the blur's implementation, ``torch.compile``), switched on before and off after.
 
 Timing waits for the device (``torch.cuda.synchronize``) before reading the clock, after warm-up
 iterations that absorb cuDNN's algorithm search and compilation. Peak memory is
@@ -47,18 +50,19 @@ from mmengine.optim import OptimWrapperDict
 from mmengine.registry import OPTIM_WRAPPERS
 from torch import nn
 
-from ..config_file import CONFIG_SUFFIXES
-from ..losses.perceptual import default_vgg19_weights_path
-from ..registry import build, check_registered_types
-from .animator import Animator
-from .fast_paths import (
+from lmtk.apis.animator import Animator
+from lmtk.apis.loading import load_model
+from lmtk.apis.numerics import synthetic_images
+from lmtk.config_file import CONFIG_SUFFIXES
+from lmtk.fast_paths import (
     FastPaths,
     apply_fast_paths,
     mixed_precision_optim_wrappers,
     model_network,
     reference_mode,
 )
-from .loading import load_model
+from lmtk.losses.perceptual import default_vgg19_weights_path
+from lmtk.registry import build, check_registered_types
 
 __all__ = [
     "BACKEND_RUNS",
@@ -73,10 +77,8 @@ __all__ = [
     "format_top_operations",
     "load_benchmark_model",
     "peak_memory",
-    "relative_error",
     "run_benchmarks",
     "stream_latency",
-    "synthetic_images",
     "top_operations",
     "transfer_under",
 ]
@@ -110,17 +112,6 @@ def peak_memory(device: torch.device | str) -> dict:
         "peak_memory_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale,
         "peak_memory_kind": "process_peak_rss",
     }
-
-
-def synthetic_images(
-    batch: int, size: int, device: torch.device | str = "cpu", channels_last: bool = False, seed: int = 0
-) -> torch.Tensor:
-    """Smooth random images ``(B, 3, S, S)`` in [-1, 1] (upsampled noise: image-like, cost as real ones)."""
-    generator = torch.Generator().manual_seed(seed)
-    coarse = torch.rand(batch, 3, max(1, size // 8), max(1, size // 8), generator=generator) * 2 - 1
-    images = torch.nn.functional.interpolate(coarse, size=(size, size), mode="bilinear", align_corners=False)
-    images = (images + 0.1 * torch.randn(images.shape, generator=generator)).clamp(-1, 1).to(device)
-    return images.contiguous(memory_format=torch.channels_last) if channels_last else images.contiguous()
 
 
 def _timed(fn: Callable[[], object], device: torch.device, iters: int, warmup: int) -> list[float]:
@@ -394,12 +385,6 @@ def benchmark_training(
 
 
 # ----------------------------------------------------------------------------------- numerics, env
-def relative_error(ours: torch.Tensor, reference: torch.Tensor) -> float:
-    """``||ours - reference|| / ||reference||`` in float64."""
-    ours, reference = ours.double(), reference.double()
-    return float((ours - reference).norm() / reference.norm())
-
-
 @contextlib.contextmanager
 def exact_float32() -> Iterator[None]:
     """TF32 off on CUDA (cuDNN and matmuls): the float32 reference of a comparison must be float32."""
@@ -554,8 +539,8 @@ def _offline_perceptual(loss_cfg: dict, notes: list[str]) -> dict:
 
 def _stored_loss_config(path: str | Path, trust: bool = False) -> dict | None:
     """The loss set of the config an lmtk checkpoint stores (a 64 px model's loss is not the paper's)."""
-    from ..checkpoint import load_checkpoint_file
-    from ..config_file import read_stored_config
+    from lmtk.checkpoint import load_checkpoint_file
+    from lmtk.config_file import read_stored_config
 
     checkpoint = load_checkpoint_file(path, trust=trust)
     text = checkpoint.get("meta", {}).get("cfg") if isinstance(checkpoint, Mapping) else None
@@ -577,7 +562,7 @@ def load_benchmark_model(
     file is replaced by random weights (the cost is the same), and a checkpoint without a loss set or a
     discriminator gets the default ones. ``trust``: as for :func:`lmtk.load_model`.
     """
-    from ..config_file import read_config
+    from lmtk.config_file import read_config
 
     path = Path(path)
     notes: list[str] = []
@@ -666,7 +651,7 @@ def run_benchmarks(
     with tempfile.TemporaryDirectory(prefix="lmtk-benchmark-onnx-") as temporary:
         folder = Path(export_dir) if export_dir is not None else Path(temporary) / "export"
         if "animate" in tasks and any(b != "pytorch" for b in backends) and not folder.exists():
-            from .onnx_export import export_onnx
+            from lmtk.apis.onnx_export import export_onnx
 
             export_onnx(model, folder, int8="onnxruntime-int8" in backends)
         for name in backends if "animate" in tasks else ():
