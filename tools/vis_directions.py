@@ -133,7 +133,9 @@ def direction_sweeps(model, image: torch.Tensor, directions: list[int], alphas: 
 
 
 def _to_uint8(frames: torch.Tensor) -> np.ndarray:
-    frames = frames.float().clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8)
+    from lmtk.functional import float_to_uint8
+
+    frames = float_to_uint8(frames)
     return frames.permute(*range(frames.dim() - 3), -2, -1, -3).cpu().numpy()
 
 
@@ -159,6 +161,7 @@ def run(args: argparse.Namespace) -> dict:
     from lmtk.apis import fit_image, load_image
     from lmtk.checkpoint import checkpoint_path
     from lmtk.evaluation.direction_analysis import orthogonality_error, require_directions
+    from lmtk.functional import uint8_to_float
 
     image = load_image(args.image)
     model = load_model(args.checkpoint, config=args.config, device=args.device, trust=args.trust_checkpoint)
@@ -166,7 +169,7 @@ def run(args: argparse.Namespace) -> dict:
     names = getattr(model, "direction_names", {})
     indices = parse_directions(args.directions, basis.shape[1], names)
     size = model.size
-    tensor = torch.from_numpy(fit_image(image, size, args.resize)).permute(2, 0, 1)[None].float() / 127.5 - 1
+    tensor = uint8_to_float(torch.from_numpy(fit_image(image, size, args.resize)).permute(2, 0, 1)[None])
     tensor = tensor.to(args.device)
     alphas = torch.linspace(args.range[0], args.range[1], args.steps)
     frames = _to_uint8(direction_sweeps(model, tensor, indices, alphas))  # (D, steps, S, S, 3)

@@ -100,14 +100,14 @@ def run(args: argparse.Namespace) -> Path:
 
     from lmtk import load_model
     from lmtk.apis import fit_image, load_image
+    from lmtk.functional import float_to_uint8, uint8_to_float
 
     paths = list_images(args.images)[: args.max_images]
     model = load_model(args.checkpoint, config=args.config, device=args.device, trust=args.trust_checkpoint)
     size = model.size
     sources = np.stack([fit_image(load_image(p), size, args.resize) for p in paths])
-    tensor = torch.from_numpy(sources).permute(0, 3, 1, 2).float().div(127.5).sub(1).to(args.device)
-    references = reference_images(model, tensor).float().clamp(-1, 1).add(1).mul(127.5).round()
-    references = references.to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    tensor = uint8_to_float(torch.from_numpy(sources).permute(0, 3, 1, 2)).to(args.device)
+    references = float_to_uint8(reference_images(model, tensor)).permute(0, 2, 3, 1).cpu().numpy()
     grid = np.concatenate([np.concatenate(list(sources), axis=1), np.concatenate(list(references), axis=1)])
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)

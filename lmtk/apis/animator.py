@@ -40,6 +40,7 @@ from torch import nn
 from tqdm import tqdm
 
 from ..datasets.video_reader import open_video
+from ..functional.image_range import float_to_uint8, uint8_to_float
 from ..models.lia import check_image_values
 from .device import check_device
 from .fast_paths import DTYPES, compiled_modules
@@ -67,8 +68,7 @@ BACKENDS = ("pytorch", "onnxruntime")
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:
     """``(B, 3, H, W)`` images in [-1, 1] as ``(B, H, W, 3)`` uint8 (clamped, rounded) on the CPU."""
-    images = images.float().clamp(-1.0, 1.0).add(1.0).mul(127.5).round().to(torch.uint8)
-    return images.permute(0, 2, 3, 1).cpu().numpy()
+    return float_to_uint8(images).permute(0, 2, 3, 1).cpu().numpy()
 
 
 def _frames_to_tensor(frames: np.ndarray, device: torch.device) -> torch.Tensor:
@@ -79,7 +79,7 @@ def _frames_to_tensor(frames: np.ndarray, device: torch.device) -> torch.Tensor:
         batch = batch.pin_memory().to(device, non_blocking=True)
     else:
         batch = batch.to(device)
-    return batch.permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0).contiguous()
+    return uint8_to_float(batch.permute(0, 3, 1, 2)).contiguous()
 
 
 class ArrayVideo:

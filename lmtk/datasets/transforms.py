@@ -27,6 +27,8 @@ import torch
 from mmcv.transforms import TRANSFORMS, BaseTransform
 from mmcv.transforms.utils import cache_randomness
 
+from ..functional.image_range import uint8_to_float
+
 __all__ = [
     "PAIR_KEYS",
     "PairedColorJitter",
@@ -76,7 +78,7 @@ def frame_to_tensor(image: np.ndarray) -> torch.Tensor:
     if image.dtype != np.uint8:
         raise TypeError(f"Frames must be uint8 at the end of the pipeline, got {image.dtype}")
     chw = np.ascontiguousarray(image.transpose(2, 0, 1))
-    return torch.from_numpy(chw).float().div_(127.5).sub_(1.0)
+    return uint8_to_float(torch.from_numpy(chw))
 
 
 class _PairedTransform(BaseTransform):

@@ -32,6 +32,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from ...functional.image_range import float_to_uint8
+
 __all__ = [
     "IdentityEmbedding",
     "IdentityExtractor",
@@ -47,7 +49,7 @@ def as_uint8_image(image: np.ndarray | torch.Tensor) -> np.ndarray:
     if isinstance(image, torch.Tensor):
         if image.dim() != 3 or image.shape[0] != 3:
             raise ValueError(f"expected a (3, H, W) tensor in [-1, 1], got {tuple(image.shape)}")
-        image = image.detach().float().clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8)
+        image = float_to_uint8(image)
         return np.ascontiguousarray(image.permute(1, 2, 0).cpu().numpy())
     image = np.asarray(image)
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:

@@ -23,6 +23,8 @@ import numpy as np
 import torch
 from mmengine.evaluator import BaseMetric
 
+from ...functional.image_range import float_to_uint8, uint8_to_float
+
 __all__ = ["FrameMetric", "mean_or_nan", "paired_frames", "to_frames", "to_uint8_frames"]
 
 
@@ -34,7 +36,7 @@ def to_frames(value: Any) -> torch.Tensor:
                 f"expected (H, W, 3) or (N, H, W, 3) uint8 frames, got {value.shape} {value.dtype}"
             )
         array = value[None] if value.ndim == 3 else value
-        value = torch.from_numpy(np.ascontiguousarray(array)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+        value = uint8_to_float(torch.from_numpy(np.ascontiguousarray(array)).permute(0, 3, 1, 2))
     if not isinstance(value, torch.Tensor):
         raise TypeError(f"expected a tensor or uint8 array of frames, got {type(value).__name__}")
     if value.dim() == 3:
@@ -46,7 +48,7 @@ def to_frames(value: Any) -> torch.Tensor:
 
 def to_uint8_frames(frames: torch.Tensor) -> np.ndarray:
     """``(N, 3, H, W)`` frames in [-1, 1] as ``(N, H, W, 3)`` uint8 on the CPU (clamped, rounded)."""
-    frames = frames.detach().float().clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8)
+    frames = float_to_uint8(frames)
     return np.ascontiguousarray(frames.permute(0, 2, 3, 1).cpu().numpy())
 
 
