@@ -31,7 +31,6 @@ import threading
 import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -39,7 +38,7 @@ from PIL import Image
 from torch import nn
 from tqdm import tqdm
 
-from ..datasets.video_reader import open_video
+from ..datasets.video_reader import ArrayVideo, open_video
 from ..functional.image_range import float_to_uint8, uint8_to_float
 from ..models.lia import check_image_values
 from .device import check_device
@@ -80,34 +79,6 @@ def _frames_to_tensor(frames: np.ndarray, device: torch.device) -> torch.Tensor:
     else:
         batch = batch.to(device)
     return uint8_to_float(batch.permute(0, 3, 1, 2)).contiguous()
-
-
-class ArrayVideo:
-    """An in-memory ``(N, H, W, 3)`` uint8 array with the reader interface of :func:`open_video`."""
-
-    def __init__(self, frames: np.ndarray, fps: float = 25.0) -> None:
-        frames = np.asarray(frames)
-        if frames.ndim != 4 or frames.shape[3] != 3 or frames.dtype != np.uint8:
-            raise ValueError(
-                f"driving frames must be an (N, H, W, 3) uint8 array, got {frames.shape} {frames.dtype}"
-            )
-        self.frames = frames
-        self.path = Path("<array>")
-        self._fps = float(fps)
-
-    def __len__(self) -> int:
-        return len(self.frames)
-
-    @property
-    def fps(self) -> float:
-        return self._fps
-
-    @property
-    def size(self) -> tuple[int, int]:
-        return tuple(self.frames.shape[1:3])
-
-    def get_frames(self, indices: Sequence[int]) -> np.ndarray:
-        return self.frames[list(indices)]
 
 
 @dataclass
@@ -425,7 +396,7 @@ class Animator:
         if isinstance(driving, str | os.PathLike):
             reader = open_video(driving)
         elif isinstance(driving, np.ndarray):
-            reader = ArrayVideo(driving)
+            reader = ArrayVideo(driving, name="driving")
         elif hasattr(driving, "get_frames") and hasattr(driving, "__len__"):
             reader = driving
         else:
@@ -697,7 +668,7 @@ class Animator:
             if not all(isinstance(f, np.ndarray) and f.dtype == np.uint8 and f.ndim == 3 for f in images):
                 raise _driving_frames_error(driving)
         elif isinstance(driving, np.ndarray):
-            images = ArrayVideo(driving).frames
+            images = ArrayVideo(driving, name="driving").frames
         if images is not None:
             frames = [fit_image(f, self.size, self.resize) for f in images]
             frames = np.stack(frames) if frames else np.empty((0, self.size, self.size, 3), np.uint8)
