@@ -31,8 +31,7 @@ import torch  # noqa: E402
 
 from lmtk.cli import (  # noqa: E402
     ArgumentParser,
-    add_trust_checkpoint_argument,
-    available_device,
+    add_model_arguments,
     finite_float,
     output_folder,
     positive_float,
@@ -73,13 +72,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument(
-        "--checkpoint",
-        required=True,
-        help="lmtk or published LIA checkpoint, a training work dir (its newest checkpoint), or a config",
-    )
-    parser.add_argument("--config", help="config whose model overrides the checkpoint's architecture")
-    add_trust_checkpoint_argument(parser)
+    add_model_arguments(parser)
     parser.add_argument("--image", required=True, help="the source image")
     parser.add_argument(
         "--directions",
@@ -100,7 +93,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--resize", choices=("resize", "crop"), default="resize", help="how the image is fitted"
     )
-    parser.add_argument("--device", type=available_device, default="cpu")
     args = parser.parse_args(argv)
     if args.steps < 2:
         parser.error(f"--steps must be at least 2, got {args.steps}")

@@ -22,8 +22,7 @@ import torch  # noqa: E402
 
 from lmtk.cli import (  # noqa: E402
     ArgumentParser,
-    add_trust_checkpoint_argument,
-    available_device,
+    add_model_arguments,
     positive_int,
     print_error,
 )
@@ -35,13 +34,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument(
-        "--checkpoint",
-        required=True,
-        help="lmtk or published LIA checkpoint, a training work dir (its newest checkpoint), or a config",
-    )
-    parser.add_argument("--config", help="config whose model overrides the checkpoint's architecture")
-    add_trust_checkpoint_argument(parser)
+    add_model_arguments(parser)
     parser.add_argument(
         "--images",
         required=True,
@@ -53,7 +46,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--resize", choices=("resize", "crop"), default="resize", help="how images are fitted"
     )
-    parser.add_argument("--device", type=available_device, default="cpu")
     args = parser.parse_args(argv)
     # checked before the model loads: Pillow would only fail at the end, with "unknown file extension"
     output = Path(args.output)
