@@ -40,7 +40,7 @@ from tqdm import tqdm
 
 from ..datasets.video_reader import ArrayVideo, open_video
 from ..functional.image_range import float_to_uint8, uint8_to_float
-from ..models.lia import check_image_values
+from ..models.lia import check_image_shape, check_image_values
 from .device import check_device
 from .fast_paths import DTYPES, compiled_modules
 from .loading import load_model
@@ -317,14 +317,10 @@ class Animator:
     def _check_tensor(self, name: str, images: torch.Tensor) -> None:
         """``images`` must be ``(B, 3, S, S)`` and float: an integer tensor is not read as pixel values.
 
-        A tensor on the CPU is also checked to be finite and in [-1, 1] (:func:`check_image_values`,
-        which ``model.transfer`` shares)."""
-        if self.model is not None:
-            self.model._check_images(name, images)
-        elif images.dim() != 4 or images.shape[1] != 3 or images.shape[-2:] != (self.size, self.size):
-            raise ValueError(
-                f"{name} must be a (B, 3, {self.size}, {self.size}) tensor in [-1, 1], got {tuple(images.shape)}"
-            )
+        The shape check (:func:`check_image_shape`) and, for a tensor on the CPU, the check that the
+        values are finite and in [-1, 1] (:func:`check_image_values`) are ``model.transfer``'s, on
+        either backend."""
+        check_image_shape(name, images, self.size)
         if not images.is_floating_point():
             raise ValueError(
                 f"{name} is a {str(images.dtype).removeprefix('torch.')} tensor, but a tensor is read as an "

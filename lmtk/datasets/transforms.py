@@ -27,6 +27,7 @@ import torch
 from mmcv.transforms import TRANSFORMS, BaseTransform
 from mmcv.transforms.utils import cache_randomness
 
+from ..functional.checks import check_shape
 from ..functional.image_range import uint8_to_float
 
 __all__ = [
@@ -54,9 +55,9 @@ def to_size(size: int | Sequence[int]) -> tuple[int, int]:
 
 
 def _check_frame(image: np.ndarray, key: str) -> None:
-    if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3:
-        shape = getattr(image, "shape", type(image).__name__)
-        raise ValueError(f"results['{key}'] must be an (H, W, 3) numpy array, got {shape}")
+    if not isinstance(image, np.ndarray):
+        raise ValueError(f"results['{key}'] must be an (H, W, 3) numpy array, got {type(image).__name__}")
+    check_shape(image, ["H", "W", 3], f"results['{key}']")
 
 
 def resize_image(image: np.ndarray, size: int | Sequence[int]) -> np.ndarray:

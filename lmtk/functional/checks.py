@@ -6,7 +6,7 @@ Example:
     >>> check_shape(torch.zeros(2, 1, 8, 8), ["B", "3", "H", "W"], "image")
     Traceback (most recent call last):
     ...
-    ValueError: image must have shape (B, 3, H, W), got (2, 1, 8, 8)
+    ValueError: image must be (B, 3, H, W), got (2, 1, 8, 8)
 """
 
 from __future__ import annotations
@@ -24,19 +24,24 @@ def _dtype_name(dtype: Any) -> str:
     return str(dtype).removeprefix("torch.") if isinstance(dtype, torch.dtype) else np.dtype(dtype).name
 
 
-def _matches(shape: tuple[int, ...], expected: Sequence[str | int]) -> bool:
-    if expected and expected[0] == "*":  # any number of leading dimensions
-        expected = expected[1:]
-        if len(shape) < len(expected):
+def _matches(shape: Sequence[int], expected: Sequence[str | int]) -> bool:
+    # plain loops: the check runs in every forward of the components that use it
+    count, offset = len(expected), 0
+    if count and expected[0] == "*":  # any number of leading dimensions
+        count -= 1
+        offset = len(shape) - count
+        if offset < 0:
             return False
-        shape = shape[len(shape) - len(expected) :]
-    elif len(shape) != len(expected):
+        expected = expected[1:]
+    elif len(shape) != count:
         return False
-    return all(size == int(want) for size, want in zip(shape, expected, strict=True) if _is_size(want))
-
-
-def _is_size(entry: str | int) -> bool:
-    return isinstance(entry, int) or entry.isdigit()
+    for i, want in enumerate(expected):
+        if isinstance(want, int):
+            if shape[offset + i] != want:
+                return False
+        elif want.isdigit() and shape[offset + i] != int(want):
+            return False
+    return True
 
 
 def check_shape(x: Any, shape: Sequence[str | int], name: str = "input", dtype: Any = None) -> None:
@@ -51,30 +56,30 @@ def check_shape(x: Any, shape: Sequence[str | int], name: str = "input", dtype: 
         dtype: a torch or numpy dtype ``x`` must have, or None for any.
 
     Raises:
-        ValueError: ``{name} must have shape (B, 3, H, W)[ and dtype uint8], got (2, 1, 8, 8)[ float32]``.
+        ValueError: ``{name} must be (B, 3, H, W)[ uint8], got (2, 1, 8, 8)[ float32]``.
 
     Example:
         >>> check_shape(np.zeros((4, 4, 3), np.uint8), ["H", "W", 3], "frame", dtype=np.uint8)
         >>> check_shape(np.zeros((4, 4)), ["H", "W", 3], "frame", dtype=np.uint8)
         Traceback (most recent call last):
         ...
-        ValueError: frame must have shape (H, W, 3) and dtype uint8, got (4, 4) float64
+        ValueError: frame must be (H, W, 3) uint8, got (4, 4) float64
         >>> check_shape([1, 2], ["*", 2], "points")
         Traceback (most recent call last):
         ...
-        ValueError: points must have shape (*, 2), got list
+        ValueError: points must be (*, 2), got list
     """
     actual = getattr(x, "shape", None)
     has_dtype = dtype is None or getattr(x, "dtype", None) == dtype
-    if actual is not None and has_dtype and _matches(tuple(actual), shape):
+    if actual is not None and has_dtype and _matches(actual, shape):
         return
     expected = f"({', '.join(str(s) for s in shape)})"
     if dtype is not None:
-        expected += f" and dtype {_dtype_name(dtype)}"
+        expected += f" {_dtype_name(dtype)}"
     if actual is None:
         got = type(x).__name__
     else:
         got = str(tuple(int(s) for s in actual))
         if dtype is not None:
             got += f" {_dtype_name(x.dtype)}"
-    raise ValueError(f"{name} must have shape {expected}, got {got}")
+    raise ValueError(f"{name} must be {expected}, got {got}")

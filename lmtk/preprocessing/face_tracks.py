@@ -35,6 +35,7 @@ import numpy as np
 
 from lmtk.datasets.video_reader import ArrayVideo, VideoReader, open_video
 
+from ..functional.checks import check_shape
 from .crop import Box
 
 __all__ = [
@@ -179,8 +180,7 @@ def smooth_track(values: np.ndarray, sigma: float) -> np.ndarray:
         sigma: standard deviation of the Gaussian in frames (0: unchanged).
     """
     values = np.asarray(values, np.float64)
-    if values.ndim != 2:
-        raise ValueError(f"expected (T, C) values, got shape {values.shape}")
+    check_shape(values, ["T", "C"], "values")
     if sigma <= 0 or len(values) < 2:
         return values.copy()
     radius = max(1, int(round(3 * sigma)))

@@ -155,6 +155,6 @@ def test_array_video_is_a_reader_of_the_frames_it_holds():
     [(np.zeros((4, 6, 3), np.uint8), "(4, 6, 3) uint8"), (np.zeros((2, 4, 6, 3)), "(2, 4, 6, 3) float64")],
 )
 def test_array_video_refuses_other_arrays_naming_them(frames, got):
-    expected = f"driving must have shape (N, H, W, 3) and dtype uint8, got {got}"
+    expected = f"driving must be (N, H, W, 3) uint8, got {got}"
     with pytest.raises(ValueError, match=re.escape(expected)):
         ArrayVideo(frames, name="driving")

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from mmengine.evaluator import BaseMetric
 
+from ...functional.checks import check_shape
 from ...functional.image_range import float_to_uint8, uint8_to_float
 
 __all__ = ["FrameMetric", "mean_or_nan", "paired_frames", "to_frames", "to_uint8_frames"]
@@ -31,18 +32,14 @@ __all__ = ["FrameMetric", "mean_or_nan", "paired_frames", "to_frames", "to_uint8
 def to_frames(value: Any) -> torch.Tensor:
     """Frames as a float ``(N, 3, H, W)`` tensor in [-1, 1] (kept on its device)."""
     if isinstance(value, np.ndarray):
-        if value.dtype != np.uint8 or value.shape[-1] != 3 or value.ndim not in (3, 4):
-            raise ValueError(
-                f"expected (H, W, 3) or (N, H, W, 3) uint8 frames, got {value.shape} {value.dtype}"
-            )
         array = value[None] if value.ndim == 3 else value
+        check_shape(array, ["N", "H", "W", 3], "frames", dtype=np.uint8)
         value = uint8_to_float(torch.from_numpy(np.ascontiguousarray(array)).permute(0, 3, 1, 2))
     if not isinstance(value, torch.Tensor):
         raise TypeError(f"expected a tensor or uint8 array of frames, got {type(value).__name__}")
     if value.dim() == 3:
         value = value.unsqueeze(0)
-    if value.dim() != 4 or value.shape[1] != 3:
-        raise ValueError(f"expected (3, H, W) or (N, 3, H, W) frames, got {tuple(value.shape)}")
+    check_shape(value, ["N", 3, "H", "W"], "frames")
     return value.float()
 
 
