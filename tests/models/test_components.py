@@ -5,6 +5,7 @@ discriminator or model fails here until it gets an entry in ``TINY``.
 """
 
 import math
+import re
 
 import pytest
 import torch
@@ -251,7 +252,9 @@ def test_direct_path_is_identity_without_directions():
     assert path.directions() is None
     magnitudes = torch.randn(3, LATENT)
     assert torch.equal(path(magnitudes), magnitudes)
-    with pytest.raises(ValueError, match="path"):
+    with pytest.raises(
+        ValueError, match=re.escape(f"magnitudes must be (B, {LATENT}), got (3, {LATENT + 1})")
+    ):
         path(torch.randn(3, LATENT + 1))
 
 
