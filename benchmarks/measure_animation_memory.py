@@ -71,6 +71,7 @@ def measure_speed(
 ) -> dict:
     """Best-of-``repeats`` frames per second, the runs interleaved so machine load hits both alike."""
     from lmtk.apis import Animator
+    from lmtk.functional import uint8_to_float
 
     torch.manual_seed(0)
     device = torch.device(device)
@@ -78,8 +79,8 @@ def measure_speed(
     rng = np.random.default_rng(0)
     source = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
     driving = rng.integers(0, 256, (frames, size, size, 3), dtype=np.uint8)
-    source_t = (torch.from_numpy(source).permute(2, 0, 1)[None].float() / 127.5 - 1).to(device)
-    driving_t = (torch.from_numpy(driving).permute(0, 3, 1, 2).float() / 127.5 - 1).to(device)
+    source_t = uint8_to_float(torch.from_numpy(source).permute(2, 0, 1)[None]).to(device)
+    driving_t = uint8_to_float(torch.from_numpy(driving).permute(0, 3, 1, 2)).to(device)
     animators = {
         b: Animator(model, device=device, dtype=dtype, batch_size=b, chunk_size=max(b, 64))
         for b in batch_sizes

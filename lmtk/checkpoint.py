@@ -4,9 +4,8 @@ Reading never runs code from the file: PyTorch files are unpickled weights-only,
 lmtk's, mmengine's and the published checkpoints hold (:func:`load_checkpoint_file`), unless the user
 vouches for the file (``trust``). Writing is atomic, with the umask's mode, and fails as one line.
 
-The published format is ``torch.save({'gen': G.state_dict(), 'dis': D.state_dict(), ...})``. Its keys are
-mapped onto lmtk's module names by the rules below; its constant FIR buffers are ignored on load and
-recomputed on export. A missing, unknown or mis-shaped key fails with an error that names it.
+How a published checkpoint's keys map onto lmtk's module names lives beside each model:
+:mod:`lmtk.models.lia_keys` (LIA's ``{'gen': ..., 'dis': ...}``) and :mod:`lmtk.models.liax_keys`.
 """
 
 from __future__ import annotations
@@ -28,8 +27,6 @@ from typing import Any
 
 import torch
 
-from .functional.fir import fir_kernel
-
 __all__ = [
     "CHECKPOINT_SUFFIXES",
     "CheckpointError",
@@ -41,20 +38,11 @@ __all__ = [
     "atomic_save",
     "atomic_write",
     "checkpoint_path",
-    "from_published",
     "hub_checkpoint_path",
     "is_hub_reference",
-    "is_published",
     "load_checkpoint_file",
-    "BIAS4D",
-    "FLOW_HEAD_RULES",
-    "MOD_WEIGHT",
-    "SAME",
-    "map_keys",
-    "published_model_config",
     "safe_unpickling",
     "stores_config",
-    "to_published",
     "to_safetensors",
     "unreadable_checkpoint",
 ]
@@ -69,6 +57,18 @@ CHECKPOINT_SUFFIXES = (*TORCH_SUFFIXES, SAFETENSORS_SUFFIX)
 TRUST_HINT = "--trust-checkpoint (trust=True in Python) if you trust where the file came from"
 
 
+# LIA's published key rules moved to lmtk.models.lia_keys; their old names here keep working
+_MOVED_TO_LIA_KEYS = ("from_published", "is_published", "published_model_config", "to_published")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MOVED_TO_LIA_KEYS:
+        from .models import lia_keys
+
+        return getattr(lia_keys, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 class CheckpointError(ValueError):
     """A checkpoint that cannot be read or does not fit the model; the message says which key."""
 
@@ -79,272 +79,6 @@ class UntrustedCheckpointError(CheckpointError):
 
 class CheckpointWriteError(OSError):
     """A checkpoint that could not be written (full disk, read-only folder, ...); the message says where."""
-
-
-def _bias4d(t: torch.Tensor) -> torch.Tensor:
-    return t.reshape(-1)
-
-
-def _bias4d_back(t: torch.Tensor) -> torch.Tensor:
-    return t.reshape(1, -1, 1, 1)
-
-
-def _mod_weight(t: torch.Tensor) -> torch.Tensor:
-    return t.reshape(t.shape[1:])
-
-
-def _mod_weight_back(t: torch.Tensor) -> torch.Tensor:
-    return t.unsqueeze(0)
-
-
-#: how a published tensor is reshaped, (to lmtk, to published): kept, a (1, C, 1, 1) bias, a modulated
-#: conv's (1, O, I, k, k) weight; shared with lmtk.models.liax_keys
-SAME = (None, None)
-BIAS4D = (_bias4d, _bias4d_back)
-MOD_WEIGHT = (_mod_weight, _mod_weight_back)
-
-# (published template, lmtk template, (to lmtk, to published)). ``{b}`` stands for a number; an index
-# may be an expression of it (``{b+1}``, ``{2*s+1}``) so each rule reads, and inverts, both ways.
-_CONV_LAYER = [("0.weight", "conv.weight", SAME), ("1.bias", "act.bias", BIAS4D)]
-_RES_BLOCK = [
-    ("conv1.0.weight", "conv1.conv.weight", SAME),
-    ("conv1.1.bias", "conv1.act.bias", BIAS4D),
-    ("conv2.1.weight", "conv2.conv.weight", SAME),
-    ("conv2.2.bias", "conv2.act.bias", BIAS4D),
-    ("skip.1.weight", "skip.conv.weight", SAME),
-]
-_STYLED = [
-    ("conv.weight", "conv.weight", MOD_WEIGHT),
-    ("conv.modulation.weight", "conv.affine.weight", SAME),
-    ("conv.modulation.bias", "conv.affine.bias", SAME),
-    ("noise.weight", "noise_strength", SAME),
-    ("activate.bias", "act.bias", BIAS4D),
-]
-FLOW_HEAD_RULES = [
-    ("bias", "bias", BIAS4D),
-    ("conv.weight", "conv.weight", MOD_WEIGHT),
-    ("conv.modulation.weight", "conv.affine.weight", SAME),
-    ("conv.modulation.bias", "conv.affine.bias", SAME),
-]
-_RGB_HEAD = [
-    ("bias", "bias", BIAS4D),
-    ("conv.0.weight", "conv.conv.weight", SAME),
-    ("conv.1.bias", "conv.act.bias", BIAS4D),
-]
-
-Rule = tuple[str, str, tuple]
-
-
-def _generator_rules(num_blocks: int) -> list[Rule]:
-    rules = [(f"enc.net_app.convs.0.{p}", f"encoder.stem.{t}", f) for p, t, f in _CONV_LAYER]
-    rules += [(f"enc.net_app.convs.{{b+1}}.{p}", f"encoder.blocks.{{b}}.{t}", f) for p, t, f in _RES_BLOCK]
-    rules += [
-        (f"enc.net_app.convs.{num_blocks + 1}.weight", "encoder.to_code.weight", SAME),
-        ("enc.fc.{b}.weight", "motion_mlp.layers.{b}.weight", SAME),
-        ("enc.fc.{b}.bias", "motion_mlp.layers.{b}.bias", SAME),
-        ("dec.direction.weight", "motion_basis.weight", SAME),
-        ("dec.input.input", "synthesis.const_input", SAME),
-    ]
-    rules += [(f"dec.conv1.{p}", f"synthesis.conv1.{t}", f) for p, t, f in _STYLED]
-    rules += [(f"dec.convs.{{2*s}}.{p}", f"synthesis.stages.{{s}}.conv_up.{t}", f) for p, t, f in _STYLED]
-    rules += [(f"dec.convs.{{2*s+1}}.{p}", f"synthesis.stages.{{s}}.conv.{t}", f) for p, t, f in _STYLED]
-    rules += [
-        (f"dec.to_flows.{{s}}.{p}", f"synthesis.stages.{{s}}.to_flow.{t}", f) for p, t, f in FLOW_HEAD_RULES
-    ]
-    rules += [(f"dec.to_rgbs.{{s}}.{p}", f"synthesis.stages.{{s}}.to_rgb.{t}", f) for p, t, f in _RGB_HEAD]
-    return rules
-
-
-def _discriminator_rules() -> list[Rule]:
-    rules = [(f"convs.0.{p}", f"stem.{t}", f) for p, t, f in _CONV_LAYER]
-    rules += [(f"convs.{{b+1}}.{p}", f"blocks.{{b}}.{t}", f) for p, t, f in _RES_BLOCK]
-    rules += [
-        ("final_conv.0.weight", "final_conv.conv.weight", SAME),
-        ("final_conv.1.bias", "final_conv.act.bias", BIAS4D),
-        ("final_linear.0.weight", "final_fc.weight", SAME),
-        ("final_linear.0.bias", "final_fc.bias", SAME),
-        ("final_linear.1.weight", "logit.weight", SAME),
-        ("final_linear.1.bias", "logit.bias", SAME),
-    ]
-    return rules
-
-
-_EXPR = re.compile(r"\{(?:(\d+)\*)?([a-z])(?:\+(\d+))?\}")
-
-
-def _template_regex(template: str) -> re.Pattern:
-    parts, last = [], 0
-    for m in _EXPR.finditer(template):
-        parts += [re.escape(template[last : m.start()]), r"(\d+)"]
-        last = m.end()
-    return re.compile("".join(parts) + re.escape(template[last:]))
-
-
-def _translate(key: str, source: str, target: str) -> str | None:
-    """Rewrite ``key`` matching template ``source`` into template ``target``, solving the indices."""
-    match = _template_regex(source).fullmatch(key)
-    if match is None:
-        return None
-    values = {}
-    for m, number in zip(_EXPR.finditer(source), match.groups()):
-        mul, name, add = int(m.group(1) or 1), m.group(2), int(m.group(3) or 0)
-        value, remainder = divmod(int(number) - add, mul)
-        if remainder or value < 0 or values.setdefault(name, value) != value:
-            return None
-    return _EXPR.sub(lambda m: str(int(m.group(1) or 1) * values[m.group(2)] + int(m.group(3) or 0)), target)
-
-
-def _map_keys(state: Mapping[str, torch.Tensor], rules: list[Rule], to_lmtk: bool) -> tuple[dict, list[str]]:
-    mapped, unknown = {}, []
-    for key, value in state.items():
-        for published, lmtk_name, (forward, backward) in rules:
-            source, target, convert = (
-                (published, lmtk_name, forward) if to_lmtk else (lmtk_name, published, backward)
-            )
-            name = _translate(key, source, target)
-            if name is not None:
-                mapped[name] = convert(value) if convert else value
-                break
-        else:
-            unknown.append(key)
-    return mapped, unknown
-
-
-#: rename a state dict's keys by ``(published, lmtk, converters)`` rules (also used for LIA-X's format)
-map_keys = _map_keys
-
-
-# Published tensors that lmtk's networks do not use: ``to_rgb1`` is built but never called by the
-# published forward pass. They are kept beside the weights so an export round-trips exactly.
-_UNUSED_GENERATOR_KEYS = re.compile(r"dec\.to_rgb1\..*")
-_BUFFER_KEYS = re.compile(r".*\.kernel$")
-
-
-def _num_encoder_blocks(keys) -> int:
-    return len({k.split(".")[3] for k in keys if k.startswith("enc.net_app.convs.")}) - 2
-
-
-def is_published(checkpoint: Any) -> bool:
-    """True for a dict in the published LIA format (``'gen'`` holding ``enc.*``/``dec.*`` keys)."""
-    return (
-        isinstance(checkpoint, Mapping)
-        and isinstance(checkpoint.get("gen"), Mapping)
-        and any(str(k).startswith("enc.net_app.") for k in checkpoint["gen"])
-    )
-
-
-def published_model_config(checkpoint: Mapping) -> dict:
-    """The lmtk model config of a published checkpoint, inferred from its tensor shapes."""
-    gen = checkpoint["gen"]
-    try:
-        size = 2 ** (_num_encoder_blocks(gen) + 2)
-        latent_dim = gen["enc.fc.0.weight"].shape[0]
-        num_directions = gen["dec.direction.weight"].shape[1]
-        finest_channels = gen["enc.net_app.convs.0.0.weight"].shape[0]
-        coarsest_channels = gen["dec.input.input"].shape[1]
-    except (KeyError, IndexError) as error:
-        raise CheckpointError(f"not a complete published LIA generator: missing {error}") from error
-    # base and cap reproduce the published table for any channel multiplier, and narrower models too
-    shape = dict(size=size, channel_base=finest_channels * size, max_channels=coarsest_channels)
-    return dict(
-        type="lmtk.LIA.v1",
-        encoder=dict(type="lmtk.LIAEncoder.v1", latent_dim=latent_dim, **shape),
-        generator=dict(
-            type="lmtk.FlowGenerator.v1",
-            latent_dim=latent_dim,
-            warper=dict(type="lmtk.FlowWarper.v1", align_corners=False),
-            **shape,
-        ),
-        motion_basis=dict(
-            type="lmtk.GramSchmidtBasis.v1", latent_dim=latent_dim, num_directions=num_directions
-        ),
-        discriminator=dict(type="lmtk.StyleGAN2Discriminator.v1", **shape) if "dis" in checkpoint else None,
-    )
-
-
-def from_published(checkpoint: Mapping, model_state: Mapping[str, torch.Tensor]) -> tuple[dict, dict]:
-    """Map a published checkpoint onto ``model_state`` (an lmtk LIA ``state_dict()``).
-
-    Returns ``(state_dict, extras)``: the lmtk state dict, checked key by key and shape by shape against
-    ``model_state``, and the published tensors lmtk does not use (kept for an exact export).
-    """
-    gen = {k: v for k, v in checkpoint["gen"].items() if not _BUFFER_KEYS.fullmatch(k)}
-    extras = {k: gen.pop(k) for k in list(gen) if _UNUSED_GENERATOR_KEYS.fullmatch(k)}
-    mapped, unknown = _map_keys(gen, _generator_rules(_num_encoder_blocks(gen)), to_lmtk=True)
-    if unknown:
-        raise CheckpointError(f"unknown key(s) in the published generator: {', '.join(unknown[:5])}")
-    state = {f"generator.{k}": v for k, v in mapped.items()}
-    expected = {k: v for k, v in model_state.items() if k.startswith("generator.")}
-    if checkpoint.get("dis") is not None and any(k.startswith("discriminator.") for k in model_state):
-        dis = {k: v for k, v in checkpoint["dis"].items() if not _BUFFER_KEYS.fullmatch(k)}
-        mapped, unknown = _map_keys(dis, _discriminator_rules(), to_lmtk=True)
-        if unknown:
-            raise CheckpointError(f"unknown key(s) in the published discriminator: {', '.join(unknown[:5])}")
-        state.update({f"discriminator.{k}": v for k, v in mapped.items()})
-        expected.update({k: v for k, v in model_state.items() if k.startswith("discriminator.")})
-    missing = sorted(set(expected) - set(state))
-    if missing:
-        raise CheckpointError(
-            f"published checkpoint lacks {len(missing)} tensor(s) the model needs, e.g. {missing[0]}"
-        )
-    for key, value in state.items():
-        if key not in expected:
-            raise CheckpointError(f"published checkpoint has {key}, which this model does not have")
-        if tuple(value.shape) != tuple(expected[key].shape):
-            raise CheckpointError(
-                f"shape mismatch for {key}: checkpoint {tuple(value.shape)}, model {tuple(expected[key].shape)}"
-            )
-    return state, extras
-
-
-def _published_buffers(published_keys, encoder_prefix: str) -> dict[str, torch.Tensor]:
-    """The constant FIR kernels the published format stores, rebuilt bit-exactly."""
-    down, up = fir_kernel((1, 3, 3, 1)), fir_kernel((1, 3, 3, 1), gain=4.0)
-    buffers = {}
-    for key in published_keys:
-        block = re.fullmatch(re.escape(encoder_prefix) + r"(\d+)\.conv1\.0\.weight", key)
-        if block:
-            buffers[f"{encoder_prefix}{block.group(1)}.conv2.0.kernel"] = down.clone()
-            buffers[f"{encoder_prefix}{block.group(1)}.skip.0.kernel"] = down.clone()
-        stage = re.fullmatch(r"dec\.to_rgbs\.(\d+)\.bias", key)
-        if stage:
-            index = int(stage.group(1))
-            buffers[f"dec.convs.{2 * index}.conv.blur.kernel"] = up.clone()
-            buffers[f"dec.to_rgbs.{index}.upsample.kernel"] = up.clone()
-            buffers[f"dec.to_flows.{index}.upsample.kernel"] = up.clone()
-    return buffers
-
-
-def _export(state: Mapping[str, torch.Tensor], rules: list[Rule], prefix: str) -> dict[str, torch.Tensor]:
-    local = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
-    mapped, unknown = _map_keys(local, rules, to_lmtk=False)
-    if unknown:
-        raise CheckpointError(f"{prefix}{unknown[0]} has no counterpart in the published format")
-    return mapped
-
-
-def to_published(
-    model_state: Mapping[str, torch.Tensor], extras: Mapping[str, torch.Tensor] | None = None
-) -> dict[str, dict[str, torch.Tensor]]:
-    """An lmtk LIA ``state_dict()`` in the published format: ``{'gen': ..., 'dis': ...}``."""
-    num_blocks = len({k.split(".")[3] for k in model_state if k.startswith("generator.encoder.blocks.")})
-    gen = _export(model_state, _generator_rules(num_blocks), "generator.")
-    gen.update(_published_buffers(list(gen), "enc.net_app.convs."))
-    if not extras:
-        # the published forward never reads to_rgb1; zeros keep the format loadable by the published code
-        channels = model_state["generator.synthesis.const_input"].shape[1]
-        extras = {
-            "dec.to_rgb1.bias": torch.zeros(1, 3, 1, 1),
-            "dec.to_rgb1.conv.0.weight": torch.zeros(3, channels, 1, 1),
-            "dec.to_rgb1.conv.1.bias": torch.zeros(1, 3, 1, 1),
-        }
-    gen.update(extras)
-    result = {"gen": gen}
-    if any(k.startswith("discriminator.") for k in model_state):
-        dis = _export(model_state, _discriminator_rules(), "discriminator.")
-        dis.update(_published_buffers(list(dis), "convs."))
-        result["dis"] = dis
-    return result
 
 
 def checkpoint_path(path: str | os.PathLike) -> Path:

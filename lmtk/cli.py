@@ -16,7 +16,9 @@ __all__ = [
     "ArgumentParser",
     "Terminated",
     "add_backend_arguments",
+    "add_device_argument",
     "add_fast_path_arguments",
+    "add_model_arguments",
     "add_smoothing_arguments",
     "backend_options",
     "add_trust_checkpoint_argument",
@@ -204,6 +206,27 @@ def add_trust_checkpoint_argument(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="read a checkpoint that needs more than weights and training state to unpickle, and run the "
         "config stored in it: either can run code, so only for a file you trust (README: Sharing models safely)",
+    )
+
+
+#: ``--checkpoint``'s help: what :func:`lmtk.load_model` takes
+CHECKPOINT_HELP = "lmtk or published LIA checkpoint, a training work dir (its newest checkpoint), or a config"
+
+
+def add_model_arguments(parser: argparse.ArgumentParser, checkpoint_help: str = CHECKPOINT_HELP) -> None:
+    """``--checkpoint`` (required), ``--config``, ``--trust-checkpoint`` and ``--device``: what a tool
+    passes to ``lmtk.load_model(args.checkpoint, config=args.config, device=args.device,
+    trust=args.trust_checkpoint)``."""
+    parser.add_argument("--checkpoint", required=True, help=checkpoint_help)
+    parser.add_argument("--config", help="config whose model overrides the checkpoint's architecture")
+    add_trust_checkpoint_argument(parser)
+    add_device_argument(parser)
+
+
+def add_device_argument(parser: argparse.ArgumentParser, default: str = "cpu") -> None:
+    """``--device``, checked when parsed (:func:`available_device`)."""
+    parser.add_argument(
+        "--device", type=available_device, default=default, help=f"cpu, cuda, cuda:1, ... (default {default})"
     )
 
 

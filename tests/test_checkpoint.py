@@ -9,7 +9,8 @@ from conformance_rules import conformance_state
 from tiny_models import TINY_LIA
 
 import lmtk
-from lmtk.checkpoint import CheckpointError, checkpoint_path, load_checkpoint_file, to_published
+from lmtk.checkpoint import CheckpointError, checkpoint_path, load_checkpoint_file
+from lmtk.models.lia_keys import to_published
 
 
 @pytest.fixture(scope="module")

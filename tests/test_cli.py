@@ -1,4 +1,4 @@
-"""Tests for ``python -m lmtk list [KIND]``."""
+"""Tests for lmtk.cli (the options the tools share) and ``python -m lmtk list [KIND]``."""
 
 import argparse
 import os
@@ -142,3 +142,51 @@ def test_missing_folders_are_the_ones_making_a_path_creates(tmp_path):
     (tmp_path / "a").mkdir()
     assert missing_folders(tmp_path / "a" / "b" / "c") == [tmp_path / "a" / "b" / "c", tmp_path / "a" / "b"]
     assert missing_folders(tmp_path / "a") == []
+
+
+def _model_parser() -> argparse.ArgumentParser:
+    from lmtk.cli import ArgumentParser, add_model_arguments
+
+    parser = ArgumentParser(prog="tool")
+    add_model_arguments(parser)
+    return parser
+
+
+def test_model_arguments_parse_to_what_load_model_takes():
+    args = _model_parser().parse_args(["--checkpoint", "run/iter_100.pth"])
+    assert vars(args) == dict(
+        checkpoint="run/iter_100.pth", config=None, trust_checkpoint=False, device="cpu"
+    )
+    args = _model_parser().parse_args(
+        ["--checkpoint", "a.pt", "--config", "c.py", "--trust-checkpoint", "--device", "cpu:0"]
+    )
+    assert (args.config, args.trust_checkpoint, args.device) == ("c.py", True, "cpu:0")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        ([], "the following arguments are required: --checkpoint"),
+        (["--checkpoint", "a.pt", "--device", "meta"], "the meta device holds no data"),
+    ],
+)
+def test_model_arguments_refuse_with_one_error_line(capsys, argv, message):
+    with pytest.raises(SystemExit) as exit_info:
+        _model_parser().parse_args(argv)
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2
+    assert err.startswith("error: ") and message in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("tool", ["animate", "analyze_directions", "vis_directions", "vis_reference"])
+def test_the_tools_that_load_a_model_share_its_options(tool, capsys):
+    from tool_scripts import load_tool
+
+    with pytest.raises(SystemExit):
+        load_tool(tool).parse_args(["--help"])
+    usage = " ".join(capsys.readouterr().out.split())
+    for action in _model_parser()._actions[1:]:  # after --help
+        assert action.option_strings[0] in usage
+        if action.dest != "checkpoint":  # animate names more kinds of checkpoint
+            assert " ".join(action.help.split()) in usage, (tool, action.dest)
+    assert "--checkpoint CHECKPOINT" in usage

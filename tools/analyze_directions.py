@@ -28,8 +28,7 @@ import numpy as np  # noqa: E402
 
 from lmtk.cli import (  # noqa: E402
     ArgumentParser,
-    add_trust_checkpoint_argument,
-    available_device,
+    add_model_arguments,
     output_folder,
     positive_int,
     print_error,
@@ -40,13 +39,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument(
-        "--checkpoint",
-        required=True,
-        help="lmtk or published LIA checkpoint, a training work dir (its newest checkpoint), or a config",
-    )
-    parser.add_argument("--config", help="config whose model overrides the checkpoint's architecture")
-    add_trust_checkpoint_argument(parser)
+    add_model_arguments(parser)
     parser.add_argument("--data-root", required=True, help="synthetic dataset folder")
     parser.add_argument("--split", default="test", help="sub-folder of the data root (default test)")
     parser.add_argument(
@@ -56,7 +49,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-videos", type=positive_int, help="use the first N clips")
     parser.add_argument("--max-frames", type=positive_int, help="frames per clip (default all)")
     parser.add_argument("--batch-size", type=positive_int, default=32, help="frames per network call")
-    parser.add_argument("--device", type=available_device, default="cpu")
     return parser.parse_args(argv)
 
 

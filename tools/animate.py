@@ -40,9 +40,8 @@ from lmtk.cli import (  # noqa: E402
     ArgumentParser,
     add_backend_arguments,
     add_fast_path_arguments,
+    add_model_arguments,
     add_smoothing_arguments,
-    add_trust_checkpoint_argument,
-    available_device,
     backend_options,
     fast_path_overrides,
     frame_index,
@@ -72,13 +71,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument(
-        "--checkpoint",
-        required=True,
-        help="lmtk or published LIA/LIA-X checkpoint, hf://OWNER/REPO/FILE, a training work dir (its newest checkpoint), or a config",
+    add_model_arguments(
+        parser,
+        checkpoint_help="lmtk or published LIA/LIA-X checkpoint, hf://OWNER/REPO/FILE, a training work dir "
+        "(its newest checkpoint), or a config",
     )
-    parser.add_argument("--config", help="config whose model overrides the checkpoint's architecture")
-    add_trust_checkpoint_argument(parser)
     parser.add_argument(
         "--source",
         required=True,
@@ -103,9 +100,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--batch-size", type=positive_int, default=16, help="frames per network call")
     parser.add_argument("--chunk-size", type=positive_int, default=64, help="frames decoded per read")
-    parser.add_argument(
-        "--device", type=available_device, default="cpu", help="cpu, cuda, cuda:1, ... (default cpu)"
-    )
     parser.add_argument("--dtype", choices=tuple(DTYPES), default="float32", help="compute precision")
     parser.add_argument("--resize", choices=FIT_MODES, default="resize", help="squash or centre-crop inputs")
     parser.add_argument("--no-audio", action="store_true", help="do not copy the driving video's audio")

@@ -100,8 +100,9 @@ def main(argv=None) -> int:
         parser.error(f"the output {args.output} exists; pass --overwrite to replace it, or name another file")
 
     import lmtk
-    from lmtk.checkpoint import CheckpointError, CheckpointWriteError, atomic_save, to_published
+    from lmtk.checkpoint import CheckpointError, CheckpointWriteError, atomic_save
     from lmtk.models import LIAX
+    from lmtk.models.lia_keys import to_published
     from lmtk.models.liax_keys import to_liax
 
     try:

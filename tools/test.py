@@ -44,10 +44,10 @@ import torch  # noqa: E402
 
 from lmtk.cli import (  # noqa: E402
     ArgumentParser,
+    add_device_argument,
     add_fast_path_arguments,
     add_smoothing_arguments,
     add_trust_checkpoint_argument,
-    available_device,
     fast_path_overrides,
     interrupted_exit_code,
     interrupted_word,
@@ -97,9 +97,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--save-videos", action="store_true", help="write the generated videos to the work dir"
     )
-    parser.add_argument(
-        "--device", type=available_device, default="cpu", help="cpu, cuda, cuda:1, ... (default cpu)"
-    )
+    add_device_argument(parser)
     parser.add_argument("--batch-size", type=positive_int, default=16, help="frames per network call")
     parser.add_argument(
         "--num-pairs", type=positive_int, help="transfer: number of pairs (default one per video)"

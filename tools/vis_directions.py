@@ -32,8 +32,7 @@ import torch  # noqa: E402
 
 from lmtk.cli import (  # noqa: E402
     ArgumentParser,
-    add_trust_checkpoint_argument,
-    available_device,
+    add_model_arguments,
     finite_float,
     output_folder,
     positive_float,
@@ -74,13 +73,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument(
-        "--checkpoint",
-        required=True,
-        help="lmtk or published LIA checkpoint, a training work dir (its newest checkpoint), or a config",
-    )
-    parser.add_argument("--config", help="config whose model overrides the checkpoint's architecture")
-    add_trust_checkpoint_argument(parser)
+    add_model_arguments(parser)
     parser.add_argument("--image", required=True, help="the source image")
     parser.add_argument(
         "--directions",
@@ -101,7 +94,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--resize", choices=("resize", "crop"), default="resize", help="how the image is fitted"
     )
-    parser.add_argument("--device", type=available_device, default="cpu")
     args = parser.parse_args(argv)
     if args.steps < 2:
         parser.error(f"--steps must be at least 2, got {args.steps}")
@@ -134,7 +126,9 @@ def direction_sweeps(model, image: torch.Tensor, directions: list[int], alphas: 
 
 
 def _to_uint8(frames: torch.Tensor) -> np.ndarray:
-    frames = frames.float().clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8)
+    from lmtk.functional import float_to_uint8
+
+    frames = float_to_uint8(frames)
     return frames.permute(*range(frames.dim() - 3), -2, -1, -3).cpu().numpy()
 
 
@@ -160,6 +154,7 @@ def run(args: argparse.Namespace) -> dict:
     from lmtk.apis import fit_image, load_image
     from lmtk.checkpoint import checkpoint_path
     from lmtk.evaluation.direction_analysis import orthogonality_error, require_directions
+    from lmtk.functional import uint8_to_float
 
     image = load_image(args.image)
     model = load_model(args.checkpoint, config=args.config, device=args.device, trust=args.trust_checkpoint)
@@ -167,7 +162,7 @@ def run(args: argparse.Namespace) -> dict:
     names = getattr(model, "direction_names", {})
     indices = parse_directions(args.directions, basis.shape[1], names)
     size = model.size
-    tensor = torch.from_numpy(fit_image(image, size, args.resize)).permute(2, 0, 1)[None].float() / 127.5 - 1
+    tensor = uint8_to_float(torch.from_numpy(fit_image(image, size, args.resize)).permute(2, 0, 1)[None])
     tensor = tensor.to(args.device)
     alphas = torch.linspace(args.range[0], args.range[1], args.steps)
     frames = _to_uint8(direction_sweeps(model, tensor, indices, alphas))  # (D, steps, S, S, 3)

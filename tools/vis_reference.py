@@ -22,8 +22,7 @@ import torch  # noqa: E402
 
 from lmtk.cli import (  # noqa: E402
     ArgumentParser,
-    add_trust_checkpoint_argument,
-    available_device,
+    add_model_arguments,
     positive_int,
     print_error,
 )
@@ -35,13 +34,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument(
-        "--checkpoint",
-        required=True,
-        help="lmtk or published LIA checkpoint, a training work dir (its newest checkpoint), or a config",
-    )
-    parser.add_argument("--config", help="config whose model overrides the checkpoint's architecture")
-    add_trust_checkpoint_argument(parser)
+    add_model_arguments(parser)
     parser.add_argument(
         "--images",
         required=True,
@@ -53,7 +46,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--resize", choices=("resize", "crop"), default="resize", help="how images are fitted"
     )
-    parser.add_argument("--device", type=available_device, default="cpu")
     args = parser.parse_args(argv)
     # checked before the model loads: Pillow would only fail at the end, with "unknown file extension"
     output = Path(args.output)
@@ -100,14 +92,14 @@ def run(args: argparse.Namespace) -> Path:
 
     from lmtk import load_model
     from lmtk.apis import fit_image, load_image
+    from lmtk.functional import float_to_uint8, uint8_to_float
 
     paths = list_images(args.images)[: args.max_images]
     model = load_model(args.checkpoint, config=args.config, device=args.device, trust=args.trust_checkpoint)
     size = model.size
     sources = np.stack([fit_image(load_image(p), size, args.resize) for p in paths])
-    tensor = torch.from_numpy(sources).permute(0, 3, 1, 2).float().div(127.5).sub(1).to(args.device)
-    references = reference_images(model, tensor).float().clamp(-1, 1).add(1).mul(127.5).round()
-    references = references.to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    tensor = uint8_to_float(torch.from_numpy(sources).permute(0, 3, 1, 2)).to(args.device)
+    references = float_to_uint8(reference_images(model, tensor)).permute(0, 2, 3, 1).cpu().numpy()
     grid = np.concatenate([np.concatenate(list(sources), axis=1), np.concatenate(list(references), axis=1)])
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)

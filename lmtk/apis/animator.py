@@ -31,7 +31,6 @@ import threading
 import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -39,9 +38,10 @@ from PIL import Image
 from torch import nn
 from tqdm import tqdm
 
-from ..datasets.video_reader import open_video
+from ..datasets.video_reader import ArrayVideo, open_video
 from ..fast_paths import DTYPES, compiled_modules
-from ..models.lia import check_image_values
+from ..functional.image_range import float_to_uint8, uint8_to_float
+from ..models.lia import check_image_shape, check_image_values
 from ..models.lia_generator import transfer_latent
 from .device import check_device
 from .loading import load_model
@@ -68,8 +68,7 @@ BACKENDS = ("pytorch", "onnxruntime")
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:
     """``(B, 3, H, W)`` images in [-1, 1] as ``(B, H, W, 3)`` uint8 (clamped, rounded) on the CPU."""
-    images = images.float().clamp(-1.0, 1.0).add(1.0).mul(127.5).round().to(torch.uint8)
-    return images.permute(0, 2, 3, 1).cpu().numpy()
+    return float_to_uint8(images).permute(0, 2, 3, 1).cpu().numpy()
 
 
 def _frames_to_tensor(frames: np.ndarray, device: torch.device) -> torch.Tensor:
@@ -80,35 +79,7 @@ def _frames_to_tensor(frames: np.ndarray, device: torch.device) -> torch.Tensor:
         batch = batch.pin_memory().to(device, non_blocking=True)
     else:
         batch = batch.to(device)
-    return batch.permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0).contiguous()
-
-
-class ArrayVideo:
-    """An in-memory ``(N, H, W, 3)`` uint8 array with the reader interface of :func:`open_video`."""
-
-    def __init__(self, frames: np.ndarray, fps: float = 25.0) -> None:
-        frames = np.asarray(frames)
-        if frames.ndim != 4 or frames.shape[3] != 3 or frames.dtype != np.uint8:
-            raise ValueError(
-                f"driving frames must be an (N, H, W, 3) uint8 array, got {frames.shape} {frames.dtype}"
-            )
-        self.frames = frames
-        self.path = Path("<array>")
-        self._fps = float(fps)
-
-    def __len__(self) -> int:
-        return len(self.frames)
-
-    @property
-    def fps(self) -> float:
-        return self._fps
-
-    @property
-    def size(self) -> tuple[int, int]:
-        return tuple(self.frames.shape[1:3])
-
-    def get_frames(self, indices: Sequence[int]) -> np.ndarray:
-        return self.frames[list(indices)]
+    return uint8_to_float(batch.permute(0, 3, 1, 2)).contiguous()
 
 
 @dataclass
@@ -342,14 +313,10 @@ class Animator:
     def _check_tensor(self, name: str, images: torch.Tensor) -> None:
         """``images`` must be ``(B, 3, S, S)`` and float: an integer tensor is not read as pixel values.
 
-        A tensor on the CPU is also checked to be finite and in [-1, 1] (:func:`check_image_values`,
-        which ``model.transfer`` shares)."""
-        if self.model is not None:
-            self.model._check_images(name, images)
-        elif images.dim() != 4 or images.shape[1] != 3 or images.shape[-2:] != (self.size, self.size):
-            raise ValueError(
-                f"{name} must be a (B, 3, {self.size}, {self.size}) tensor in [-1, 1], got {tuple(images.shape)}"
-            )
+        The shape check (:func:`check_image_shape`) and, for a tensor on the CPU, the check that the
+        values are finite and in [-1, 1] (:func:`check_image_values`) are ``model.transfer``'s, on
+        either backend."""
+        check_image_shape(name, images, self.size)
         if not images.is_floating_point():
             raise ValueError(
                 f"{name} is a {str(images.dtype).removeprefix('torch.')} tensor, but a tensor is read as an "
@@ -421,7 +388,7 @@ class Animator:
         if isinstance(driving, str | os.PathLike):
             reader = open_video(driving)
         elif isinstance(driving, np.ndarray):
-            reader = ArrayVideo(driving)
+            reader = ArrayVideo(driving, name="driving")
         elif hasattr(driving, "get_frames") and hasattr(driving, "__len__"):
             reader = driving
         else:
@@ -688,7 +655,7 @@ class Animator:
             if not all(isinstance(f, np.ndarray) and f.dtype == np.uint8 and f.ndim == 3 for f in images):
                 raise _driving_frames_error(driving)
         elif isinstance(driving, np.ndarray):
-            images = ArrayVideo(driving).frames
+            images = ArrayVideo(driving, name="driving").frames
         if images is not None:
             frames = [fit_image(f, self.size, self.resize) for f in images]
             frames = np.stack(frames) if frames else np.empty((0, self.size, self.size, 3), np.uint8)

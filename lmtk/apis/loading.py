@@ -18,16 +18,14 @@ from ..checkpoint import (
     atomic_save,
     atomic_write,
     checkpoint_path,
-    from_published,
     hub_checkpoint_path,
     is_hub_reference,
-    is_published,
     load_checkpoint_file,
-    published_model_config,
     to_safetensors,
     unwrapped_keys,
 )
 from ..config_file import CONFIG_SUFFIXES, read_config, read_stored_config
+from ..models.lia_keys import from_published, is_published, published_model_config
 from ..models.liax_keys import from_liax, is_liax_state_dict, liax_model_config
 from ..registry import build, check_registered_types
 from ..version import __version__

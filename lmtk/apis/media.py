@@ -34,6 +34,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..datasets.transforms import resize_image
 from ..datasets.video_reader import DEFAULT_FOLDER_FPS, VIDEO_EXTENSIONS, open_video
+from ..functional.checks import check_shape
 from ..processes import host_id, process_alive
 
 __all__ = [
@@ -142,8 +143,7 @@ def fit_image(image: np.ndarray, size: int, mode: str = "resize") -> np.ndarray:
     """
     if mode not in FIT_MODES:
         raise ValueError(f"resize mode must be one of {FIT_MODES}, got {mode!r}")
-    if image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(f"expected an (H, W, 3) image, got shape {image.shape}")
+    check_shape(image, ["H", "W", 3], "image")
     if mode == "crop":
         image = center_crop(image)
     return np.ascontiguousarray(resize_image(image, size))
@@ -462,8 +462,7 @@ class VideoWriter:
 
     def write(self, frame: np.ndarray) -> None:
         """Append one ``(H, W, 3)`` uint8 RGB frame; every frame must have the first frame's size."""
-        if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
-            raise ValueError(f"frames must be (H, W, 3) uint8, got {frame.shape} {frame.dtype}")
+        check_shape(frame, ["H", "W", 3], "frame", dtype=np.uint8)
         if self._stream is None:
             self._open_stream(*frame.shape[:2])
         elif frame.shape[:2] != (self._stream.height, self._stream.width):

@@ -39,6 +39,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..functional.image_range import uint8_to_float
 from ..models.lia_generator import transfer_latent
 from ..version import __version__
 from .loading import load_model
@@ -320,8 +321,9 @@ def quantize_int8(
     if calibration_frames is None:
         frames = synthetic_images(16, net.size, seed=3)
     else:
-        frames = torch.from_numpy(np.ascontiguousarray(calibration_frames)).permute(0, 3, 1, 2)
-        frames = frames.float().div(127.5).sub(1.0)
+        frames = uint8_to_float(
+            torch.from_numpy(np.ascontiguousarray(calibration_frames)).permute(0, 3, 1, 2)
+        )
     with torch.no_grad():
         code, features = net.encode(frames)
         path = net.motion(frames)[1]

@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ..functional.checks import check_shape
+
 __all__ = ["OneEuroFilter", "frame_change", "jitter", "lag"]
 
 
@@ -65,8 +67,7 @@ class OneEuroFilter:
 
     def __call__(self, values: torch.Tensor) -> torch.Tensor:
         """The smoothed ``(B, M)`` values, row after row (float32 or wider)."""
-        if values.dim() != 2:
-            raise ValueError(f"values must be (B, M), got {tuple(values.shape)}")
+        check_shape(values, ["B", "M"], "values")
         rows = []
         for row in values.float():
             if self._value is None:

@@ -25,6 +25,8 @@ from collections.abc import Callable, Iterable
 
 import torch
 
+from ..functional.checks import check_shape
+
 __all__ = ["NearestMagnitudes", "find_start_frame", "magnitude_distances"]
 
 
@@ -32,8 +34,7 @@ def magnitude_distances(source: torch.Tensor, magnitudes: torch.Tensor) -> torch
     """L2 distances ``(N,)`` between source magnitudes ``(M,)`` or ``(1, M)`` and ``magnitudes`` ``(N, M)``."""
     source = source.reshape(1, -1).float()
     magnitudes = magnitudes.float()
-    if magnitudes.dim() != 2 or magnitudes.shape[1] != source.shape[1]:
-        raise ValueError(f"magnitudes must be (N, {source.shape[1]}), got {tuple(magnitudes.shape)}")
+    check_shape(magnitudes, ["N", source.shape[1]], "magnitudes")
     return torch.linalg.vector_norm(magnitudes - source, dim=1)
 
 

@@ -27,6 +27,9 @@ import torch
 from mmcv.transforms import TRANSFORMS, BaseTransform
 from mmcv.transforms.utils import cache_randomness
 
+from ..functional.checks import check_shape
+from ..functional.image_range import uint8_to_float
+
 __all__ = [
     "PAIR_KEYS",
     "PairedColorJitter",
@@ -52,9 +55,9 @@ def to_size(size: int | Sequence[int]) -> tuple[int, int]:
 
 
 def _check_frame(image: np.ndarray, key: str) -> None:
-    if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3:
-        shape = getattr(image, "shape", type(image).__name__)
-        raise ValueError(f"results['{key}'] must be an (H, W, 3) numpy array, got {shape}")
+    if not isinstance(image, np.ndarray):
+        raise ValueError(f"results['{key}'] must be an (H, W, 3) numpy array, got {type(image).__name__}")
+    check_shape(image, ["H", "W", 3], f"results['{key}']")
 
 
 def resize_image(image: np.ndarray, size: int | Sequence[int]) -> np.ndarray:
@@ -76,7 +79,7 @@ def frame_to_tensor(image: np.ndarray) -> torch.Tensor:
     if image.dtype != np.uint8:
         raise TypeError(f"Frames must be uint8 at the end of the pipeline, got {image.dtype}")
     chw = np.ascontiguousarray(image.transpose(2, 0, 1))
-    return torch.from_numpy(chw).float().div_(127.5).sub_(1.0)
+    return uint8_to_float(torch.from_numpy(chw))
 
 
 class _PairedTransform(BaseTransform):

@@ -1,6 +1,7 @@
-"""Random access to the frames of one video: a video file (decord) or a folder of frame images.
+"""Random access to the frames of one video: a video file (decord), a folder of frame images, or frames
+already in memory (:class:`ArrayVideo`).
 
-Both readers share one small interface, :class:`VideoReader`: ``len(reader)``, ``reader.fps``,
+The readers share one small interface, :class:`VideoReader`: ``len(reader)``, ``reader.fps``,
 ``reader.size`` (H, W) and ``reader.get_frames(indices)``, which decodes only the requested frames and
 returns them as ``(N, H, W, 3)`` uint8 RGB. :func:`open_video` picks the reader from the path, and
 :func:`find_videos` lists the videos of a dataset folder (video files and frame folders, not single
@@ -28,7 +29,10 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 from PIL import Image
 
+from ..functional.checks import check_shape
+
 __all__ = [
+    "ArrayVideo",
     "FRAME_EXTENSIONS",
     "VIDEO_EXTENSIONS",
     "DecordVideoReader",
@@ -45,7 +49,7 @@ __all__ = [
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".webm", ".avi", ".mkv")
 FRAME_EXTENSIONS = (".png", ".jpg", ".jpeg")
 
-# Frame folders carry no frame rate; VoxCeleb and the FOMM "vox-png" frames are 25 fps.
+# Frame folders and arrays carry no frame rate; VoxCeleb and the FOMM "vox-png" frames are 25 fps.
 DEFAULT_FOLDER_FPS = 25.0
 
 
@@ -269,7 +273,25 @@ def _read_image(path: Path) -> np.ndarray:
         return np.asarray(image.convert("RGB"))
 
 
-class FrameFolderReader:
+class _ListedFrames:
+    """A reader whose frames are the items of ``self.frames``, at the frame rate it was given."""
+
+    path: Path
+    frames: Sequence
+    _fps: float
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    @property
+    def fps(self) -> float:
+        return self._fps
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self.path)!r}, frames={len(self)})"
+
+
+class FrameFolderReader(_ListedFrames):
     """A video stored as a folder of frame images (the FOMM "vox-png" layout), in natural name order.
 
     Args:
@@ -285,13 +307,6 @@ class FrameFolderReader:
         if not self.frames:
             raise UnreadableVideoError(f"No frame images ({', '.join(FRAME_EXTENSIONS)}) in {self.path}")
         self._fps = float(fps)
-
-    def __len__(self) -> int:
-        return len(self.frames)
-
-    @property
-    def fps(self) -> float:
-        return self._fps
 
     @property
     def size(self) -> tuple[int, int]:
@@ -316,8 +331,35 @@ class FrameFolderReader:
             raise UnreadableVideoError(f"Frames of {self.path} differ in size: {sorted(shapes)}")
         return np.stack(images)
 
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({str(self.path)!r}, frames={len(self)})"
+
+class ArrayVideo(_ListedFrames):
+    """Frames already in memory, an ``(N, H, W, 3)`` uint8 array, behind the reader interface.
+
+    Args:
+        frames: the frames (kept as they are, not copied).
+        fps: the frame rate to report.
+        name: what the frames are called in the error for an array of another shape or dtype.
+
+    Example:
+        >>> video = ArrayVideo(np.zeros((4, 8, 6, 3), np.uint8))
+        >>> len(video), video.size, video.get_frames([3, 0]).shape
+        (4, (8, 6), (2, 8, 6, 3))
+    """
+
+    def __init__(self, frames: np.ndarray, fps: float = DEFAULT_FOLDER_FPS, name: str = "frames") -> None:
+        frames = np.asarray(frames)
+        check_shape(frames, ["N", "H", "W", 3], name, dtype=np.uint8)
+        self.frames = frames
+        self.path = Path("<array>")
+        self._fps = float(fps)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return tuple(self.frames.shape[1:3])
+
+    def get_frames(self, indices: Sequence[int]) -> np.ndarray:
+        """Frames ``indices`` as ``(N, H, W, 3)`` uint8, in the order asked."""
+        return self.frames[list(indices)]
 
 
 def open_video(

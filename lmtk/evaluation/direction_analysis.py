@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..functional.checks import check_shape
 from .extractors.synthetic import synthetic_annotation_path
 from .reconstruction import iter_video_frames
 
@@ -63,8 +64,7 @@ def require_directions(model) -> torch.Tensor:
 
 def orthogonality_error(directions: torch.Tensor) -> float:
     """``||D^T D - I||_F`` of a ``(latent_dim, M)`` basis: 0 for orthonormal directions."""
-    if directions.dim() != 2:
-        raise ValueError(f"directions must be (latent_dim, M), got {tuple(directions.shape)}")
+    check_shape(directions, ["latent_dim", "M"], "directions")
     d = directions.detach().double()
     eye = torch.eye(d.shape[1], dtype=d.dtype, device=d.device)
     return float(torch.linalg.matrix_norm(d.t() @ d - eye))
@@ -170,8 +170,10 @@ def correlation_matrix(x: np.ndarray, y: np.ndarray, groups: np.ndarray | None =
     ``groups`` ``(N,)``: centre each group separately (per-video centring). Constant columns give NaN.
     """
     x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
-    if x.ndim != 2 or y.ndim != 2 or len(x) != len(y):
-        raise ValueError(f"x and y must be (N, M) and (N, F) with one N, got {x.shape} and {y.shape}")
+    check_shape(x, ["N", "M"], "x")
+    check_shape(y, ["N", "F"], "y")
+    if len(x) != len(y):
+        raise ValueError(f"x and y must have one N, got {x.shape} and {y.shape}")
     x, y = _centre(x, groups), _centre(y, groups)
     norms = np.outer(np.linalg.norm(x, axis=0), np.linalg.norm(y, axis=0))
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -20,8 +20,9 @@ import dataclasses
 import numpy as np
 import torch
 
-from ..apis.animator import Animator, ArrayVideo, _frames_to_tensor
+from ..apis.animator import Animator, _frames_to_tensor
 from ..apis.smoothing import OneEuroFilter, frame_change, jitter, lag
+from ..datasets.video_reader import ArrayVideo
 
 __all__ = ["RunningJitter", "video_jitter"]
 

@@ -40,6 +40,7 @@ from tqdm import tqdm
 from ..apis.animator import Animator
 from ..apis.media import VideoWriter, fit_image
 from ..datasets.video_reader import UnreadableVideoError, open_video
+from ..functional.image_range import float_to_uint8, uint8_to_float
 from .extractors.synthetic import load_synthetic_keypoints
 from .metrics.base import FrameMetric
 
@@ -204,13 +205,13 @@ def _generate(
 def _write(writer: VideoWriter | None, frames: torch.Tensor) -> None:
     if writer is None:
         return
-    images = frames.float().clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8)
+    images = float_to_uint8(frames)
     for image in images.permute(0, 2, 3, 1).cpu().numpy():
         writer.write(image)
 
 
 def _as_tensor(frames: np.ndarray, device: torch.device) -> torch.Tensor:
-    return torch.from_numpy(frames).to(device).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+    return uint8_to_float(torch.from_numpy(frames).to(device).permute(0, 3, 1, 2))
 
 
 def _check_metrics(metrics: Sequence[FrameMetric]) -> list[FrameMetric]:

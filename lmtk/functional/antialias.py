@@ -22,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .checks import check_shape
+
 __all__ = ["antialias_kernel1d", "antialias_downsample"]
 
 _PADDING_MODES = ("constant", "reflect", "replicate", "circular")
@@ -69,8 +71,7 @@ def antialias_downsample(
     Returns:
         ``(B, C, floor(H * scale), floor(W * scale))``.
     """
-    if image.dim() != 4:
-        raise ValueError(f"image must be (B, C, H, W), got shape {tuple(image.shape)}")
+    check_shape(image, ["B", "C", "H", "W"], "image")
     if padding_mode not in _PADDING_MODES:
         raise ValueError(f"padding_mode must be one of {_PADDING_MODES}, got {padding_mode!r}")
     _check_scale(scale)

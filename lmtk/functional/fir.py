@@ -14,6 +14,8 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
+from .checks import check_shape
+
 __all__ = ["fir_kernel", "fir_filter2d", "fir_upsample2d", "fir_downsample2d"]
 
 
@@ -63,8 +65,7 @@ def fir_filter2d(
         >>> torch.allclose(fir_filter2d(x, kernel, (2, 1), separable=True), fir_filter2d(x, kernel, (2, 1)))
         True
     """
-    if x.dim() != 4:
-        raise ValueError(f"fir_filter2d expects (B, C, H, W), got shape {tuple(x.shape)}")
+    check_shape(x, ["B", "C", "H", "W"], "x")
     pad0, pad1 = padding
     if separable:
         return _separable_filter2d(x, kernel, pad0, pad1)

@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .checks import check_shape
+
 __all__ = [
     "logistic_real_loss",
     "logistic_fake_loss",
@@ -62,8 +64,7 @@ def r1_penalty(real_logits: Tensor, real_images: Tensor) -> Tensor:
         real_logits: ``(B,)`` or ``(B, 1)``, computed from ``real_images``.
         real_images: ``(B, C, H, W)`` with ``requires_grad=True`` set before the discriminator ran.
     """
-    if real_images.dim() != 4:
-        raise ValueError(f"real_images must be (B, C, H, W), got shape {tuple(real_images.shape)}")
+    check_shape(real_images, ["B", "C", "H", "W"], "real_images")
     if not real_images.requires_grad:
         raise ValueError(
             "r1_penalty needs the gradient with respect to the real images: call "

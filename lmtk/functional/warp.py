@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from kornia.geometry import create_meshgrid
 
+from .checks import check_shape
 from .precision import cast_keeping_broadcast, full_precision
 
 __all__ = ["base_grid", "flow_warp"]
@@ -47,11 +48,8 @@ def flow_warp(
         >>> torch.allclose(flow_warp(x, torch.zeros(1, 2, 8, 8), align_corners=True), x, atol=1e-6)
         True
     """
-    if features.dim() != 4 or flow.dim() != 4 or flow.shape[1] != 2:
-        raise ValueError(
-            f"flow_warp expects features (B, C, H, W) and flow (B, 2, H, W), "
-            f"got {tuple(features.shape)} and {tuple(flow.shape)}"
-        )
+    check_shape(features, ["B", "C", "H", "W"], "features")
+    check_shape(flow, ["B", 2, "H", "W"], "flow")
     if features.shape[-2:] != flow.shape[-2:]:
         raise ValueError(f"features {tuple(features.shape)} and flow {tuple(flow.shape)} differ in size")
     if grid is None:

@@ -39,6 +39,8 @@ from lmtk.functional.gan_losses import (
 from lmtk.losses.perceptual import AutocastFeatures, PerceptualPyramidLoss, VGG19Features
 from lmtk.registry import loss_sets
 
+from ..functional.checks import check_shape
+
 __all__ = ["LIALoss", "build_perceptual_loss"]
 
 _NETWORK_KEYS = ("pretrained", "weights_path", "layers")
@@ -131,9 +133,10 @@ class LIALoss(nn.Module):
             fake_logits: ``(B,)`` or ``(B, 1)`` discriminator logits of ``fake``; needed when
                 ``adversarial_weight > 0``.
         """
-        if fake.dim() != 4 or fake.shape != real.shape:
+        check_shape(fake, ["B", "C", "H", "W"], "fake")
+        if fake.shape != real.shape:
             raise ValueError(
-                f"fake and real must be (B, C, H, W) of one shape, got {tuple(fake.shape)}, {tuple(real.shape)}"
+                f"fake and real must be of one shape, got {tuple(fake.shape)}, {tuple(real.shape)}"
             )
         losses: dict[str, Tensor] = {}
         if self.l1_weight:

@@ -36,6 +36,8 @@ from torch import Tensor
 from lmtk.backbone_weights import MissingWeightsError, hub_cache_path, read_state_dict
 from lmtk.functional.antialias import antialias_downsample, antialias_kernel1d
 
+from ..functional.checks import check_shape
+
 __all__ = [
     "VGG19_LAYERS",
     "vgg19_weights_url",
@@ -202,8 +204,7 @@ class VGG19Features(nn.Module):
         return super().train(False)
 
     def forward(self, image: Tensor) -> list[Tensor]:
-        if image.dim() != 4 or image.shape[1] != 3:
-            raise ValueError(f"image must be (B, 3, H, W), got shape {tuple(image.shape)}")
+        check_shape(image, ["B", 3, "H", "W"], "image")
         if min(image.shape[-2:]) < self._min_size:
             raise ValueError(
                 f"image of {tuple(image.shape[-2:])} px is too small for VGG19 up to {self._deepest}: "
@@ -343,9 +344,10 @@ class PerceptualPyramidLoss(nn.Module):
         return tuple(scale for scale in self.pyramid.scales if self._min_size_at(scale) <= size)
 
     def forward(self, fake: Tensor, real: Tensor) -> Tensor:
-        if fake.dim() != 4 or fake.shape != real.shape:
+        check_shape(fake, ["B", "C", "H", "W"], "fake")
+        if fake.shape != real.shape:
             raise ValueError(
-                f"fake and real must be (B, 3, H, W) of one shape, got {tuple(fake.shape)}, {tuple(real.shape)}"
+                f"fake and real must be of one shape, got {tuple(fake.shape)}, {tuple(real.shape)}"
             )
         with torch.no_grad():
             real_levels = self.pyramid(real)

@@ -12,12 +12,13 @@ from mmengine.model import BaseModel
 from mmengine.optim import OptimWrapper, OptimWrapperDict
 from torch import nn
 
+from ..functional.checks import check_shape
 from ..registry import build, get, models
 from .direction_names import check_direction_names, edit_offsets
 from .interfaces import Discriminator, LossSet, check_interface
 from .lia_generator import LIAGenerator
 
-__all__ = ["LIA", "check_image_values", "v1_factory"]
+__all__ = ["LIA", "check_image_shape", "check_image_values", "v1_factory"]
 
 _RANGE_SLACK = 0.1  # resampled or generated images overshoot [-1, 1] a little; 0-255 values do not pass
 
@@ -30,6 +31,17 @@ def _check_batch(count: int, batch: int, name: str) -> None:
     """A batch of 1 is broadcast over the driving batch; another batch size must be the driving one."""
     if count not in (1, batch):
         raise ValueError(f"{name} batch {count} does not match driving batch {batch} (use 1 or {batch})")
+
+
+def check_image_shape(name: str, images: torch.Tensor, size: int) -> None:
+    """``images`` must be a ``(B, 3, size, size)`` tensor; another size is refused with the fix."""
+    check_shape(images, ["B", 3, "H", "W"], name)
+    if images.shape[-2:] != (size, size):
+        raise ValueError(
+            f"{name} is {images.shape[-1]}x{images.shape[-2]} but the model size is {size}; "
+            f"resize it first (lmtk.apis.Animator resizes images given as files, PIL images or uint8 "
+            f"arrays, not tensors)"
+        )
 
 
 def check_image_values(name: str, images: torch.Tensor) -> None:
@@ -155,15 +167,7 @@ class LIA(BaseModel):
         return self.net.size
 
     def _check_images(self, name: str, images: torch.Tensor) -> None:
-        if not isinstance(images, torch.Tensor) or images.dim() != 4 or images.shape[1] != 3:
-            shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
-            raise ValueError(f"{name} must be a (B, 3, H, W) tensor in [-1, 1], got {shape}")
-        if images.shape[-2:] != (self.size, self.size):
-            raise ValueError(
-                f"{name} is {images.shape[-1]}x{images.shape[-2]} but the model size is {self.size}; "
-                f"resize it first (lmtk.apis.Animator resizes images given as files, PIL images or uint8 "
-                f"arrays, not tensors)"
-            )
+        check_image_shape(name, images, self.size)
 
     def _check_weights(self) -> torch.dtype:
         """The weights' dtype: float32 (or float64); half-precision weights are refused with the fix."""

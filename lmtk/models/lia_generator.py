@@ -15,6 +15,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from ..functional.checks import check_shape
 from ..functional.precision import full_precision
 from ..registry import build
 from .interfaces import Encoder, MotionBasis, SynthesisNetwork, check_interface
@@ -177,8 +178,7 @@ class LIAGenerator(nn.Module):
         return self.encoder(image, with_features=False)[0]
 
     def _check_codes(self, name: str, codes: torch.Tensor) -> None:
-        if codes.dim() != 2 or codes.shape[1] != self.latent_dim:
-            raise ValueError(f"{name} must be (B, {self.latent_dim}), got {tuple(codes.shape)}")
+        check_shape(codes, ["B", self.latent_dim], name)
 
     def magnitudes(self, code: torch.Tensor) -> torch.Tensor:
         """Motion magnitudes ``A_{r->x}`` ``(B, M)`` of a code."""

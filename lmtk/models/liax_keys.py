@@ -4,7 +4,8 @@
 LIA's ``{'gen': ..., 'dis': ...}``. The decoder names its stages ``512`` (the 8 px one), then ``2``,
 ``3``...; the encoder wraps its blocks in a one-element ``Sequential`` (``block2.0.*``) except the last
 (``block_512``). The constant FIR kernels (``*.kernel``) are ignored on load and rebuilt on export.
-Reading and writing files is :mod:`lmtk.checkpoint`'s; this module only renames tensors.
+Reading and writing files is :mod:`lmtk.checkpoint`'s; this module only renames tensors (the rule
+machinery, shared with LIA's :mod:`.lia_keys`: :mod:`.key_rules`).
 """
 
 from __future__ import annotations
@@ -14,25 +15,16 @@ from collections.abc import Mapping
 
 import torch
 
-from ..checkpoint import BIAS4D, FLOW_HEAD_RULES, MOD_WEIGHT, SAME, CheckpointError, Rule, map_keys
-from ..functional.fir import fir_kernel
+from ..checkpoint import CheckpointError
+from .key_rules import BUFFER_KEYS, SAME, Rule, check_mapped, fir_buffers, map_keys
+from .lia_keys import FLOW_HEAD_RULES, conv_layer_rules, res_block_rules, rgb_head_rules, styled_conv_rules
 
 __all__ = ["from_liax", "is_liax_state_dict", "liax_model_config", "to_liax"]
 
-_CONV_LAYER = [("0.weight", "conv.weight", SAME), ("1.bias", "act.bias", SAME)]
-_ENCODER_BLOCK = [
-    ("conv1.0.weight", "conv1.conv.weight", SAME),
-    ("conv1.1.bias", "conv1.act.bias", SAME),
-    ("conv2.1.weight", "conv2.conv.weight", SAME),
-    ("conv2.2.bias", "conv2.act.bias", SAME),
-    ("skip.1.weight", "skip.conv.weight", SAME),
-]
-_STYLED = [
-    ("conv.weight", "conv.weight", MOD_WEIGHT),
-    ("conv.modulation.weight", "conv.affine.weight", SAME),
-    ("conv.modulation.bias", "conv.affine.bias", SAME),
-    ("activate.bias", "act.bias", SAME),
-]
+# LIA's layers, their activation biases stored as (C,)
+_CONV_LAYER = conv_layer_rules(act_bias=SAME)
+_ENCODER_BLOCK = res_block_rules(act_bias=SAME)
+_STYLED = styled_conv_rules(act_bias=SAME, noise=False)
 _FLOW_BLOCK = [
     ("gamma", "gamma", SAME),
     ("norm.weight", "norm.weight", SAME),
@@ -41,7 +33,7 @@ _FLOW_BLOCK = [
     *((f"conv2.{p}", f"conv2.{t}", f) for p, t, f in _STYLED),
 ]
 _REFINE_BLOCK = [(f"conv{i}.{p}", f"conv{i}.{t}", f) for i in (1, 2) for p, t, f in _CONV_LAYER]
-_RGB_HEAD = [("bias", "bias", BIAS4D), *((f"conv.{p}", f"conv.{t}", f) for p, t, f in _CONV_LAYER)]
+_RGB_HEAD = rgb_head_rules(act_bias=SAME)
 
 
 def _stage_name(stage: int) -> str:
@@ -84,7 +76,6 @@ def _rules(num_blocks: int) -> list[Rule]:
     return rules
 
 
-_BUFFER_KEYS = re.compile(r".*\.kernel$")
 _ENCODER_BLOCK_KEY = re.compile(r"enc\.enc_2r\.(block\d+\.0|block_512)\.conv1\.0\.weight")
 
 
@@ -141,24 +132,13 @@ def liax_model_config(state: Mapping[str, torch.Tensor]) -> dict:
 
 def from_liax(state: Mapping[str, torch.Tensor], model_state: Mapping[str, torch.Tensor]) -> dict:
     """A LIA-X state dict as an lmtk ``state_dict`` of ``model_state``'s model, checked key by key."""
-    weights = {k: v for k, v in state.items() if not _BUFFER_KEYS.fullmatch(k)}
+    weights = {k: v for k, v in state.items() if not BUFFER_KEYS.fullmatch(k)}
     mapped, unknown = map_keys(weights, _rules(_num_blocks(state)), to_lmtk=True)
     if unknown:
         raise CheckpointError(f"unknown key(s) in the LIA-X checkpoint: {', '.join(unknown[:5])}")
     result = {f"generator.{k}": v for k, v in mapped.items()}
     expected = {k: v for k, v in model_state.items() if k.startswith("generator.")}
-    missing = sorted(set(expected) - set(result))
-    if missing:
-        raise CheckpointError(
-            f"LIA-X checkpoint lacks {len(missing)} tensor(s) the model needs, e.g. {missing[0]}"
-        )
-    for key, value in result.items():
-        if key not in expected:
-            raise CheckpointError(f"LIA-X checkpoint has {key}, which this model does not have")
-        if tuple(value.shape) != tuple(expected[key].shape):
-            raise CheckpointError(
-                f"shape mismatch for {key}: checkpoint {tuple(value.shape)}, model {tuple(expected[key].shape)}"
-            )
+    check_mapped(result, expected, "LIA-X checkpoint")
     return result
 
 
@@ -169,7 +149,7 @@ def to_liax(model_state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     mapped, unknown = map_keys(local, _rules(num_blocks), to_lmtk=False)
     if unknown:
         raise CheckpointError(f"generator.{unknown[0]} has no counterpart in the LIA-X format")
-    down, up = fir_kernel((1, 3, 3, 1)), fir_kernel((1, 3, 3, 1), gain=4.0)
+    down, up = fir_buffers()
     for b in range(num_blocks):
         name = _encoder_block_name(b, num_blocks)
         mapped[f"enc.enc_2r.{name}.conv2.0.kernel"] = down.clone()

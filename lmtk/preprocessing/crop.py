@@ -33,6 +33,8 @@ import numpy as np
 
 from lmtk.datasets.transforms import resize_image
 
+from ..functional.checks import check_shape
+
 __all__ = ["PAD_MODES", "Box", "CroppedVideo", "crop_to_box", "feather_mask", "framing_box", "paste_back"]
 
 PAD_MODES = ("edge", "constant")
@@ -157,11 +159,7 @@ def framing_box(
 
 
 def _check_image(image: np.ndarray, name: str = "image") -> None:
-    if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-        shape = getattr(image, "shape", type(image).__name__)
-        raise ValueError(
-            f"{name} must be an (H, W, 3) uint8 array, got {shape} {getattr(image, 'dtype', '')}"
-        )
+    check_shape(image, ["H", "W", 3], name, dtype=np.uint8)
 
 
 def _whole_if_none(box: Box | None, height: int, width: int) -> Box:

@@ -25,6 +25,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from ..functional.checks import check_shape
 from .crop import Box, framing_box
 
 __all__ = [
@@ -112,13 +113,7 @@ class FaceDetector:
 
     def __call__(self, image: np.ndarray) -> list[Face]:
         """The faces of an ``(H, W, 3)`` uint8 RGB image, largest first."""
-        if (
-            not isinstance(image, np.ndarray)
-            or image.ndim != 3
-            or image.shape[2] != 3
-            or image.dtype != np.uint8
-        ):
-            raise ValueError(f"expected an (H, W, 3) uint8 image, got {getattr(image, 'shape', image)}")
+        check_shape(image, ["H", "W", 3], "image", dtype=np.uint8)
         image = np.ascontiguousarray(image)
         scale = 1.0
         if self.max_side and max(image.shape[:2]) > self.max_side:

@@ -33,8 +33,9 @@ from typing import Any
 
 import numpy as np
 
-from lmtk.datasets.video_reader import VideoReader, open_video
+from lmtk.datasets.video_reader import ArrayVideo, VideoReader, open_video
 
+from ..functional.checks import check_shape
 from .crop import Box
 
 __all__ = [
@@ -179,8 +180,7 @@ def smooth_track(values: np.ndarray, sigma: float) -> np.ndarray:
         sigma: standard deviation of the Gaussian in frames (0: unchanged).
     """
     values = np.asarray(values, np.float64)
-    if values.ndim != 2:
-        raise ValueError(f"expected (T, C) values, got shape {values.shape}")
+    check_shape(values, ["T", "C"], "values")
     if sigma <= 0 or len(values) < 2:
         return values.copy()
     radius = max(1, int(round(3 * sigma)))
@@ -277,26 +277,6 @@ def scan_video(
     return frames, faces
 
 
-class _ArrayVideo:
-    """Frames already in memory, ``(T, H, W, 3)`` uint8, behind the reader interface."""
-
-    def __init__(self, frames: np.ndarray, fps: float = 25.0) -> None:
-        self.frames = np.asarray(frames)
-        if self.frames.ndim != 4 or self.frames.shape[-1] != 3:
-            raise ValueError(f"expected (T, H, W, 3) frames, got shape {self.frames.shape}")
-        self.fps = fps
-
-    def __len__(self) -> int:
-        return len(self.frames)
-
-    @property
-    def size(self) -> tuple[int, int]:
-        return tuple(self.frames.shape[1:3])
-
-    def get_frames(self, indices: Sequence[int]) -> np.ndarray:
-        return self.frames[list(indices)]
-
-
 def face_box_for_video(
     video: str | os.PathLike | VideoReader | np.ndarray,
     detect_every: int = 5,
@@ -322,7 +302,7 @@ def face_box_for_video(
         sigma: smoothing of the track in frames.
     """
     if isinstance(video, np.ndarray):
-        reader = _ArrayVideo(video)
+        reader = ArrayVideo(video, name="video")
     elif isinstance(video, str | os.PathLike):
         reader = open_video(video)
     else:

@@ -111,9 +111,14 @@ def test_backend_options_are_checked(model, folder):
         Animator(folder, backend="onnxruntime", dtype="bfloat16")
     with pytest.raises(ValueError, match="no int8 graphs"):
         Animator(folder, backend="onnxruntime", int8=True)
-    with pytest.raises(ValueError, match="must be a \\(B, 3, 32, 32\\) tensor"):
+    # the PyTorch backend's shape check and message (lmtk.models.lia.check_image_shape)
+    with pytest.raises(ValueError, match="source is 16x16 but the model size is 32; resize it first"):
         Animator(folder, backend="onnxruntime").animate_frames(
             torch.zeros(1, 3, 16, 16), torch.zeros(2, 3, 32, 32)
+        )
+    with pytest.raises(ValueError, match=re.escape("driving must be (B, 3, H, W), got (2, 1, 32, 32)")):
+        Animator(folder, backend="onnxruntime").animate_frames(
+            torch.zeros(1, 3, 32, 32), torch.zeros(2, 1, 32, 32)
         )
 
 

@@ -1,9 +1,12 @@
-"""Frame access for video files and frame folders."""
+"""Frame access for video files, frame folders and frames in memory."""
+
+import re
 
 import numpy as np
 import pytest
 
 from lmtk.datasets.video_reader import (
+    ArrayVideo,
     DecordVideoReader,
     FrameFolderReader,
     VideoReader,
@@ -133,3 +136,25 @@ def test_find_videos_skips_images_and_plain_folders(tmp_path, make_video, make_f
     assert is_frame_folder(tmp_path / "a") and not is_frame_folder(tmp_path / "empty_dir")
     with pytest.raises(FileNotFoundError, match="nowhere"):
         find_videos(tmp_path / "nowhere")
+
+
+def test_array_video_is_a_reader_of_the_frames_it_holds():
+    frames = np.arange(5 * 4 * 6 * 3, dtype=np.uint8).reshape(5, 4, 6, 3)
+    video = ArrayVideo(frames, fps=30)
+    assert isinstance(video, VideoReader)
+    assert (len(video), video.fps, video.size) == (5, 30.0, (4, 6))
+    np.testing.assert_array_equal(video.get_frames([4, 0, 4]), frames[[4, 0, 4]])
+    assert video.get_frames([]).shape == (0, 4, 6, 3)
+    assert video.frames is frames  # held, not copied
+    assert repr(video) == "ArrayVideo('<array>', frames=5)"
+    assert ArrayVideo(frames).fps == 25.0
+
+
+@pytest.mark.parametrize(
+    ("frames", "got"),
+    [(np.zeros((4, 6, 3), np.uint8), "(4, 6, 3) uint8"), (np.zeros((2, 4, 6, 3)), "(2, 4, 6, 3) float64")],
+)
+def test_array_video_refuses_other_arrays_naming_them(frames, got):
+    expected = f"driving must be (N, H, W, 3) uint8, got {got}"
+    with pytest.raises(ValueError, match=re.escape(expected)):
+        ArrayVideo(frames, name="driving")

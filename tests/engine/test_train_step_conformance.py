@@ -19,8 +19,8 @@ from mmengine.optim import build_optim_wrapper
 
 import lmtk
 import lmtk.engine  # noqa: F401 - registers the optimizer constructor
-from lmtk.checkpoint import to_published
 from lmtk.config_file import read_config
+from lmtk.models.lia_keys import to_published
 
 REPO = Path(__file__).resolve().parents[2]
 PAPER_CONFIG = REPO / "configs" / "lia" / "lia_vox_m20.py"

@@ -1,5 +1,7 @@
 """Tests for lmtk.functional.warp and lmtk.models.warpers (kornia-style identity and gradcheck tests)."""
 
+import re
+
 import pytest
 import torch
 
@@ -106,8 +108,10 @@ def test_flow_warper_caches_grid_per_shape_device_dtype():
 
 
 def test_rejects_bad_shapes():
-    with pytest.raises(ValueError, match="flow_warp"):
+    with pytest.raises(ValueError, match=re.escape("flow must be (B, 2, H, W), got (1, 3, 4, 4)")):
         flow_warp(torch.randn(1, 3, 4, 4), torch.zeros(1, 3, 4, 4))
+    with pytest.raises(ValueError, match=re.escape("features must be (B, C, H, W), got (3, 4, 4)")):
+        flow_warp(torch.randn(3, 4, 4), torch.zeros(1, 2, 4, 4))
     with pytest.raises(ValueError, match="differ in size"):
         flow_warp(torch.randn(1, 3, 4, 4), torch.zeros(1, 2, 5, 4))
 

@@ -6,6 +6,7 @@ checked against its contract (lmtk.models.interfaces).
 """
 
 import math
+import re
 
 import pytest
 import torch
@@ -287,7 +288,9 @@ def test_direct_path_is_identity_without_directions():
     assert path.directions() is None
     magnitudes = torch.randn(3, LATENT)
     assert torch.equal(path(magnitudes), magnitudes)
-    with pytest.raises(ValueError, match="path"):
+    with pytest.raises(
+        ValueError, match=re.escape(f"magnitudes must be (B, {LATENT}), got (3, {LATENT + 1})")
+    ):
         path(torch.randn(3, LATENT + 1))
 
 

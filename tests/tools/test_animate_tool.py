@@ -12,7 +12,7 @@ import torch
 from tool_scripts import load_tool
 
 import lmtk
-from lmtk.checkpoint import to_published
+from lmtk.models.lia_keys import to_published
 from lmtk.registry import build
 
 ROOT = Path(__file__).resolve().parents[2]

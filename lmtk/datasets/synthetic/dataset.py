@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from lmtk.functional.image_range import uint8_to_float
 from lmtk.registry import datasets
 
 from .render import KEYPOINT_NAMES, render_video, video_seed
@@ -116,4 +117,4 @@ class SyntheticFaceVideos(Dataset):
 
 def _to_tensor(image: np.ndarray) -> torch.Tensor:
     """(H, W, 3) uint8 -> (3, H, W) float32 in [-1, 1]."""
-    return torch.from_numpy(image).permute(2, 0, 1).float().div_(127.5).sub_(1.0)
+    return uint8_to_float(torch.from_numpy(image).permute(2, 0, 1))

@@ -46,6 +46,7 @@ from tqdm import tqdm
 
 from lmtk.version import __version__
 
+from ...functional.checks import check_shape
 from .render import (
     GENERATOR_VERSION,
     KEYPOINT_NAMES,
@@ -121,8 +122,7 @@ def write_video(
     """
     path = Path(path)
     frames = np.asarray(frames)
-    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
-        raise ValueError(f"expected (T, H, W, 3) uint8 frames, got {frames.shape} {frames.dtype}")
+    check_shape(frames, ["T", "H", "W", 3], "frames", dtype=np.uint8)
     height, width = frames.shape[1:3]
     if height % 2 or width % 2:
         raise ValueError(

@@ -32,6 +32,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from ...functional.checks import check_shape
+from ...functional.image_range import float_to_uint8
+
 __all__ = [
     "IdentityEmbedding",
     "IdentityExtractor",
@@ -45,13 +48,11 @@ __all__ = [
 def as_uint8_image(image: np.ndarray | torch.Tensor) -> np.ndarray:
     """An image as ``(H, W, 3)`` uint8 RGB: a uint8 array as is, a ``(3, H, W)`` tensor in [-1, 1] converted."""
     if isinstance(image, torch.Tensor):
-        if image.dim() != 3 or image.shape[0] != 3:
-            raise ValueError(f"expected a (3, H, W) tensor in [-1, 1], got {tuple(image.shape)}")
-        image = image.detach().float().clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8)
+        check_shape(image, [3, "H", "W"], "image")
+        image = float_to_uint8(image)
         return np.ascontiguousarray(image.permute(1, 2, 0).cpu().numpy())
     image = np.asarray(image)
-    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-        raise ValueError(f"expected an (H, W, 3) uint8 RGB image, got {image.shape} {image.dtype}")
+    check_shape(image, ["H", "W", 3], "image", dtype=np.uint8)
     return np.ascontiguousarray(image)
 
 
@@ -107,8 +108,7 @@ class Keypoints:
 
     def __post_init__(self) -> None:
         self.points = np.asarray(self.points, np.float64)
-        if self.points.ndim != 2 or self.points.shape[1] != 2:
-            raise ValueError(f"points must be (K, 2), got {self.points.shape}")
+        check_shape(self.points, ["K", 2], "points")
         count = len(self.points)
         self.visible = self._mask(self.visible, count, "visible")
         # a detected point is a usable point

@@ -32,6 +32,7 @@ import cv2
 import numpy as np
 import torch
 
+from ...functional.checks import check_shape
 from ...registry import keypoint_extractors
 from .base import KeypointExtractor, Keypoints, _ContentCache, as_uint8_image, content_key
 
@@ -117,8 +118,7 @@ class SyntheticKeypoints(KeypointExtractor):
             self.detect(as_uint8_image(real))  # raises with directions
         fake, real = as_uint8_image(fake), as_uint8_image(real)
         ground_truth = np.asarray(ground_truth, np.float64)
-        if ground_truth.ndim != 2 or ground_truth.shape[1] != 2:
-            raise ValueError(f"ground_truth must be (K, 2) pixels, got {ground_truth.shape}")
+        check_shape(ground_truth, ["K", 2], "ground_truth")
         if fake.shape != real.shape:
             raise ValueError(f"fake and real frames differ in size: {fake.shape} vs {real.shape}")
         key = content_key(fake, real, ground_truth)

@@ -23,30 +23,29 @@ import numpy as np
 import torch
 from mmengine.evaluator import BaseMetric
 
+from ...functional.checks import check_shape
+from ...functional.image_range import float_to_uint8, uint8_to_float
+
 __all__ = ["FrameMetric", "mean_or_nan", "paired_frames", "to_frames", "to_uint8_frames"]
 
 
 def to_frames(value: Any) -> torch.Tensor:
     """Frames as a float ``(N, 3, H, W)`` tensor in [-1, 1] (kept on its device)."""
     if isinstance(value, np.ndarray):
-        if value.dtype != np.uint8 or value.shape[-1] != 3 or value.ndim not in (3, 4):
-            raise ValueError(
-                f"expected (H, W, 3) or (N, H, W, 3) uint8 frames, got {value.shape} {value.dtype}"
-            )
         array = value[None] if value.ndim == 3 else value
-        value = torch.from_numpy(np.ascontiguousarray(array)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+        check_shape(array, ["N", "H", "W", 3], "frames", dtype=np.uint8)
+        value = uint8_to_float(torch.from_numpy(np.ascontiguousarray(array)).permute(0, 3, 1, 2))
     if not isinstance(value, torch.Tensor):
         raise TypeError(f"expected a tensor or uint8 array of frames, got {type(value).__name__}")
     if value.dim() == 3:
         value = value.unsqueeze(0)
-    if value.dim() != 4 or value.shape[1] != 3:
-        raise ValueError(f"expected (3, H, W) or (N, 3, H, W) frames, got {tuple(value.shape)}")
+    check_shape(value, ["N", 3, "H", "W"], "frames")
     return value.float()
 
 
 def to_uint8_frames(frames: torch.Tensor) -> np.ndarray:
     """``(N, 3, H, W)`` frames in [-1, 1] as ``(N, H, W, 3)`` uint8 on the CPU (clamped, rounded)."""
-    frames = frames.detach().float().clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8)
+    frames = float_to_uint8(frames)
     return np.ascontiguousarray(frames.permute(0, 2, 3, 1).cpu().numpy())
 
 

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...backbone_weights import MissingWeightsError, hub_cache_path, read_state_dict
+from ...functional.checks import check_shape
 from ...registry import build
 
 __all__ = ["FEATURE_NETWORKS", "InceptionFeatures", "R3D18Features", "build_feature_network"]
@@ -86,8 +87,7 @@ class InceptionFeatures(nn.Module):
         self.eval().requires_grad_(False)
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
-        if frames.dim() != 4 or frames.shape[1] != 3:
-            raise ValueError(f"frames must be (N, 3, H, W), got {tuple(frames.shape)}")
+        check_shape(frames, ["N", 3, "H", "W"], "frames")
         frames = F.interpolate(frames.clamp(-1, 1), size=(299, 299), mode="bilinear", align_corners=False)
         return self.network(frames)
 
@@ -119,8 +119,7 @@ class R3D18Features(nn.Module):
         self.eval().requires_grad_(False)
 
     def forward(self, clips: torch.Tensor) -> torch.Tensor:
-        if clips.dim() != 5 or clips.shape[2] != 3:
-            raise ValueError(f"clips must be (N, T, 3, H, W), got {tuple(clips.shape)}")
+        check_shape(clips, ["N", "T", 3, "H", "W"], "clips")
         n, t = clips.shape[:2]
         frames = F.interpolate(clips.flatten(0, 1).clamp(-1, 1), size=(112, 112), mode="bilinear")
         video = frames.view(n, t, 3, 112, 112).transpose(1, 2)  # (N, 3, T, H, W)

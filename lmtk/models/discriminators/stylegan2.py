@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from ...functional.checks import check_shape
 from ...functional.precision import full_precision
 from ...layers import ConvLayer, EqualLinear
 from ...registry import discriminators
@@ -63,10 +64,7 @@ class StyleGAN2Discriminator(nn.Module):
         return torch.cat([x, stddev.to(x.dtype).repeat(group, 1, height, width)], 1)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        if image.dim() != 4 or image.shape[1] != 3 or image.shape[-2:] != (self.size, self.size):
-            raise ValueError(
-                f"StyleGAN2Discriminator expects (B, 3, {self.size}, {self.size}), got {tuple(image.shape)}"
-            )
+        check_shape(image, ["B", 3, self.size, self.size], "image")
         x = self.stem(image)
         for block in self.blocks:
             x = block(x)

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from ...functional.checks import check_shape
 from ...layers import EqualConv2d
 from ...registry import encoders
 from ..channels import channel_schedule, check_size
@@ -53,11 +54,7 @@ class LIAEncoder(nn.Module):
 
     def forward(self, image: torch.Tensor, with_features: bool = True):
         """Returns ``(code, features)``; ``features`` is coarse-to-fine, or None if not requested."""
-        if image.dim() != 4 or image.shape[1] != 3 or image.shape[-2:] != (self.size, self.size):
-            raise ValueError(
-                f"LIAEncoder expects images (B, 3, {self.size}, {self.size}), got {tuple(image.shape)}; "
-                f"resize inputs to the model size"
-            )
+        check_shape(image, ["B", 3, self.size, self.size], "image")
         h = self.stem(image)
         features = [h] if with_features else None
         for block in self.blocks:

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ...functional.checks import check_shape
 from ...layers import EqualConv2d, EqualLinear
 from ...registry import encoders
 from ..channels import channel_schedule, check_size
@@ -83,10 +84,7 @@ class TimmEncoder(nn.Module):
         self.to_code = EqualLinear(backbone_channels[-1], latent_dim)
 
     def forward(self, image: torch.Tensor, with_features: bool = True):
-        if image.dim() != 4 or image.shape[1] != 3 or image.shape[-2:] != (self.size, self.size):
-            raise ValueError(
-                f"TimmEncoder expects images (B, 3, {self.size}, {self.size}), got {tuple(image.shape)}"
-            )
+        check_shape(image, ["B", 3, self.size, self.size], "image")
         maps = self.backbone(image)
         code = self.to_code(maps[-1].mean(dim=(2, 3)))
         if not with_features:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ...functional.checks import check_shape
 from ...registry import motion_bases
 
 __all__ = ["DirectPath"]
@@ -23,6 +24,5 @@ class DirectPath(nn.Module):
         return None
 
     def forward(self, magnitudes: torch.Tensor) -> torch.Tensor:
-        if magnitudes.dim() != 2 or magnitudes.shape[1] != self.latent_dim:
-            raise ValueError(f"path must be (B, {self.latent_dim}), got {tuple(magnitudes.shape)}")
+        check_shape(magnitudes, ["B", self.latent_dim], "magnitudes")
         return magnitudes

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ...functional.checks import check_shape
 from ...registry import motion_bases
 
 __all__ = ["GramSchmidtBasis"]
@@ -58,7 +59,6 @@ class GramSchmidtBasis(nn.Module):
 
     def forward(self, magnitudes: torch.Tensor) -> torch.Tensor:
         """Latent path ``(B, latent_dim)`` from magnitudes ``(B, M)``."""
-        if magnitudes.dim() != 2 or magnitudes.shape[1] != self.num_magnitudes:
-            raise ValueError(f"magnitudes must be (B, {self.num_magnitudes}), got {tuple(magnitudes.shape)}")
+        check_shape(magnitudes, ["B", self.num_magnitudes], "magnitudes")
         directions = self._directions()  # float32, or float64 for a model in double precision
         return magnitudes.to(directions.dtype) @ directions.t()
