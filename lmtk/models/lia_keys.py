@@ -147,9 +147,9 @@ def published_model_config(checkpoint: Mapping) -> dict:
     # base and cap reproduce the published table for any channel multiplier, and narrower models too
     shape = dict(size=size, channel_base=finest_channels * size, max_channels=coarsest_channels)
     return dict(
-        type="lmtk.LIA.v1",
+        type="lmtk.LIA.v2",
         encoder=dict(type="lmtk.LIAEncoder.v1", latent_dim=latent_dim, **shape),
-        generator=dict(
+        synthesis=dict(
             type="lmtk.FlowGenerator.v1",
             latent_dim=latent_dim,
             warper=dict(type="lmtk.FlowWarper.v1", align_corners=False),

@@ -111,9 +111,9 @@ def liax_model_config(state: Mapping[str, torch.Tensor]) -> dict:
         raise CheckpointError("not a complete LIA-X generator: its encoder or decoder blocks are missing")
     shape = dict(size=size, channel_base=finest * size, max_channels=coarsest)
     return dict(
-        type="lmtk.LIAX.v1",
+        type="lmtk.LIAX.v2",
         encoder=dict(type="lmtk.LIAEncoder.v1", latent_dim=latent_dim, widen_first=True, **shape),
-        generator=dict(
+        synthesis=dict(
             type="lmtk.LIAXGenerator.v1",
             latent_dim=latent_dim,
             warper=dict(type="lmtk.FlowWarper.v1", align_corners=True),

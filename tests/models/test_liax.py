@@ -186,7 +186,7 @@ def test_published_format_round_trips_through_load_model(model, tmp_path):
     torch.save(state, path)
     loaded = lmtk.load_model(path)
     assert isinstance(loaded, LIAX) and loaded.size == SIZE
-    assert liax_model_config(state)["generator"]["num_flow_blocks"] == 2
+    assert liax_model_config(state)["synthesis"]["num_flow_blocks"] == 2
     source, driving = _images(1, 1), _images(2, 2)
     with torch.no_grad():
         torch.testing.assert_close(loaded.transfer(source, driving), model.transfer(source, driving))
