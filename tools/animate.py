@@ -23,7 +23,6 @@ video's exact frame rate and, unless ``--no-audio``, its audio track. See docs/a
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os.path as osp
 import sys
 from pathlib import Path
@@ -35,7 +34,8 @@ import numpy as np  # noqa: E402
 
 from lmtk.apis import Animator, VideoWriter, video_frame_rate  # noqa: E402
 from lmtk.apis.animator import DTYPES, MODES  # noqa: E402
-from lmtk.apis.media import CRF_RANGE, FIT_MODES, center_square, load_image  # noqa: E402
+from lmtk.apis.compose import animate_composed  # noqa: E402
+from lmtk.apis.media import CRF_RANGE, FIT_MODES, load_image  # noqa: E402
 from lmtk.cli import (  # noqa: E402
     ArgumentParser,
     add_backend_arguments,
@@ -56,14 +56,6 @@ from lmtk.cli import (  # noqa: E402
 )
 from lmtk.fast_paths import FastPaths, apply_fast_paths  # noqa: E402
 from lmtk.models.direction_names import parse_edit  # noqa: E402
-from lmtk.preprocessing import (  # noqa: E402
-    Box,
-    CroppedVideo,
-    crop_to_box,
-    face_box_for_image,
-    face_box_for_video,
-    paste_back,
-)
 from lmtk.registry import RegistryError  # noqa: E402
 
 
@@ -164,14 +156,6 @@ def crf(text: str) -> int:
     return value
 
 
-def _face_box(find, what: str, margin: float):
-    """A face box, or None (with a note) when no face is found: the whole frame is used then."""
-    box = find(margin=margin)
-    if box is None:
-        print(f"note: no face found in the {what}; using the whole frame", file=sys.stderr)
-    return box
-
-
 def _check_paths(args: argparse.Namespace) -> Path:
     from lmtk.checkpoint import is_hub_reference
 
@@ -225,54 +209,28 @@ def _animate_into(writer: VideoWriter, args: argparse.Namespace, image: np.ndarr
     paths = FastPaths(**fast_path_overrides(args))
     if animator.model is not None and paths != FastPaths(dtype=args.dtype):
         apply_fast_paths(animator.model, paths)
-    source_box = None
-    if args.crop_source:
-        source_box = _face_box(lambda **kw: face_box_for_image(image, **kw), "source", args.crop_margin)
-    cropped = crop_to_box(image, source_box, animator.size) if source_box is not None else image
-    source = animator.encode_source(cropped, edit=args.edit)
-    paste_box = source_box if source_box is not None else _fitted_box(image, args.resize)
-    reader = animator.open_driving(args.driving)
-    if args.crop_driving:
-        box = _face_box(lambda **kw: face_box_for_video(reader, **kw), "driving video", args.crop_margin)
-        if box is not None:
-            reader = CroppedVideo(reader, box, animator.size)
-    start_frame = args.start_frame
+    start_frame = "auto" if args.find_start_frame else args.start_frame
     if args.mode == "absolute" and (args.find_start_frame or args.start_frame):
         print("note: absolute mode uses no start frame; ignoring it", file=sys.stderr)
         start_frame = 0
-    elif args.find_start_frame:
-        start_frame = animator.find_start_frame(source, reader, progress=not args.quiet)
-        print(f"start frame: {start_frame}", file=sys.stderr)
-    smooth = dataclasses.replace(args.smoothing, fps=reader.fps) if args.smoothing else False
-    frames = animator.animate(
-        source,
-        reader,
+    frames = animate_composed(
+        animator,
+        image,
+        args.driving,
         mode=args.mode,
         start_frame=start_frame,
-        with_driving=True,
+        crop_source=args.crop_source,
+        crop_driving=args.crop_driving,
+        crop_margin=args.crop_margin,
+        paste_back=args.paste_back,
+        side_by_side=args.side_by_side,
+        smooth=args.smoothing or False,
+        edit=args.edit,
         progress=not args.quiet,
-        smooth=smooth,
+        note=lambda text: print(f"note: {text}", file=sys.stderr),
     )
-    for driving, result in frames:
-        if args.side_by_side:
-            result = np.concatenate([source.image, driving, result], axis=1)
-        elif args.paste_back:
-            result = _even(paste_back(image, result, paste_box))
-        writer.write(result)
-
-
-def _fitted_box(image: np.ndarray, resize: str) -> Box | None:
-    """The part of a source without a found face that the animator used: all of it (None), or with
-    ``--resize crop`` its centred square."""
-    if resize != "crop":
-        return None
-    top, left, side = center_square(*image.shape[:2])  # what fit_image cuts
-    return Box(left, top, left + side, top + side)
-
-
-def _even(image: np.ndarray) -> np.ndarray:
-    """H.264 with 4:2:0 chroma needs even sides: drop a last odd row or column."""
-    return image[: image.shape[0] // 2 * 2, : image.shape[1] // 2 * 2]
+    for frame in frames:
+        writer.write(frame)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -334,11 +334,8 @@ class Animator:
         another animator is moved to this one's device, and tensors in another low precision are cast to
         this animator's dtype (float32 here: a bfloat16 source then runs in a float32 animator).
         """
-        if edit and self.model is None:
-            raise ValueError(
-                "an edit needs the model's direction names, which the onnxruntime backend does not have: "
-                "animate with an edit on the pytorch backend"
-            )
+        if edit:
+            self._check_edit_backend()
         if isinstance(source, EncodedSource):
             if edit:
                 raise ValueError(
@@ -354,10 +351,37 @@ class Animator:
             code, features, magnitudes, path = self.network.encode_source(tensor)
             edit_path = None
             if edit:
-                offsets = self.model.edit_offsets(edit, magnitudes)
-                path = self.network.path(magnitudes + offsets)
-                edit_path = self.network.path(offsets)
+                path, edit_path = self._edit_paths(magnitudes, edit)
         return EncodedSource(image, code, list(features), magnitudes, path, edit_path)
+
+    def _check_edit_backend(self) -> None:
+        if self.model is None:
+            raise ValueError(
+                "an edit needs the model's direction names, which the onnxruntime backend does not have: "
+                "edit on the pytorch backend"
+            )
+
+    def _edit_paths(
+        self, magnitudes: torch.Tensor, edit: Mapping[str | int, float]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The paths of an edit of the magnitudes ``A_{r->s}``: ``D(A_{r->s} + edit)`` and ``D(edit)``."""
+        offsets = self.model.edit_offsets(edit, magnitudes)
+        return self.network.path(magnitudes + offsets), self.network.path(offsets)
+
+    def edit(self, source, edit: Mapping[str | int, float] | None) -> np.ndarray:
+        """``source`` moved along the directions of ``edit``, ``(S, S, 3)`` uint8: ``G(z_{s->r} +
+        D(A_{r->s} + edit))``, as ``model.edit`` computes it (LIA-X's image editing; an empty edit
+        reconstructs the source through its own motion).
+
+        ``source`` is anything :meth:`encode_source` takes; reuse an :class:`EncodedSource` (encoded
+        without an edit) to move along the directions interactively: only the path and the decoder run.
+        """
+        self._check_edit_backend()
+        source = self.encode_source(source)
+        with torch.inference_mode(), self._autocast(), _explain_dtype_errors(self):
+            moved = self._edit_paths(source.magnitudes, edit or {})[0]
+            latent = transfer_latent(source.code, moved)  # eq. 11 with the source's own motion, edited
+            return to_uint8(self.network.decode(latent, source.features))[0]
 
     def _adopt(self, source: EncodedSource) -> EncodedSource:
         """``source`` on this animator's device, each tensor in float32 or this animator's dtype."""

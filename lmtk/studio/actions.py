@@ -21,9 +21,8 @@ from pathlib import Path
 
 import av
 import numpy as np
-import torch
 
-from ..apis.animator import Animator, EncodedSource, to_uint8
+from ..apis.animator import Animator, EncodedSource
 from ..apis.loading import model_config_of
 from ..apis.media import VideoWriter, load_image, video_frame_rate
 from ..checkpoint import CHECKPOINT_SUFFIXES
@@ -292,14 +291,7 @@ class Studio:
     def edit_image(self, source: str | os.PathLike, offsets=None) -> np.ndarray:
         """``source`` moved along the directions by ``offsets`` (see :meth:`edits`), ``(S, S, 3)`` uint8:
         ``G(z_{s->r} + D(A_{r->s} + offsets))``, as ``model.edit`` computes it."""
-        edits = self.edits(offsets)
-        animator = self.animator
-        encoded = self.encode(source)
-        network = animator.network
-        with torch.inference_mode():
-            offsets = animator.model.edit_offsets(edits, encoded.magnitudes)
-            latent = encoded.code + network.path(encoded.magnitudes + offsets)
-            return to_uint8(network.decode(latent, encoded.features))[0]
+        return self.animator.edit(self.encode(source), self.edits(offsets))
 
     def save_image(self, image: np.ndarray) -> Path:
         """Write an image into the output folder (for the page's download)."""
@@ -332,8 +324,7 @@ class Studio:
         (the Edit video tab); ``progress(done, total)`` is called per frame; what the user should know
         (no face found: the whole image used) is appended to ``notes``.
         """
-        from ..preprocessing import CroppedVideo, crop_to_box, face_box_for_image, face_box_for_video
-        from ..preprocessing import paste_back as paste
+        from ..apis.compose import FaceCropUnavailable, animate_composed
 
         notes = [] if notes is None else notes
         if mode not in MODES:
@@ -365,38 +356,28 @@ class Studio:
             raise StudioError(
                 f"start frame {start_frame} is out of range: the video has {len(reader)} frames"
             )
-        box = None
-        if crop_source:
-            box = _faces(lambda: face_box_for_image(image))
-            if box is None:
-                notes.append("no face found in the source: the whole image is used")
-        cropped = crop_to_box(image, box, animator.size) if box is not None else image
-        encoded = animator.encode_source(cropped, edit=edits or None)
-        if crop_driving:
-            driving_box = _faces(lambda: face_box_for_video(reader))
-            if driving_box is None:
-                notes.append("no face found in the driving video: the whole frame is used")
-            else:
-                reader = CroppedVideo(reader, driving_box, animator.size)
-        if mode == "absolute":
-            start_frame = 0
-        elif start_frame == "auto":
-            start_frame = animator.find_start_frame(encoded, reader)
-            notes.append(f"start frame: {start_frame}")
+        try:
+            frames = animate_composed(
+                animator,
+                image,
+                reader,
+                mode=mode,
+                start_frame=start_frame,
+                crop_source=crop_source,
+                crop_driving=crop_driving,
+                paste_back=paste_back,
+                side_by_side=side_by_side,
+                edit=edits,
+                note=notes.append,
+            )
+        except FaceCropUnavailable as error:
+            raise StudioError(str(error)) from error
         self.prune()
         output = self.outputs / f"animation-{uuid.uuid4().hex[:8]}.mp4"
         try:
             with VideoWriter(output, video_frame_rate(driving), audio_from=driving) as writer:
-                frames = animator.animate(
-                    encoded, reader, mode=mode, start_frame=start_frame, with_driving=True
-                )
-                for done, (driving_frame, result) in enumerate(frames, 1):
-                    if side_by_side:
-                        result = np.concatenate([encoded.image, driving_frame, result], axis=1)
-                    elif paste_back:
-                        result = paste(image, result, box)
-                        result = result[: result.shape[0] // 2 * 2, : result.shape[1] // 2 * 2]
-                    writer.write(result)
+                for done, frame in enumerate(frames, 1):
+                    writer.write(frame)
                     if progress is not None:
                         progress(done, len(reader))
         except (OSError, ValueError, av.FFmpegError) as error:
@@ -471,11 +452,3 @@ def _open_video(animator: Animator, driving):
         return animator.open_driving(driving)
     except (OSError, ValueError, TypeError, av.FFmpegError) as error:
         raise StudioError(f"the driving video cannot be read: {Path(driving).name} ({error})") from error
-
-
-def _faces(find):
-    """A face box, or a page message when the face detector is not installed."""
-    try:
-        return find()
-    except (ImportError, OSError, RuntimeError) as error:
-        raise StudioError(f"face crop is unavailable: {error}") from error

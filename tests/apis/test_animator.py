@@ -434,3 +434,24 @@ def test_liax_animates_with_an_edit_as_its_transfer_does(clip):
         animator.encode_source(source, edit={"roll": 0.1})
     with pytest.raises(ValueError, match="already encoded"):
         animator.encode_source(encoded, edit={"yaw1": 0.1})
+
+
+def test_edit_is_model_edit_and_reuses_an_encoded_source(clip):
+    """``Animator.edit`` is ``model.edit``: G(z + D(A + edit)); an encoded source runs only the path and
+    the decoder, with the same image as a fresh encode."""
+    torch.manual_seed(0)
+    liax = build(TINY_LIAX).eval()
+    source, _, source_t, _ = clip
+    animator = Animator(liax)
+    encoded = animator.encode_source(source)
+    for edit in ({}, {"yaw1": 0.8}, {1: -0.5, "yaw1": 0.3}):
+        with torch.inference_mode():
+            reference = to_uint8(liax.edit(source_t, edit))[0]
+        fresh = animator.edit(source, edit)
+        assert fresh.shape == (SIZE, SIZE, 3) and fresh.dtype == np.uint8
+        np.testing.assert_array_equal(fresh, reference)
+        np.testing.assert_array_equal(animator.edit(encoded, edit), fresh)
+    moved, still = animator.edit(encoded, {"yaw1": 0.8}), animator.edit(encoded, {})
+    assert np.abs(moved.astype(int) - still).max() > 2  # the edit moves the image
+    with pytest.raises(ValueError, match="unknown direction 'roll'"):
+        animator.edit(encoded, {"roll": 0.1})
