@@ -48,57 +48,40 @@ class ArgumentParser(argparse.ArgumentParser):
         self.exit(2, f"error: {message} (see --help)\n")
 
 
-def _int_at_least(text: str, minimum: int, expected: str) -> int:
+def _checked(text: str, convert, accept, expected: str, rejected: str | None = None):
+    """``convert(text)`` if it parses and ``accept`` takes it, else argparse's one-line refusal."""
     try:
-        value = int(text)
+        value = convert(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
-    if value < minimum:
-        raise argparse.ArgumentTypeError(f"expected {expected}, got {value}")
+    if not accept(value):
+        raise argparse.ArgumentTypeError(f"expected {rejected or expected}, got {value}")
     return value
 
 
 def positive_int(text: str) -> int:
     """An argparse type: an integer >= 1."""
-    return _int_at_least(text, 1, "a positive integer")
+    return _checked(text, int, lambda v: v >= 1, "a positive integer")
 
 
 def non_negative_int(text: str) -> int:
     """An argparse type: an integer >= 0."""
-    return _int_at_least(text, 0, "an integer >= 0")
+    return _checked(text, int, lambda v: v >= 0, "an integer >= 0")
 
 
 def positive_float(text: str) -> float:
     """An argparse type: a finite number > 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
-    return value
+    return _checked(text, float, lambda v: 0 < v < math.inf, "a positive number")
 
 
 def finite_float(text: str) -> float:
     """An argparse type: a number that is not NaN or infinite."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
-    return value
+    return _checked(text, float, math.isfinite, "a number", "a finite number")
 
 
 def frame_index(text: str) -> int:
     """An argparse type: an integer >= 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a frame index, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a frame index >= 0, got {value}")
-    return value
+    return _checked(text, int, lambda v: v >= 0, "a frame index", "a frame index >= 0")
 
 
 def available_device(text: str) -> str:

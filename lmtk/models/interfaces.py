@@ -40,8 +40,8 @@ __all__ = [
 ]
 
 
-class Encoder(Protocol):
-    """Image -> latent code and appearance feature pyramid (``lmtk.LIAEncoder.v1``)."""
+class _CodeAndPyramid(Protocol):
+    """What the encoder and the synthesis network must agree on."""
 
     @property
     def latent_dim(self) -> int:
@@ -49,12 +49,16 @@ class Encoder(Protocol):
 
     @property
     def size(self) -> int:
-        """``S``, the input resolution."""
+        """``S``, the image resolution: the encoder's input, the synthesis network's output."""
 
     @property
     def feature_channels(self) -> Mapping[int, int]:
-        """``{resolution: channels}`` of the pyramid, 8 px to ``S``, coarse to fine; the synthesis
-        network's must be the same."""
+        """``{resolution: channels}`` of the appearance pyramid, 8 px to ``S``, coarse to fine: what the
+        encoder makes and the synthesis network takes."""
+
+
+class Encoder(_CodeAndPyramid, Protocol):
+    """Image -> latent code and appearance feature pyramid (``lmtk.LIAEncoder.v1``)."""
 
     def forward(self, image: Tensor, *, with_features: bool = True) -> tuple[Tensor, list[Tensor] | None]:
         """Images ``(B, 3, S, S)`` in [-1, 1] -> code ``(B, D)`` and the pyramid, each ``(B, C_r, r, r)``
@@ -80,20 +84,8 @@ class MotionBasis(Protocol):
         """Magnitudes ``(B, M)`` -> latent path ``(B, D)``, ``w = sum_i a_i d_i`` for a linear basis."""
 
 
-class SynthesisNetwork(Protocol):
+class SynthesisNetwork(_CodeAndPyramid, Protocol):
     """Latent code + source features -> image (``lmtk.FlowGenerator.v1``; the config key ``synthesis``)."""
-
-    @property
-    def latent_dim(self) -> int:
-        """``D``, the size of the latent code."""
-
-    @property
-    def size(self) -> int:
-        """``S``, the output resolution."""
-
-    @property
-    def feature_channels(self) -> Mapping[int, int]:
-        """``{resolution: channels}`` of the features it takes: the encoder's."""
 
     def forward(
         self, latent: Tensor, features: Sequence[Tensor], *, return_levels: bool = False
@@ -154,12 +146,13 @@ CONTRACTS: dict[str, type] = {
 
 
 def contract_members(contract: type) -> list[str]:
-    """The members of ``contract`` in the order they are declared."""
-    return [
-        name
-        for name, value in vars(contract).items()
-        if not name.startswith("_") and (isinstance(value, property) or inspect.isfunction(value))
-    ]
+    """The members of ``contract`` in the order they are declared, inherited ones first."""
+    members = {}
+    for owner in reversed(contract.__mro__):
+        for name, value in vars(owner).items():
+            if not name.startswith("_") and (isinstance(value, property) or inspect.isfunction(value)):
+                members[name] = None
+    return list(members)
 
 
 def _lacks(module: object, member: str) -> bool:
@@ -208,7 +201,7 @@ def check_interface(module: object, contract: type) -> None:
             f"(lmtk/models/interfaces.py, docs/plugins.md)"
         )
     for member in members:
-        declared = vars(contract)[member]
+        declared = inspect.getattr_static(contract, member)
         problem = None if isinstance(declared, property) else _call_problem(module, member, declared)
         if problem:
             raise ValueError(

@@ -118,6 +118,19 @@ def build_app(studio: Studio) -> "gr.Blocks":
 
     versions = itertools.count(1)
 
+    def _animation(progress, source, driving, **options) -> str:
+        """``studio.animate`` with the page's progress bar; its notes shown in the page."""
+        notes: list[str] = []
+        path = studio.animate(
+            source,
+            driving,
+            progress=lambda done, total: progress((done, total), desc="animating", unit="frames"),
+            notes=notes,
+            **options,
+        )
+        _notes(notes)
+        return str(path)
+
     @_page_errors
     def animate(
         source,
@@ -132,8 +145,8 @@ def build_app(studio: Studio) -> "gr.Blocks":
         progress=gr.Progress(),  # noqa: B008 - gradio's way of asking for a progress bar
     ):
         """Animate `source` (an image) with the motion of `driving` (a video) into an mp4."""
-        notes: list[str] = []
-        path = studio.animate(
+        return _animation(
+            progress,
             source,
             driving,
             mode=mode,
@@ -142,11 +155,7 @@ def build_app(studio: Studio) -> "gr.Blocks":
             crop_driving=crop_driving,
             paste_back=paste_back,
             side_by_side=side_by_side,
-            progress=lambda done, total: progress((done, total), desc="animating", unit="frames"),
-            notes=notes,
         )
-        _notes(notes)
-        return str(path)
 
     @_page_errors
     def edit_image(source, offsets):
@@ -158,17 +167,7 @@ def build_app(studio: Studio) -> "gr.Blocks":
     @_page_errors
     def edit_video(source, driving, mode, offsets, progress=gr.Progress()):  # noqa: B008
         """Edit `source` by `offsets`, then animate it with `driving`."""
-        notes: list[str] = []
-        path = studio.animate(
-            source,
-            driving,
-            mode=mode,
-            offsets=offsets,
-            progress=lambda done, total: progress((done, total), desc="animating", unit="frames"),
-            notes=notes,
-        )
-        _notes(notes)
-        return str(path)
+        return _animation(progress, source, driving, mode=mode, offsets=offsets)
 
     @_page_errors
     def live(source, frame, smooth, request: gr.Request):  # the annotation is how gradio passes it

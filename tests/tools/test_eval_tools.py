@@ -376,8 +376,8 @@ def test_test_tool_fast_path_options(files, capsys):
         ("vis_directions", ["--no-animations", "--format", "gif"], "--format only acts on the animations"),
         ("vis_directions", ["--range", "2", "2"], "--range 2 2 sweeps nothing"),
         # NaN or infinite ends gave an all-black grid and NaN alphas in directions.json, exit 0
-        ("vis_directions", ["--range", "nan", "inf"], "--range: expected a finite number, got 'nan'"),
-        ("vis_directions", ["--range", "-3", "inf"], "--range: expected a finite number, got 'inf'"),
+        ("vis_directions", ["--range", "nan", "inf"], "--range: expected a finite number, got nan"),
+        ("vis_directions", ["--range", "-3", "inf"], "--range: expected a finite number, got inf"),
         # a device this machine lacks: one line naming the fix, not a traceback from model loading
         ("test", ["--device", "cuda:99"], "--device: "),
         ("vis_directions", ["--device", "cuda:99"], "--device: "),
