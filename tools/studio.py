@@ -11,6 +11,7 @@ Needs ``pip install -e .[studio]``. Runs offline; see docs/studio.md.
 from __future__ import annotations
 
 import argparse
+import os
 import os.path as osp
 import sys
 
@@ -80,4 +81,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    status = main()
+    # The temporary folder is gone by now; gradio's server and queue threads may still hold the interpreter
+    # open while a client keeps a connection, so the process ends here instead of waiting for them.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)

@@ -117,11 +117,11 @@ class StudioServer:
         return self.log.read().decode(errors="replace")
 
     def close(self) -> int:
-        """Stop the server as Ctrl-C would (SIGINT, then SIGKILL after 30 s); its exit status."""
+        """Stop the server as Ctrl-C would (SIGINT, then SIGKILL after 60 s); its exit status."""
         if self.process.poll() is None:
             self.process.send_signal(2)
             try:
-                self.process.wait(30)
+                self.process.wait(60)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
