@@ -117,9 +117,11 @@ class StudioServer:
         return self.log.read().decode(errors="replace")
 
     def close(self) -> int:
-        """Stop the server as Ctrl-C would (SIGINT, then SIGKILL after 60 s); its exit status."""
+        """Stop the server as a service manager would (SIGTERM, which the tool handles as Ctrl-C; then
+        SIGKILL after 60 s); its exit status. Not SIGINT: a process started in the background of a
+        non-interactive shell inherits SIGINT ignored, and so would its server."""
         if self.process.poll() is None:
-            self.process.send_signal(2)
+            self.process.terminate()
             try:
                 self.process.wait(60)
             except subprocess.TimeoutExpired:
