@@ -237,7 +237,8 @@ def add_fast_path_arguments(
     group.add_argument(
         "--blur", choices=BLUR_IMPLS, default=None,
         help="how the resampling layers' FIR blur runs: depthwise (the reference, default; fastest on a CPU), "
-        "folded into the convolutions (fastest eager on a GPU) or separable (fastest with --compile on a GPU)",
+        "folded into the convolutions (fastest eager on a GPU), separable (fastest with --compile on a GPU) or "
+        "subpixel (upsampling without transposed convolutions: the int8 ONNX export's form)",
     )  # fmt: skip
     group.add_argument(
         "--compile", nargs="?", const="default", choices=COMPILE_MODES, default=None,

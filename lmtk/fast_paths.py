@@ -5,7 +5,8 @@
 - ``channels_last`` end to end (weights and inputs; the warper hands channels_last on);
 - how the resampling layers' FIR blur runs (:func:`lmtk.layers.resample.set_blur`): ``"depthwise"``
   (the reference), ``"folded"`` into the neighbouring convolution (the fastest eager form on a GPU) or
-  ``"separable"`` shifted multiply-adds (the fastest under ``compile`` on a GPU);
+  ``"separable"`` shifted multiply-adds (the fastest under ``compile`` on a GPU) or ``"subpixel"``
+  (upsampling as an ordinary convolution and a pixel shuffle: the int8 ONNX export's form);
 - ``torch.compile`` of the encoder and the generator (and, for training, the discriminator and VGG),
   with CUDA graphs under ``mode="reduce-overhead"`` and inductor's freezing for inference.
 
@@ -74,7 +75,8 @@ class FastPaths:
         dtype: ``"float32"``, ``"bfloat16"`` or ``"float16"`` (autocast).
         channels_last: weights and inputs in ``torch.channels_last``.
         blur: how the resampling layers' blur runs: ``"depthwise"`` (the reference), ``"folded"`` (the
-            fastest eager form on a GPU) or ``"separable"`` (the fastest compiled one on a GPU); see
+            fastest eager form on a GPU), ``"separable"`` (the fastest compiled one on a GPU) or
+            ``"subpixel"`` (no transposed convolution); see
             :mod:`lmtk.layers.resample`.
         compile: None (eager) or a ``torch.compile`` mode (``"default"``, ``"reduce-overhead"``, ...);
             True is ``"default"``, False None.

@@ -63,6 +63,9 @@ def inference_session(
     if threads:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
+    # every session has its own thread pool, and an idle pool's threads spin waiting for work: the motion
+    # graph's pool then takes cores from the synthesis graph's (16 % of a 256 px frame on 2 cores)
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
         return ort.InferenceSession(
             str(file), sess_options=options, providers=list(providers or ["CPUExecutionProvider"])

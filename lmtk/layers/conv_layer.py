@@ -29,7 +29,8 @@ class ConvLayer(nn.Module):
         activate: apply bias + leaky ReLU.
 
     Attributes:
-        blur: how a downsampling blur runs: ``"depthwise"`` (default), ``"folded"`` or ``"separable"``
+        blur: how a downsampling blur runs: ``"depthwise"`` (default), ``"folded"``, ``"separable"`` or
+            ``"subpixel"`` (here the same as ``"depthwise"``)
             (set with :func:`lmtk.layers.resample.set_blur`).
     """
 

@@ -39,7 +39,8 @@ class ModulatedConv2d(nn.Module):
         - output: ``(B, out_channels, H', W')`` with ``H' = 2H`` when upsampling, else ``H``.
 
     Attributes:
-        blur: how an upsampling blur runs: ``"depthwise"`` (default), ``"folded"`` or ``"separable"``
+        blur: how an upsampling blur runs: ``"depthwise"`` (default), ``"folded"``, ``"separable"`` or
+            ``"subpixel"``
             (set with :func:`lmtk.layers.resample.set_blur`).
     """
 

@@ -15,6 +15,11 @@ runs is chosen by one argument, ``impl`` (measured in docs/performance.md):
 - ``"separable"``: the blur as a horizontal and a vertical pass of shifted multiply-adds, which
   ``torch.compile`` fuses with the bias, activation and (de)modulation around it while the convolutions
   keep their 3x3 cost: the fastest compiled form on a GPU (eagerly the slowest).
+- ``"subpixel"``: the upsampling's 3x3 stride-2 transposed conv as an ordinary 2x2 conv that gives its
+  four output phases as channels, interleaved by ``pixel_shuffle`` (a sub-pixel convolution), then the
+  depthwise blur; downsampling as ``"depthwise"``. 16 multiply-adds per input pixel and channel pair
+  instead of 9, but no transposed convolution, which int8 backends lack (onnxruntime runs it in float):
+  the form of the int8 ONNX export (docs/deploy.md).
 
 Every form computes the same function: exactly in float64, to rounding in float32 (tests/layers).
 
@@ -32,15 +37,27 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..functional.fir import fir_filter2d
 
-__all__ = ["BLUR_IMPLS", "blur_padding", "conv2d_resample", "fold_fir", "fold_fir_matrix", "set_blur"]
+__all__ = [
+    "BLUR_IMPLS",
+    "blur_padding",
+    "conv2d_resample",
+    "fold_fir",
+    "fold_fir_matrix",
+    "set_blur",
+    "subpixel_weight",
+]
 
-BLUR_IMPLS = ("depthwise", "folded", "separable")
+BLUR_IMPLS = ("depthwise", "folded", "separable", "subpixel")
+T = TypeVar("T")
 
 
 def blur_padding(kernel_size: int, fir_size: int, up: bool) -> tuple[int, int]:
@@ -97,7 +114,7 @@ def fold_fir(weight: torch.Tensor, fir: torch.Tensor) -> torch.Tensor:
         return (weight.to(precision).reshape(a * b, k * k) @ matrix).view(a, b, n, n)
 
 
-def _cached(owner: nn.Module | None, key: tuple, compute) -> torch.Tensor:
+def _cached(owner: nn.Module | None, key: tuple, compute: Callable[[], T]) -> T:
     """``compute()``, kept on ``owner`` while its ``weight`` is unchanged and no gradient is needed.
 
     Inference calls the same layer with the same weights again and again: folding once saves a matrix
@@ -160,6 +177,12 @@ def conv2d_resample(
         weight = weight.transpose(0, 1)  # the transposed convolution's (I, O, k, k)
         if impl == "folded":
             return _folded_upsample(x, weight, fir, (pad0, pad1), cache)
+        if impl == "subpixel":
+            out = _subpixel_transposed_conv(x, weight, cache)
+            extra = out.shape[-1] - (2 * x.shape[-1] + weight.shape[-1] - 2)  # rows past the end: zeros
+            if extra > pad1:
+                out = out[..., : out.shape[-2] - extra + pad1, : out.shape[-1] - extra + pad1]
+            return fir_filter2d(out, fir, (pad0, pad1 - min(extra, pad1)))
         out = F.conv_transpose2d(x, weight.to(x.dtype), stride=2)
         return fir_filter2d(out, fir, (pad0, pad1), separable=impl == "separable")
     if impl == "folded":
@@ -184,6 +207,43 @@ def _folded_upsample(
     extra = pad1 - pad0
     out = F.conv_transpose2d(x, folded, stride=2, padding=padding, output_padding=max(extra, 0))
     return out[..., : out.shape[-2] + extra, : out.shape[-1] + extra] if extra < 0 else out
+
+
+def subpixel_weight(weight: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
+    """``conv_transpose2d(x, weight, stride=2)`` as an ordinary conv whose output channels are its phases.
+
+    Along each axis the transposed conv gives ``out[2m + r] = sum_t x[t] weight[2m + r - 2t]``: output
+    phase ``r`` is an ordinary correlation of ``x`` with every other tap of ``weight``. Each phase becomes
+    ``T`` taps of one kernel (zero where a phase has fewer), its channels ordered for ``pixel_shuffle``.
+
+    Args:
+        weight: ``(I, O, n, n)``, the transposed conv's kernel.
+
+    Returns:
+        The ``(4 * O, I, T, T)`` kernel and the input padding (before, after) with which
+        ``pixel_shuffle(conv2d(pad(x), kernel), 2)`` is the transposed conv's ``2H + n - 2`` rows and
+        columns, followed by a row and column of zeros when ``n`` is odd.
+    """
+    in_c, out_c, n, _ = weight.shape
+    size = (n + 1) // 2
+    # phase r reads input t = m + d through tap r - 2d, for d from -(size - 1) to 0
+    taps = torch.tensor([[r - 2 * d for d in range(1 - size, 1)] for r in (0, 1)])
+    taps = torch.where(taps < n, taps, n).to(weight.device)  # n: a zero tap
+    padded = F.pad(weight, (0, 1, 0, 1))
+    phases = padded[:, :, taps][..., taps]  # (I, O, 2, T, 2, T): rows (r_y, t_y), columns (r_x, t_x)
+    # output phase rows m = 0 ... H + size - 2 read inputs down to m - (size - 1) and up to m
+    return phases.permute(1, 2, 4, 0, 3, 5).reshape(4 * out_c, in_c, size, size), (size - 1, size - 1)
+
+
+def _subpixel_transposed_conv(x: torch.Tensor, weight: torch.Tensor, cache) -> torch.Tensor:
+    """``conv_transpose2d(x, weight, stride=2)`` (``weight`` ``(I, O, k, k)``) as a conv and a
+    ``pixel_shuffle``; the result may end in zero rows and columns (:func:`subpixel_weight`)."""
+    phases, (before, after) = _cached(cache, ("subpixel",), lambda: subpixel_weight(weight))
+    if before == after:
+        out = F.conv2d(x, phases.to(x.dtype), padding=before)
+    else:
+        out = F.conv2d(F.pad(x, (before, after, before, after)), phases.to(x.dtype))
+    return F.pixel_shuffle(out, 2)
 
 
 def set_blur(module: nn.Module, impl: str = "depthwise") -> int:

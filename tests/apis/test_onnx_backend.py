@@ -14,7 +14,7 @@ pytest.importorskip("onnxscript")
 from tiny_models import SIZE, TINY_LIA, tiny_lia
 
 from lmtk.apis import Animator  # noqa: E402
-from lmtk.apis.onnx_backend import MANIFEST, ExportFolderError  # noqa: E402
+from lmtk.apis.onnx_backend import MANIFEST, ExportFolderError, inference_session  # noqa: E402
 from lmtk.apis.onnx_export import export_onnx  # noqa: E402
 from lmtk.datasets.transforms import frame_to_tensor  # noqa: E402
 from lmtk.registry import build  # noqa: E402
@@ -75,6 +75,15 @@ def test_exports_on_the_fly_and_reuses_a_matching_folder(model, tmp_path, clip):
     first = animator.animate_frames(source, frames, output="numpy")
     again = Animator(model, backend="onnxruntime", export_dir=tmp_path / "cache")  # read, not exported
     np.testing.assert_array_equal(again.animate_frames(source, frames, output="numpy"), first)
+
+
+def test_sessions_do_not_spin(folder):
+    """The Animator alternates two sessions, each with its own thread pool: a spinning idle pool would
+    take the cores of the one at work."""
+    session = inference_session(folder / "motion.onnx", threads=2)
+    options = session.get_session_options()
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    assert options.intra_op_num_threads == 2
 
 
 def test_missing_folder_is_one_clear_error(tmp_path):

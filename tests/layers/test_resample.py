@@ -1,4 +1,4 @@
-"""conv2d_resample's folded and separable blurs compute the depthwise (reference) layers' function:
+"""conv2d_resample's folded, separable and subpixel blurs compute the depthwise (reference) layers' function:
 exactly in float64, to rounding in float32."""
 
 import pytest
@@ -7,9 +7,9 @@ import torch.nn.functional as F
 
 from lmtk.functional.fir import fir_filter2d, fir_kernel
 from lmtk.layers import ConvLayer, ModulatedConv2d, ResBlock, StyledConv, conv2d_resample, set_blur
-from lmtk.layers.resample import blur_padding, fold_fir, fold_fir_matrix
+from lmtk.layers.resample import blur_padding, fold_fir, fold_fir_matrix, subpixel_weight
 
-FAST = ["folded", "separable"]
+FAST = ["folded", "separable", "subpixel"]
 
 
 @pytest.fixture(autouse=True)
@@ -27,6 +27,22 @@ def test_fold_matrix_is_the_full_convolution():
     expected = F.conv_transpose2d(weight.reshape(6, 1, 3, 3), fir[None, None]).view(3, 2, 6, 6)
     assert fold_fir_matrix(3, fir).shape == (9, 36)
     assert torch.allclose(fold_fir(weight, fir), expected, atol=1e-14)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 6])
+@pytest.mark.parametrize("height", [5, 6])
+def test_subpixel_weight_is_the_transposed_conv(n, height):
+    """The phases conv then pixel_shuffle: the stride-2 transposed conv, then zeros up to an even size."""
+    x = torch.randn(2, 3, height, height + 1, dtype=torch.float64)
+    weight = torch.randn(3, 4, n, n, dtype=torch.float64)
+    expected = F.conv_transpose2d(x, weight, stride=2)
+    phases, (before, after) = subpixel_weight(weight)
+    assert phases.shape == (16, 3, (n + 1) // 2, (n + 1) // 2)
+    out = F.pixel_shuffle(F.conv2d(F.pad(x, (before, after, before, after)), phases), 2)
+    rows, columns = expected.shape[-2:]
+    assert out.shape[-2:] == (rows + n % 2, columns + n % 2)
+    assert (out[..., :rows, :columns] - expected).abs().max() < 1e-12
+    assert not out[..., rows:, :].any() and not out[..., columns:].any()
 
 
 def test_depthwise_is_the_conv_then_the_blur():
