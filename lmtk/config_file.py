@@ -85,7 +85,13 @@ def read_stored_config(text: str, source: str, trust: bool = False) -> Config:
     writes; anything else is a ``ValueError`` naming ``source`` and the line, unless ``trust``.
     """
     if trust:
-        return Config.fromstring(text, ".py")
+        try:
+            return Config.fromstring(text, ".py")
+        except Exception as error:  # the trusted text is run: any error of its own, a SyntaxError included
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
+            raise ValueError(
+                f"the config stored in {source} failed when run ({type(error).__name__}: {reason})"
+            ) from None
     try:
         tree = ast.parse(text)
     except SyntaxError as error:

@@ -214,6 +214,24 @@ def test_a_bare_state_dict_loads_with_the_model_config(model, tmp_path):
         lmtk.load_model(tmp_path / "weights.pth", config={"size": 256})
 
 
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("model = 1\n", "'model' entry is 1, not a dict"),
+        ("model = [1, 2]\n", "'model' entry is \\[1, 2\\], not a dict"),
+        ("model = dict(\n", "not valid|failed when run \\(SyntaxError"),
+        ("raise RuntimeError('boom')\n", "is code|failed when run \\(RuntimeError: boom\\)"),
+    ],
+)
+@pytest.mark.parametrize("trust", [False, True])
+def test_a_broken_stored_config_is_one_checkpoint_error(model, tmp_path, text, message, trust):
+    """Trusted or not, a stored config that is no model config is a CheckpointError naming what is wrong
+    (a user's tool prints it as one line), never the TypeError or the config's own error."""
+    torch.save({"state_dict": model.state_dict(), "meta": {"cfg": text}}, tmp_path / "broken.pth")
+    with pytest.raises(CheckpointError, match=message):
+        lmtk.load_model(tmp_path / "broken.pth", trust=trust)
+
+
 # ------------------------------------------------------------------------------------ writing and safetensors
 @pytest.fixture(scope="module")
 def tiny():

@@ -39,6 +39,11 @@ def _model_cfg(cfg: Config | Mapping, with_loss: bool) -> dict:
     model = cfg.get("model") if "model" in cfg else (cfg if "type" in cfg else None)
     if model is None:
         raise CheckpointError("the config has no 'model' entry (nor a model 'type' of its own)")
+    if not (isinstance(model, Mapping) or hasattr(model, "to_dict")):  # a dict, ConfigDict or Config
+        raise CheckpointError(
+            f"the config's 'model' entry is {model!r:.40}, not a dict of the model's settings "
+            f"(model = dict(type=..., ...))"
+        )
     model = copy.deepcopy(model.to_dict() if hasattr(model, "to_dict") else dict(model))
     if not with_loss:
         model["loss"] = None

@@ -316,6 +316,14 @@ class LMTKRunner(Runner):
         else:
             checkpoint = load_checkpoint_file(filename, trust=trust, map_location=map_location)
         meta = checkpoint.get("meta") if isinstance(checkpoint, dict) else None
+        if getattr(self, "_resuming", False) and not (
+            isinstance(meta, dict) and {"epoch", "iter"} <= set(meta)
+        ):
+            raise CheckpointError(
+                f"cannot resume from {filename}: it holds weights only, not a run's iteration and optimizer "
+                f"state; resume from a training checkpoint (a work dir's iter_N.pth), or start a new run "
+                f"from these weights with --cfg-options load_from={filename}"
+            )
         if isinstance(meta, dict) and isinstance(meta.get("config"), str):
             # Runner.resume runs this text as Python (Config.fromstring): pass it on as data only
             try:

@@ -126,6 +126,24 @@ def test_missing_checkpoint_to_resume(train_tool, capsys, video_root, tmp_path):
     assert "missing.pth" in line
 
 
+@pytest.mark.parametrize("suffix", [".pt", ".safetensors"])
+def test_resuming_from_weights_only_names_load_from(train_tool, capsys, video_root, tmp_path, suffix):
+    """A file from save_model holds no iteration or optimizer state: resuming from it cannot work, and
+    the error says how to start a run from those weights instead."""
+    from tiny_models import TINY_LIA, tiny_lia
+
+    from lmtk.apis import save_model
+
+    weights = tmp_path / f"weights{suffix}"
+    save_model(tiny_lia(), weights, config=TINY_LIA)
+    work_dir = tmp_path / "run"
+    line = run(
+        train_tool, capsys, "--resume", weights, "--work-dir", work_dir, *options(video_root, work_dir)
+    )
+    assert "weights only" in line and f"load_from={weights}" in line
+    assert not any(work_dir.glob("*.pth"))
+
+
 def test_auto_resume_without_a_checkpoint(train_tool, capsys, video_root, tmp_path):
     work_dir = tmp_path / "fresh"
     line = run(train_tool, capsys, "--resume", "--work-dir", work_dir, *options(video_root, tmp_path))
