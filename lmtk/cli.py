@@ -323,12 +323,13 @@ def fast_path_option(field: str, value: object = True) -> str:
 
 
 def fast_path_overrides(args: argparse.Namespace) -> dict:
-    """The fast-path options given on the command line, as ``FastPaths`` fields (absent ones left out)."""
+    """The fast-path options given on the command line, as ``FastPaths`` fields (absent ones left out;
+    a tool without them has none)."""
     values = {
         "dtype": getattr(args, "dtype", None),
-        "channels_last": args.channels_last,
-        "blur": args.blur,
-        "compile": args.compile,
+        "channels_last": getattr(args, "channels_last", None),
+        "blur": getattr(args, "blur", None),
+        "compile": getattr(args, "compile", None),
         "freeze": getattr(args, "freeze", None),
     }
     return {key: value for key, value in values.items() if value is not None}

@@ -4,6 +4,7 @@ Example::
 
     python tools/studio.py --checkpoint vox.pt                  # then open http://127.0.0.1:7860
     python tools/studio.py --checkpoint work_dirs/lia_synthetic_m20 --host 0.0.0.0 --port 8080
+    python tools/studio.py --checkpoint vox.pt --backend onnxruntime --export-dir vox_onnx --int8  # CPU: faster
 
 Needs ``pip install -e .[studio]``. Runs offline; see docs/studio.md.
 """
@@ -19,10 +20,13 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from 
 
 from lmtk.cli import (  # noqa: E402
     ArgumentParser,
+    add_backend_arguments,
     add_trust_checkpoint_argument,
     available_device,
+    backend_options,
     positive_float,
     print_error,
+    refuse_inert_backend_options,
     sigterm_as_interrupt,
 )
 from lmtk.registry import RegistryError  # noqa: E402
@@ -48,7 +52,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--models-dir",
         help="folder of checkpoints offered by the Model tab (default: the checkpoint's folder)",
     )
+    add_backend_arguments(parser)
     args = parser.parse_args(argv)
+    refuse_inert_backend_options(parser, args)
     if not 0 < args.port < 65536:
         parser.error(f"--port must be 1-65535, got {args.port}")
     return args
@@ -71,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
                 max_seconds=args.max_seconds,
                 models_dir=args.models_dir,
                 trust=args.trust_checkpoint,
+                **backend_options(args),
             )
     except (OSError, ValueError, TypeError, RegistryError) as error:
         print_error(error)

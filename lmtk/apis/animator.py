@@ -255,8 +255,10 @@ class Animator:
                 raise ValueError("the onnxruntime backend runs float32 graphs (and int8 with int8=True)")
             from .onnx_backend import open_network
 
-            self.model = None
-            self.network = open_network(self, model_or_path, config, export_dir, int8, threads, trust)
+            # the model stays for edits (its direction names); the graphs run everything else
+            self.network, self.model = open_network(
+                self, model_or_path, config, export_dir, int8, threads, trust
+            )
             return
         _check_autocast(self.device, self.dtype)
         if isinstance(model_or_path, nn.Module):
@@ -357,8 +359,8 @@ class Animator:
     def _check_edit_backend(self) -> None:
         if self.model is None:
             raise ValueError(
-                "an edit needs the model's direction names, which the onnxruntime backend does not have: "
-                "edit on the pytorch backend"
+                "an edit needs the model's direction names, which an export folder does not hold: open the "
+                "checkpoint (with export_dir=the folder), or edit on the pytorch backend"
             )
 
     def _edit_paths(

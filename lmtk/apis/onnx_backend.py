@@ -198,8 +198,9 @@ def open_network(
     int8: bool = False,
     threads: int | None = None,
     trust: bool = False,
-) -> OnnxNetwork:
-    """The :class:`OnnxNetwork` of an export folder, or of a model or checkpoint exported for it.
+) -> tuple[OnnxNetwork, object | None]:
+    """The :class:`OnnxNetwork` of an export folder, or of a model or checkpoint exported for it, and
+    that PyTorch model (None for an export folder: it holds no direction names, which edits need).
 
     A model or checkpoint is exported into ``export_dir`` unless that folder holds an export already,
     which must then come from the same weights; without ``export_dir`` into a temporary folder removed
@@ -217,7 +218,7 @@ def open_network(
         if is_export_folder(model_or_path):
             if export_dir is not None:
                 raise ValueError(f"{model_or_path} is an export folder already; leave export_dir out")
-            return OnnxNetwork(model_or_path, variant, device, threads)
+            return OnnxNetwork(model_or_path, variant, device, threads), None
     from .loading import load_model
     from .onnx_export import export_onnx, weights_fingerprint
 
@@ -227,7 +228,7 @@ def open_network(
         model = load_model(model_or_path, config=config, device="cpu", trust=trust)
     if export_dir is not None and Path(export_dir).is_dir() and any(Path(export_dir).iterdir()):
         check_fingerprint(read_manifest(export_dir, variant), weights_fingerprint(model.net), export_dir)
-        return OnnxNetwork(export_dir, variant, device, threads)
+        return OnnxNetwork(export_dir, variant, device, threads), model
     if export_dir is None:
         import shutil
         import tempfile
@@ -237,4 +238,4 @@ def open_network(
         weakref.finalize(owner, shutil.rmtree, temporary, ignore_errors=True)
         export_dir = Path(temporary) / "export"
     export_onnx(model, export_dir, int8=int8)
-    return OnnxNetwork(export_dir, variant, device, threads)
+    return OnnxNetwork(export_dir, variant, device, threads), model

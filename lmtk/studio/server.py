@@ -19,8 +19,12 @@ def serve(
     max_seconds: float = 60.0,
     models_dir: str | os.PathLike | None = None,
     trust: bool = False,
+    backend: str = "pytorch",
+    export_dir: str | os.PathLike | None = None,
+    int8: bool = False,
 ) -> None:
-    """Serve the studio on ``http://host:port`` until interrupted (Ctrl-C or SIGTERM).
+    """Serve the studio on ``http://host:port`` until interrupted (Ctrl-C or SIGTERM); the model options
+    are :class:`~lmtk.studio.actions.Studio`'s.
 
     Uploads and outputs live in a temporary folder, removed when the server stops; gradio deletes its
     copies of uploads after an hour, and the studio its outputs. Nothing is fetched from the network:
@@ -31,7 +35,15 @@ def serve(
         os.environ["GRADIO_TEMP_DIR"] = str(Path(workdir) / "uploads")
         os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
         studio = Studio(
-            checkpoint, workdir, device=device, max_seconds=max_seconds, models_dir=models_dir, trust=trust
+            checkpoint,
+            workdir,
+            device=device,
+            max_seconds=max_seconds,
+            models_dir=models_dir,
+            trust=trust,
+            backend=backend,
+            export_dir=export_dir,
+            int8=int8,
         )
         from .app import build_app, style
 

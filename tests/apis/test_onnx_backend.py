@@ -105,6 +105,21 @@ def test_corrupt_folder_is_one_clear_error(folder, tmp_path):
         Animator(broken, backend="onnxruntime")
 
 
+def test_edits_run_on_the_graphs_when_the_model_is_known(model, folder, clip):
+    """Opened with the model (or its checkpoint), the onnxruntime Animator edits: the model gives the
+    offsets of the named directions, the graphs the path and the image; an export folder alone cannot."""
+    source = clip[0]
+    torch_animator = Animator(model)
+    onnx_animator = Animator(model, backend="onnxruntime", export_dir=folder)
+    for edit in ({}, {0: 0.8}, {1: -0.5, 3: 0.3}):
+        expected = torch_animator.edit(source, edit).astype(int)
+        assert np.abs(onnx_animator.edit(source, edit).astype(int) - expected).max() <= 1
+    moved = onnx_animator.edit(source, {0: 0.8}).astype(int)
+    assert np.abs(moved - onnx_animator.edit(source, {})).max() > 2  # the edit moves the image
+    with pytest.raises(ValueError, match="export folder does not hold"):
+        Animator(folder, backend="onnxruntime").edit(source, {0: 0.8})
+
+
 def test_manifest_of_other_weights_is_refused(folder):
     other = tiny_lia(seed=1)
     with pytest.raises(ExportFolderError, match="exported from other weights"):

@@ -162,3 +162,31 @@ def test_switching_models(studio, checkpoint, tmp_path):
     with pytest.raises((OSError, ValueError)):
         switched.load(tmp_path / "missing.pt")
     assert switched.num_directions == 3  # the current model stays
+
+
+def test_the_onnxruntime_backend_serves_the_same_frames(checkpoint, studio, source, driving, tmp_path):
+    """--backend onnxruntime: the tabs run the exported graphs (made in export_dir, reused by the next
+    start) and give the PyTorch studio's frames to float32 rounding; edits still work."""
+    pytest.importorskip("onnxruntime")
+    folder = tmp_path / "export"
+    fast = Studio(checkpoint, tmp_path / "fast", backend="onnxruntime", export_dir=folder)
+    assert (folder / "manifest.json").is_file()
+    assert (
+        fast.info()["backend"] == f"onnxruntime float32 ({folder})" and studio.info()["backend"] == "pytorch"
+    )
+    frames = [_face(seed, 40) for seed in range(1, 4)]
+    for frame in frames:
+        got, wanted = (
+            fast.live("a", source, frame, smooth=False)[0],
+            studio.live("a", source, frame, smooth=False)[0],
+        )
+        assert np.abs(got.astype(int) - wanted).max() <= 1
+    edited = fast.edit_image(source, {"d1": 0.8}).astype(int)
+    assert np.abs(edited - studio.edit_image(source, {"d1": 0.8})).max() <= 1
+    assert np.abs(edited - fast.edit_image(source, {})).max() > 2
+    video = open_video(fast.animate(source, driving, offsets={"d1": 0.8}))
+    assert len(video) == 6
+    again = Studio(checkpoint, tmp_path / "again", backend="onnxruntime", export_dir=folder)  # reused
+    assert again.animator.network.folder == folder
+    with pytest.raises(StudioError, match="export folder: the studio needs the model's checkpoint"):
+        Studio(folder, tmp_path / "alone", backend="onnxruntime")

@@ -25,6 +25,24 @@ def test_bad_port_is_refused(capsys):
     assert exit_info.value.code == 2 and "--port must be 1-65535" in capsys.readouterr().err
 
 
+def test_backend_options_reach_the_studio(monkeypatch, capsys):
+    tool = load_tool("studio")
+    with pytest.raises(SystemExit) as exit_info:
+        tool.main(["--checkpoint", "x.pt", "--int8"])
+    assert exit_info.value.code == 2 and "--int8 is for --backend onnxruntime" in capsys.readouterr().err
+    pytest.importorskip("gradio", reason="the studio needs pip install -e .[studio]")
+    import lmtk.studio.server
+
+    served = {}
+    monkeypatch.setattr(lmtk.studio.server, "serve", lambda checkpoint, **options: served.update(options))
+    argv = ["--checkpoint", "x.pt", "--backend", "onnxruntime", "--export-dir", "x_onnx", "--int8"]
+    assert tool.main(argv) == 0
+    assert served["backend"] == "onnxruntime" and served["export_dir"] == "x_onnx" and served["int8"] is True
+    served.clear()
+    assert tool.main(["--checkpoint", "x.pt"]) == 0
+    assert "backend" not in served  # serve's default: pytorch
+
+
 def test_port_in_use_is_one_line(tmp_path):
     pytest.importorskip("gradio", reason="the studio needs pip install -e .[studio]")
     lmtk.save_model(tiny_lia(), tmp_path / "tiny.safetensors", config=TINY_LIA)
