@@ -204,7 +204,9 @@ class Animator:
         backend: ``"pytorch"``, or ``"onnxruntime"`` to run the exported graphs (docs/deploy.md) instead
             of PyTorch: ``model_or_path`` is then an export folder, or a model or checkpoint to export
             into ``export_dir`` (checked against it when that folder exists already), or, without
-            ``export_dir``, into a temporary folder removed with the animator.
+            ``export_dir``, into a temporary folder removed with the animator. Opened from a model or
+            checkpoint it keeps that model as ``model`` (edits take their offsets from it); from an
+            export folder ``model`` is None, and edits are refused.
         export_dir: see ``backend``.
         int8: with onnxruntime, run the int8 motion and synthesis graphs (exported with ``int8=True``).
         threads: with onnxruntime, its intra-op threads (default: every core).
