@@ -179,10 +179,11 @@ def conv2d_resample(
             return _folded_upsample(x, weight, fir, (pad0, pad1), cache)
         if impl == "subpixel":
             out = _subpixel_transposed_conv(x, weight, cache)
-            extra = out.shape[-1] - (2 * x.shape[-1] + weight.shape[-1] - 2)  # rows past the end: zeros
+            # an odd kernel's result ends in a row and column of zeros: they stand for blur padding
+            extra = weight.shape[-1] % 2
             if extra > pad1:
-                out = out[..., : out.shape[-2] - extra + pad1, : out.shape[-1] - extra + pad1]
-            return fir_filter2d(out, fir, (pad0, pad1 - min(extra, pad1)))
+                out = out[..., :-extra, :-extra]
+            return fir_filter2d(out, fir, (pad0, max(pad1 - extra, 0)))
         out = F.conv_transpose2d(x, weight.to(x.dtype), stride=2)
         return fir_filter2d(out, fir, (pad0, pad1), separable=impl == "separable")
     if impl == "folded":
@@ -209,7 +210,7 @@ def _folded_upsample(
     return out[..., : out.shape[-2] + extra, : out.shape[-1] + extra] if extra < 0 else out
 
 
-def subpixel_weight(weight: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
+def subpixel_weight(weight: torch.Tensor) -> tuple[torch.Tensor, int]:
     """``conv_transpose2d(x, weight, stride=2)`` as an ordinary conv whose output channels are its phases.
 
     Along each axis the transposed conv gives ``out[2m + r] = sum_t x[t] weight[2m + r - 2t]``: output
@@ -220,9 +221,9 @@ def subpixel_weight(weight: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]
         weight: ``(I, O, n, n)``, the transposed conv's kernel.
 
     Returns:
-        The ``(4 * O, I, T, T)`` kernel and the input padding (before, after) with which
-        ``pixel_shuffle(conv2d(pad(x), kernel), 2)`` is the transposed conv's ``2H + n - 2`` rows and
-        columns, followed by a row and column of zeros when ``n`` is odd.
+        The ``(4 * O, I, T, T)`` kernel and the padding with which
+        ``pixel_shuffle(conv2d(x, kernel, padding=padding), 2)`` is the transposed conv's ``2H + n - 2``
+        rows and columns, followed by a row and column of zeros when ``n`` is odd.
     """
     in_c, out_c, n, _ = weight.shape
     size = (n + 1) // 2
@@ -231,19 +232,15 @@ def subpixel_weight(weight: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]
     taps = torch.where(taps < n, taps, n).to(weight.device)  # n: a zero tap
     padded = F.pad(weight, (0, 1, 0, 1))
     phases = padded[:, :, taps][..., taps]  # (I, O, 2, T, 2, T): rows (r_y, t_y), columns (r_x, t_x)
-    # output phase rows m = 0 ... H + size - 2 read inputs down to m - (size - 1) and up to m
-    return phases.permute(1, 2, 4, 0, 3, 5).reshape(4 * out_c, in_c, size, size), (size - 1, size - 1)
+    # output phase rows m = 0 ... H + size - 2 read inputs m - (size - 1) ... m: padding size - 1 each side
+    return phases.permute(1, 2, 4, 0, 3, 5).reshape(4 * out_c, in_c, size, size), size - 1
 
 
 def _subpixel_transposed_conv(x: torch.Tensor, weight: torch.Tensor, cache) -> torch.Tensor:
     """``conv_transpose2d(x, weight, stride=2)`` (``weight`` ``(I, O, k, k)``) as a conv and a
     ``pixel_shuffle``; the result may end in zero rows and columns (:func:`subpixel_weight`)."""
-    phases, (before, after) = _cached(cache, ("subpixel",), lambda: subpixel_weight(weight))
-    if before == after:
-        out = F.conv2d(x, phases.to(x.dtype), padding=before)
-    else:
-        out = F.conv2d(F.pad(x, (before, after, before, after)), phases.to(x.dtype))
-    return F.pixel_shuffle(out, 2)
+    phases, padding = _cached(cache, ("subpixel",), lambda: subpixel_weight(weight))
+    return F.pixel_shuffle(F.conv2d(x, phases.to(x.dtype), padding=padding), 2)
 
 
 def set_blur(module: nn.Module, impl: str = "depthwise") -> int:
