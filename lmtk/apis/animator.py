@@ -355,7 +355,8 @@ class Animator:
             code, features, magnitudes, path = self.network.encode_source(tensor)
             edit_path = None
             if edit:
-                path, edit_path = self._edit_paths(magnitudes, edit)
+                path, offsets = self._edited_path(magnitudes, edit)
+                edit_path = self.network.path(offsets)
         return EncodedSource(image, code, list(features), magnitudes, path, edit_path)
 
     def _check_edit_backend(self) -> None:
@@ -365,12 +366,13 @@ class Animator:
                 "checkpoint (with export_dir=the folder), or edit on the pytorch backend"
             )
 
-    def _edit_paths(
+    def _edited_path(
         self, magnitudes: torch.Tensor, edit: Mapping[str | int, float]
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The paths of an edit of the magnitudes ``A_{r->s}``: ``D(A_{r->s} + edit)`` and ``D(edit)``."""
+        """The path of the magnitudes ``A_{r->s}`` moved by an edit, ``D(A_{r->s} + edit)``, and the edit's
+        offsets of the magnitudes."""
         offsets = self.model.edit_offsets(edit, magnitudes)
-        return self.network.path(magnitudes + offsets), self.network.path(offsets)
+        return self.network.path(magnitudes + offsets), offsets
 
     def edit(self, source, edit: Mapping[str | int, float] | None) -> np.ndarray:
         """``source`` moved along the directions of ``edit``, ``(S, S, 3)`` uint8: ``G(z_{s->r} +
@@ -383,7 +385,7 @@ class Animator:
         self._check_edit_backend()
         source = self.encode_source(source)
         with torch.inference_mode(), self._autocast(), _explain_dtype_errors(self):
-            moved = self._edit_paths(source.magnitudes, edit or {})[0]
+            moved = self._edited_path(source.magnitudes, edit or {})[0]
             latent = transfer_latent(source.code, moved)  # eq. 11 with the source's own motion, edited
             return to_uint8(self.network.decode(latent, source.features))[0]
 
