@@ -372,6 +372,25 @@ def refuse_inert_backend_options(parser: argparse.ArgumentParser, args: argparse
         )
 
 
+def export_note(args: argparse.Namespace, checkpoint: str | os.PathLike) -> str | None:
+    """What to tell the user before the onnxruntime backend exports ``checkpoint`` on the fly (it takes a
+    while, silently); None when nothing is exported: the PyTorch backend, or an export folder to use."""
+    from .apis.onnx_backend import is_export_folder
+
+    if getattr(args, "backend", "pytorch") != "onnxruntime" or not Path(checkpoint).exists():
+        return None  # a missing checkpoint is the Animator's error
+    if is_export_folder(checkpoint):
+        return None
+    folder = Path(args.export_dir) if args.export_dir else None
+    if folder is not None and folder.is_dir() and any(folder.iterdir()):
+        return None
+    where = folder or "a temporary folder"
+    return (
+        f"exporting {checkpoint} to ONNX into {where} first (seconds; with --int8 a minute or two at 256 px, "
+        f"calibrated on synthetic images: tools/export_onnx.py --calibration VIDEO does better)"
+    )
+
+
 def backend_options(args: argparse.Namespace) -> dict:
     """The :class:`~lmtk.apis.Animator` arguments of :func:`add_backend_arguments`' options."""
     if args.backend == "pytorch":

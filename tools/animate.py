@@ -43,6 +43,7 @@ from lmtk.cli import (  # noqa: E402
     add_model_arguments,
     add_smoothing_arguments,
     backend_options,
+    export_note,
     fast_path_overrides,
     frame_index,
     interrupted_exit_code,
@@ -195,6 +196,9 @@ def run(args: argparse.Namespace) -> Path:
 
 
 def _animate_into(writer: VideoWriter, args: argparse.Namespace, image: np.ndarray) -> None:
+    note = export_note(args, args.checkpoint)
+    if note:
+        print(f"note: {note}", file=sys.stderr)
     animator = Animator(
         args.checkpoint,
         config=args.config,

@@ -24,6 +24,7 @@ from lmtk.cli import (  # noqa: E402
     add_trust_checkpoint_argument,
     available_device,
     backend_options,
+    export_note,
     positive_float,
     print_error,
     refuse_inert_backend_options,
@@ -67,6 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError as error:
         print_error(ImportError(f"the studio needs gradio: pip install -e .[studio] ({error})"))
         return 1
+    note = export_note(args, args.checkpoint)
+    if note:
+        print(f"note: {note}", file=sys.stderr)
     try:
         with sigterm_as_interrupt():
             serve(

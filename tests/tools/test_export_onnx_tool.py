@@ -90,6 +90,34 @@ def test_animate_with_onnxruntime_matches_pytorch(checkpoint, exported, inputs, 
     assert np.abs(ours.astype(int) - theirs.astype(int)).mean() < 0.5
 
 
+def test_an_export_on_the_fly_is_announced(checkpoint, exported, inputs, tmp_path, capsys):
+    """Exporting takes a while (minutes with --int8 at 256 px): a note says so first; an export folder
+    given is used as it is, without a note."""
+    source, driving = inputs
+    animate = load_tool("animate")
+    common = [
+        "--source",
+        str(source),
+        "--driving",
+        str(driving),
+        "--quiet",
+        "--no-audio",
+        "--backend",
+        "onnxruntime",
+    ]
+    folder = tmp_path / "made"
+    argv = ["--checkpoint", str(checkpoint), "--export-dir", str(folder), "--output", str(tmp_path / "a.mp4")]
+    assert animate.main([*argv, *common]) == 0
+    err = capsys.readouterr().err
+    assert (
+        f"note: exporting {checkpoint} to ONNX into {folder} first" in err
+        and (folder / "manifest.json").is_file()
+    )
+    assert animate.main([*argv, *common]) == 0  # the folder now holds the export: reused
+    assert animate.main(["--checkpoint", str(exported), "--output", str(tmp_path / "b.mp4"), *common]) == 0
+    assert "exporting" not in capsys.readouterr().err
+
+
 def test_animate_smooth_passes_the_filter_at_the_video_rate(checkpoint, inputs, tmp_path, monkeypatch):
     source, driving = inputs
     animate = load_tool("animate")
