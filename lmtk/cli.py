@@ -176,6 +176,12 @@ def error_message(error: BaseException) -> str:
     return " ".join(text.split())
 
 
+def error_reason(error: BaseException) -> str:
+    """The first line of ``error``'s message, or its type's name when it has none: the reason in
+    parentheses of an lmtk error raised from a library's own (``cannot use device cuda (...)``)."""
+    return (str(error).strip() or type(error).__name__).splitlines()[0]
+
+
 def print_error(error: BaseException) -> None:
     """Report ``error`` on stderr as one ``error:`` line (see :func:`error_message`)."""
     print(f"error: {error_message(error)}", file=sys.stderr)

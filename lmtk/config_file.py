@@ -9,6 +9,8 @@ from pathlib import Path
 
 from mmengine.config import Config
 
+from .cli import error_reason
+
 __all__ = ["CONFIG_SUFFIXES", "read_config", "read_stored_config"]
 
 CONFIG_SUFFIXES = (".py", ".json", ".yaml", ".yml")  # a path with one of these is a config, not a checkpoint
@@ -88,9 +90,8 @@ def read_stored_config(text: str, source: str, trust: bool = False) -> Config:
         try:
             return Config.fromstring(text, ".py")
         except Exception as error:  # the trusted text is run: any error of its own, a SyntaxError included
-            reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
             raise ValueError(
-                f"the config stored in {source} failed when run ({type(error).__name__}: {reason})"
+                f"the config stored in {source} failed when run ({type(error).__name__}: {error_reason(error)})"
             ) from None
     try:
         tree = ast.parse(text)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from ..cli import error_reason
+
 __all__ = ["check_device"]
 
 _USE_CPU = "use the CPU (device='cpu' in Python, --device cpu in the tools)"
@@ -39,6 +41,6 @@ def check_device(device: str | torch.device) -> torch.device:
     try:
         torch.empty(0, device=device)  # device types without an availability check
     except (RuntimeError, NotImplementedError, AssertionError, ImportError) as error:
-        reason = (str(error).strip() or type(error).__name__).splitlines()[0].split(". ")[0]
+        reason = error_reason(error).split(". ")[0]  # the first sentence
         raise ValueError(f"cannot use device {device} on this machine ({reason}); {_USE_CPU}") from error
     return device

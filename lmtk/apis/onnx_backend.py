@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..cli import error_reason
+
 __all__ = [
     "GRAPHS",
     "MANIFEST",
@@ -71,8 +73,9 @@ def inference_session(
             str(file), sess_options=options, providers=list(providers or ["CPUExecutionProvider"])
         )
     except Exception as error:  # onnxruntime raises its own classes (InvalidProtobuf, Fail, ...)
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ExportFolderError(f"{file} is not a readable ONNX graph ({reason}); {_EXPORT_HINT}") from None
+        raise ExportFolderError(
+            f"{file} is not a readable ONNX graph ({error_reason(error)}); {_EXPORT_HINT}"
+        ) from None
 
 
 def read_manifest(folder: str | os.PathLike, variant: str = "float32") -> dict:

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ...cli import error_reason
 from ...functional.checks import check_shape
 from ...layers import EqualConv2d, EqualLinear
 from ...registry import encoders
@@ -62,9 +63,8 @@ class TimmEncoder(nn.Module):
         except (OSError, RuntimeError) as error:  # huggingface_hub's offline errors are OSErrors
             if not pretrained:
                 raise
-            reason = (str(error).strip() or type(error).__name__).splitlines()[0]
             raise FileNotFoundError(
-                f"cannot load the pretrained weights of timm backbone '{backbone}' ({reason}); they must "
+                f"cannot load the pretrained weights of timm backbone '{backbone}' ({error_reason(error)}); they must "
                 f"already be in the local cache (HF_HOME / TORCH_HOME), or set model.encoder.pretrained=False "
                 f"for random initialisation"
             ) from error
