@@ -217,9 +217,8 @@ class Studio:
             raise StudioError(f"expected {self.num_directions} labels, got {len(labels)}")
         given = [(label.strip(), i) for i, label in enumerate(labels) if label.strip() not in ("", f"d{i}")]
         for name, index in given:
-            if re.fullmatch(
-                r"d\d+", name
-            ):  # d<index> labels an unnamed direction: d3 on another is ambiguous
+            # d<index> labels an unnamed direction: d3 on another is ambiguous
+            if re.fullmatch(r"d\d+", name):
                 raise StudioError(
                     f"direction {index} cannot be called {name!r}, the label of direction {name[1:]}"
                 )
@@ -269,10 +268,10 @@ class Studio:
         }
 
     def _backend_text(self) -> str:
-        if not self.backend_options:
+        if self.animator.backend == "pytorch":
             return "pytorch"
-        variant = "int8" if self.backend_options["int8"] else "float32"
-        return f"onnxruntime {variant} ({self.animator.network.folder})"
+        network = self.animator.network
+        return f"onnxruntime {network.variant} ({network.folder})"
 
     # ------------------------------------------------------------------------------ edits
     def edits(self, offsets: Mapping[str | int, float] | Sequence[float] | None) -> dict[int, float]:
